@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint install clean
+
+$(BIN)/agentdesk: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/agentdesk
+
+## run: start agentdesk (Slack when configured, and the local shell in a terminal)
+run: install
+	$(BIN)/agentdesk run
+
+## test: the whole test suite
+test: install
+	$(BIN)/python -m pytest
+
+## lint: what CI checks besides the tests
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict bot/
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,89 @@
+"""Every setting agentdesk reads, from the environment and `.env`, documented once here."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """agentdesk's configuration. Each field is an environment variable of the same name."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Slack
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Bot token (xoxb-…) from the app's OAuth & Permissions page."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Signing secret from Basic Information; verifies HTTP requests."
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        description="App-level token (xapp-…) with connections:write, for Socket Mode.",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Base URL of Slack's Web API; tests point it at a local fake.",
+    )
+
+    # Anthropic
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, description="Key for the Anthropic Messages API; without it nothing is sent."
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        description="Any Anthropic-compatible Messages API server; unset means Anthropic's own.",
+    )
+    model_default: str = Field(
+        default="claude-sonnet-5", description="Model for agents with no `model:` or `inherit`."
+    )
+    model_sonnet: str = Field(default="claude-sonnet-5", description="What `model: sonnet` means.")
+    model_opus: str = Field(default="claude-opus-5", description="What `model: opus` means.")
+    model_haiku: str = Field(default="claude-haiku-5-5", description="What `model: haiku` means.")
+    model_router: str = Field(
+        default="claude-haiku-5-5", description="Small fast model the router asks when unsure."
+    )
+    model_max_tokens: int = Field(
+        default=8192, ge=256, le=20000, description="Most tokens one agent turn may write."
+    )
+    model_context_tokens: int = Field(
+        default=200_000,
+        ge=8000,
+        description="The model's context window; older turns are condensed to stay inside it.",
+    )
+    model_max_retries: int = Field(
+        default=3, ge=0, le=10, description="SDK retries on 429, 5xx and 529 before a turn fails."
+    )
+    model_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Timeout of one model request, in seconds."
+    )
+
+    # Storage and agents
+    database_url: str = Field(
+        default="sqlite:///agentdesk.db",
+        description="SQLAlchemy URL: a SQLite file by default, postgresql+psycopg://… in production.",
+    )
+    agents_dir: Path = Field(
+        default=Path("agents"), description="Folder of agent files (Claude Code subagent format)."
+    )
+
+    # HTTP server
+    port: int = Field(default=3000, ge=1, le=65535, description="Port of `agentdesk serve`.")
+
+    # Work queue
+    turn_lease_seconds: int = Field(
+        default=300, ge=10, description="How long a worker holds a turn before others may take it."
+    )
+    turn_max_attempts: int = Field(
+        default=3, ge=1, description="Attempts at one turn before the conversation fails."
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
