@@ -1,0 +1,1 @@
+"""The Anthropic client: models, retries, prompt caching and token accounting."""

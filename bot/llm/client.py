@@ -1,0 +1,181 @@
+"""A thin client over the Anthropic SDK: bounded retries, caching, usage, readable failures."""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+import httpx2
+from anthropic.types import Message as ApiMessage
+
+from bot.config import Settings
+from bot.llm.caching import cached_messages, cached_system, cached_tools
+from bot.llm.usage import TokenUsage
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailableError(Exception):
+    """The model could not answer; `reason` is written for the people in the thread."""
+
+    def __init__(self, reason: str, *, retryable: bool = True, too_long: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.too_long = too_long
+
+
+class MissingApiKeyError(ModelUnavailableError):
+    """No key is configured, so nothing can be sent."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No model API key is set: put ANTHROPIC_API_KEY in the environment or .env "
+            "(ANTHROPIC_BASE_URL can point at any Anthropic-compatible server).",
+            retryable=False,
+        )
+
+
+class _BoundedRetryAnthropic(anthropic.Anthropic):
+    """The SDK's own retries (429, 5xx, 529, connection errors), with every wait capped.
+
+    SDK 2.x honours `retry-after` without an upper bound; a turn must not hang for minutes.
+    """
+
+    retry_wait_cap: float = 20.0
+
+    def _calculate_retry_timeout(
+        self,
+        remaining_retries: int,
+        options: Any,
+        response_headers: httpx2.Headers | None = None,
+    ) -> float:
+        wait = super()._calculate_retry_timeout(remaining_retries, options, response_headers)
+        return min(wait, self.retry_wait_cap)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model answer: its content blocks, why it stopped, and what it cost."""
+
+    content: list[Any]
+    stop_reason: str | None
+    usage: TokenUsage
+    model: str
+    raw: ApiMessage | None = field(default=None, repr=False)
+
+    @property
+    def text(self) -> str:
+        """The text blocks joined."""
+        return "".join(block.text for block in self.content if block.type == "text").strip()
+
+    def tool_uses(self) -> list[Any]:
+        """The tool calls the model made."""
+        return [block for block in self.content if block.type == "tool_use"]
+
+
+class LLMClient:
+    """Sends Messages API requests with prompt caching and turns failures into reasons."""
+
+    def __init__(self, settings: Settings, *, sdk: anthropic.Anthropic | None = None) -> None:
+        self.settings = settings
+        self._sdk = sdk
+
+    @property
+    def configured(self) -> bool:
+        """True when requests can be sent (an API key is set)."""
+        return self._sdk is not None or self.settings.anthropic_api_key is not None
+
+    @property
+    def sdk(self) -> anthropic.Anthropic:
+        """The SDK client, made on first use."""
+        if self._sdk is None:
+            key = self.settings.anthropic_api_key
+            if key is None:
+                raise MissingApiKeyError()
+            client = _BoundedRetryAnthropic(
+                api_key=key.get_secret_value(),
+                base_url=self.settings.anthropic_base_url,
+                max_retries=self.settings.model_max_retries,
+                timeout=self.settings.model_timeout_seconds,
+            )
+            client.retry_wait_cap = self.settings.model_retry_wait_cap_seconds
+            self._sdk = client
+        return self._sdk
+
+    def complete(
+        self,
+        *,
+        model: str,
+        system: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        cache: bool = True,
+    ) -> Completion:
+        """One Messages API call; raises ModelUnavailableError with a readable reason on failure."""
+        request: dict[str, Any] = {
+            "model": model,
+            "max_tokens": max_tokens or self.settings.model_max_tokens,
+            "system": cached_system(system) if cache else system,
+            "messages": cached_messages(messages) if cache else messages,
+        }
+        if tools:
+            request["tools"] = cached_tools(tools) if cache else tools
+        if tool_choice:
+            request["tool_choice"] = tool_choice
+        try:
+            response = self.sdk.messages.create(**request)
+        except anthropic.APIError as error:
+            raise _explain(error, self.settings) from error
+        return Completion(
+            content=list(response.content),
+            stop_reason=response.stop_reason,
+            usage=TokenUsage.from_api(response.usage),
+            model=response.model or model,
+            raw=response,
+        )
+
+
+def _explain(error: anthropic.APIError, settings: Settings) -> ModelUnavailableError:
+    """A sentence a teammate can act on, for an SDK error after its retries."""
+    retries = settings.model_max_retries
+    after = f" (still after {retries} retries)" if retries else ""
+    where = settings.anthropic_base_url or "Anthropic's API"
+    log.warning("model call failed: %s", error)
+    if isinstance(error, anthropic.APIConnectionError):
+        return ModelUnavailableError(f"I couldn't reach the model at {where}{after}.")
+    if isinstance(error, anthropic.AuthenticationError):
+        return ModelUnavailableError(
+            "The model API refused our key (401): check ANTHROPIC_API_KEY.", retryable=False
+        )
+    if isinstance(error, anthropic.PermissionDeniedError):
+        return ModelUnavailableError(
+            "The model API says our key may not use this model (403).", retryable=False
+        )
+    if isinstance(error, anthropic.RateLimitError):
+        return ModelUnavailableError(f"The model API is rate-limiting us (429){after}.")
+    if isinstance(error, anthropic.APIStatusError):
+        status = error.status_code
+        message = _api_message(error)
+        if status == 529:
+            return ModelUnavailableError(f"The model is overloaded right now (529){after}.")
+        if status >= 500:
+            return ModelUnavailableError(f"The model API had an internal error ({status}){after}.")
+        too_long = status == 413 or "prompt is too long" in message.lower()
+        return ModelUnavailableError(
+            f"The model API rejected the request ({status}): {message}",
+            retryable=too_long,
+            too_long=too_long,
+        )
+    return ModelUnavailableError(f"The model call failed: {error}")
+
+
+def _api_message(error: anthropic.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error")
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(error.message)

@@ -1,0 +1,1 @@
+"""SQLModel tables, sessions, queries and Alembic migrations."""

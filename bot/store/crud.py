@@ -1,0 +1,364 @@
+"""Queries and writes, as keyword-only functions over a session (or an engine, for claims)."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot.llm.usage import TokenUsage
+from bot.store.models import (
+    OPEN_STATUSES,
+    ChannelSetting,
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageKind,
+    MessageRole,
+    PendingWork,
+    PostState,
+    RoutingRecord,
+    SeenEvent,
+    WorkStatus,
+    utcnow,
+)
+
+
+def mark_seen(*, session: Session, keys: Iterable[str]) -> bool:
+    """Record event keys; False when any was already seen (a retry or a double delivery)."""
+    keys = [key for key in dict.fromkeys(keys) if key]
+    if not keys:
+        return True
+    existing = session.exec(select(SeenEvent.key).where(col(SeenEvent.key).in_(keys))).first()
+    if existing is not None:
+        return False
+    try:
+        with session.begin_nested():
+            for key in keys:
+                session.add(SeenEvent(key=key))
+    except IntegrityError:
+        return False
+    return True
+
+
+def find_conversation(
+    *, session: Session, team_id: str, channel_id: str, thread_ts: str
+) -> Conversation | None:
+    """The conversation of a thread, if there is one."""
+    return session.exec(
+        select(Conversation).where(
+            Conversation.team_id == team_id,
+            Conversation.channel_id == channel_id,
+            Conversation.thread_ts == thread_ts,
+        )
+    ).first()
+
+
+def create_conversation(*, session: Session, conversation: Conversation) -> Conversation:
+    """Insert a conversation, or return the one another worker created for the same thread."""
+    try:
+        with session.begin_nested():
+            session.add(conversation)
+    except IntegrityError:
+        existing = find_conversation(
+            session=session,
+            team_id=conversation.team_id,
+            channel_id=conversation.channel_id,
+            thread_ts=conversation.thread_ts,
+        )
+        assert existing is not None
+        return existing
+    return conversation
+
+
+def find_user_message(
+    *, session: Session, team_id: str, channel_id: str, ts: str
+) -> Message | None:
+    """A person's stored message by its chat timestamp."""
+    return session.exec(
+        select(Message)
+        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+        .where(
+            Conversation.team_id == team_id,
+            Conversation.channel_id == channel_id,
+            Message.slack_ts == ts,
+            Message.role == MessageRole.USER,
+        )
+    ).first()
+
+
+def thread_messages(*, session: Session, conversation_id: int) -> Sequence[Message]:
+    """Every message of a conversation, oldest first."""
+    return session.exec(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(col(Message.id))
+    ).all()
+
+
+def add_message(*, session: Session, message: Message) -> Message:
+    """Store a message and bump the conversation's activity time."""
+    session.add(message)
+    session.flush()
+    conversation = session.get(Conversation, message.conversation_id)
+    if conversation is not None:
+        conversation.last_activity_at = utcnow()
+        conversation.updated_at = utcnow()
+    return message
+
+
+def add_assistant_message(
+    *,
+    session: Session,
+    conversation_id: int,
+    kind: MessageKind,
+    text: str,
+    payload: dict[str, Any] | None = None,
+    author_name: str | None = None,
+    model: str | None = None,
+    usage: TokenUsage | None = None,
+) -> Message:
+    """Store a reply for the adapter to post (the outbox); it is never lost or posted twice."""
+    usage = usage or TokenUsage()
+    return add_message(
+        session=session,
+        message=Message(
+            conversation_id=conversation_id,
+            role=MessageRole.ASSISTANT,
+            kind=kind,
+            text=text,
+            payload=payload,
+            author_name=author_name,
+            post_state=PostState.PENDING,
+            model=model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+        ),
+    )
+
+
+def add_usage(*, conversation: Conversation, usage: TokenUsage) -> None:
+    """Add a call's tokens to the conversation's totals."""
+    conversation.input_tokens += usage.input_tokens
+    conversation.output_tokens += usage.output_tokens
+    conversation.cache_read_tokens += usage.cache_read_tokens
+    conversation.cache_write_tokens += usage.cache_write_tokens
+
+
+def set_status(
+    *, conversation: Conversation, status: ConversationStatus, reason: str | None = None
+) -> None:
+    """Move a conversation to a status, keeping the waiting clock and failure reason right."""
+    now = utcnow()
+    if status is ConversationStatus.AWAITING_USER and (
+        conversation.status is not ConversationStatus.AWAITING_USER
+        or conversation.awaiting_since is None
+    ):
+        conversation.awaiting_since = now
+        conversation.reminders_sent = 0
+    elif status is not ConversationStatus.AWAITING_USER:
+        conversation.awaiting_since = None
+    conversation.status = status
+    conversation.failure_reason = reason if status is ConversationStatus.FAILED else None
+    conversation.updated_at = now
+
+
+def enqueue_turn(
+    *, session: Session, conversation_id: int, message_id: int | None = None
+) -> PendingWork:
+    """Queue an agent turn; at most one queued turn per conversation (later messages join it)."""
+    queued = session.exec(
+        select(PendingWork).where(
+            PendingWork.conversation_id == conversation_id,
+            PendingWork.status == WorkStatus.QUEUED,
+        )
+    ).first()
+    if queued is not None:
+        return queued
+    work = PendingWork(conversation_id=conversation_id, message_id=message_id)
+    session.add(work)
+    session.flush()
+    return work
+
+
+def claim_work(
+    *,
+    engine: Engine,
+    worker: str,
+    lease: timedelta,
+    conversation_id: int | None = None,
+    now: datetime | None = None,
+) -> PendingWork | None:
+    """Take one queued (or abandoned) turn for this worker; each turn goes to exactly one worker.
+
+    The claim is a conditional UPDATE, atomic on SQLite and PostgreSQL alike; on PostgreSQL
+    the candidate read skips rows other workers hold, so many workers don't queue on one row.
+    A conversation with a turn already running (lease alive) is not claimed twice.
+    """
+    now = now or utcnow()
+    claimable = sa.or_(
+        col(PendingWork.status) == WorkStatus.QUEUED,
+        sa.and_(col(PendingWork.status) == WorkStatus.RUNNING, col(PendingWork.lease_until) < now),
+    )
+    busy = (
+        select(PendingWork.conversation_id)
+        .where(PendingWork.status == WorkStatus.RUNNING, col(PendingWork.lease_until) >= now)
+        .scalar_subquery()
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        query = (
+            select(PendingWork.id)
+            .where(claimable, col(PendingWork.available_at) <= now)
+            .where(col(PendingWork.conversation_id).not_in(busy))
+            .order_by(col(PendingWork.id))
+            .limit(5)
+        )
+        if conversation_id is not None:
+            query = query.where(PendingWork.conversation_id == conversation_id)
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        candidates = list(session.exec(query).all())
+        for work_id in candidates:
+            result = session.execute(
+                sa.update(PendingWork)
+                .where(col(PendingWork.id) == work_id, claimable)
+                .values(
+                    status=WorkStatus.RUNNING,
+                    leased_by=worker,
+                    lease_until=now + lease,
+                    attempts=col(PendingWork.attempts) + 1,
+                )
+            )
+            if getattr(result, "rowcount", 0) == 1:
+                session.commit()
+                return session.get(PendingWork, work_id)
+        session.commit()
+    return None
+
+
+def finish_work(
+    *, session: Session, work_id: int, status: WorkStatus, error: str | None = None
+) -> None:
+    """Close a claimed turn."""
+    work = session.get(PendingWork, work_id)
+    if work is None:
+        return
+    work.status = status
+    work.last_error = error
+    work.finished_at = utcnow()
+    work.lease_until = None
+
+
+def release_work(*, session: Session, work_id: int, error: str, retry_at: datetime) -> None:
+    """Give a claimed turn back to the queue to try again later."""
+    work = session.get(PendingWork, work_id)
+    if work is None:
+        return
+    work.status = WorkStatus.QUEUED
+    work.last_error = error
+    work.available_at = retry_at
+    work.lease_until = None
+    work.leased_by = None
+
+
+def cancel_work(*, session: Session, conversation_id: int) -> int:
+    """Cancel every queued turn of a conversation; returns how many."""
+    queued = session.exec(
+        select(PendingWork).where(
+            PendingWork.conversation_id == conversation_id,
+            PendingWork.status == WorkStatus.QUEUED,
+        )
+    ).all()
+    for work in queued:
+        work.status = WorkStatus.CANCELLED
+        work.finished_at = utcnow()
+    return len(queued)
+
+
+def unfinished_work_count(*, session: Session) -> int:
+    """Turns queued or running (including ones a crashed worker left behind)."""
+    count = session.exec(
+        select(sa.func.count())
+        .select_from(PendingWork)
+        .where(col(PendingWork.status).in_([WorkStatus.QUEUED, WorkStatus.RUNNING]))
+    ).one()
+    return int(count)
+
+
+def outbox(*, session: Session, conversation_id: int | None = None) -> Sequence[Message]:
+    """Replies stored but not yet posted, oldest first."""
+    query = select(Message).where(Message.post_state == PostState.PENDING)
+    if conversation_id is not None:
+        query = query.where(Message.conversation_id == conversation_id)
+    return session.exec(query.order_by(col(Message.id))).all()
+
+
+def mark_post_attempt(*, session: Session, message_id: int) -> None:
+    """Note that posting is about to be tried, so a later attempt checks for a duplicate first."""
+    message = session.get(Message, message_id)
+    if message is not None and message.post_attempted_at is None:
+        message.post_attempted_at = utcnow()
+
+
+def mark_posted(*, session: Session, message_id: int, ts: str | None) -> None:
+    """Record that a reply reached the chat, with its chat timestamp."""
+    message = session.get(Message, message_id)
+    if message is None:
+        return
+    message.post_state = PostState.POSTED
+    message.slack_ts = ts
+    message.posted_at = utcnow()
+
+
+def record_routing(*, session: Session, record: RoutingRecord) -> RoutingRecord:
+    """Store one routing decision."""
+    session.add(record)
+    session.flush()
+    return record
+
+
+def routing_history(*, session: Session, conversation_id: int) -> Sequence[RoutingRecord]:
+    """Every routing decision made for a conversation, oldest first."""
+    return session.exec(
+        select(RoutingRecord)
+        .where(RoutingRecord.conversation_id == conversation_id)
+        .order_by(col(RoutingRecord.id))
+    ).all()
+
+
+def channel_setting(*, session: Session, team_id: str, channel_id: str) -> ChannelSetting | None:
+    """A channel's settings, if any were made."""
+    return session.get(ChannelSetting, (team_id, channel_id))
+
+
+def save_channel_setting(
+    *, session: Session, team_id: str, channel_id: str, **changes: Any
+) -> ChannelSetting:
+    """Create or update a channel's settings."""
+    setting = channel_setting(session=session, team_id=team_id, channel_id=channel_id)
+    if setting is None:
+        setting = ChannelSetting(team_id=team_id, channel_id=channel_id)
+        session.add(setting)
+    for key, value in changes.items():
+        setattr(setting, key, value)
+    setting.updated_at = utcnow()
+    session.flush()
+    return setting
+
+
+def open_conversations_of(
+    *, session: Session, team_id: str, requester_id: str
+) -> Sequence[Conversation]:
+    """A person's conversations that are still open, newest first."""
+    return session.exec(
+        select(Conversation)
+        .where(
+            Conversation.team_id == team_id,
+            Conversation.requester_id == requester_id,
+            col(Conversation.status).in_(OPEN_STATUSES),
+        )
+        .order_by(col(Conversation.last_activity_at).desc())
+    ).all()

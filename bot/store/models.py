@@ -1,0 +1,203 @@
+"""The tables: conversations, their messages, pending work, routing decisions, channel settings.
+
+No `from __future__ import annotations` here: SQLModel reads the annotations at runtime.
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field, SQLModel
+
+from bot.store.types import UTCDateTime, enum_column
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def _timestamp(*, index: bool = False, nullable: bool = False) -> Any:
+    """A timezone-aware UTC column: now by default, or empty when nullable."""
+    if nullable:
+        return Field(default=None, sa_type=UTCDateTime, nullable=True)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, index=index)
+
+
+class ConversationStatus(StrEnum):
+    """Where a conversation stands (see DESIGN.md, "Conversation states")."""
+
+    ROUTING = "routing"
+    CHOOSING_AGENT = "choosing_agent"
+    WORKING = "working"
+    AWAITING_USER = "awaiting_user"
+    DELIVERED = "delivered"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+OPEN_STATUSES = (
+    ConversationStatus.ROUTING,
+    ConversationStatus.CHOOSING_AGENT,
+    ConversationStatus.WORKING,
+    ConversationStatus.AWAITING_USER,
+    ConversationStatus.FAILED,
+)
+
+
+class MessageRole(StrEnum):
+    """Who a message comes from, as the model sees it."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageKind(StrEnum):
+    """What an assistant message is, so adapters can render it."""
+
+    TEXT = "text"  # plain words, from a person or the agent
+    QUESTIONS = "questions"  # clarifying questions (payload: questions with choices)
+    DELIVERABLE = "deliverable"  # the design and plan (payload: title, summary, document)
+    CHOOSE_AGENT = "choose_agent"  # the router asks the requester (payload: candidates)
+    NOTICE = "notice"  # platform notes: no agent fits, cancelled, handed over
+    FAILURE = "failure"  # a turn failed (payload: reason); adapters offer Retry
+
+
+class PostState(StrEnum):
+    """Whether an assistant message has reached the chat yet."""
+
+    PENDING = "pending"
+    POSTED = "posted"
+    NOT_POSTED = "not_posted"  # user messages, and messages the adapter never shows
+
+
+class WorkStatus(StrEnum):
+    """A pending agent turn's progress."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Conversation(SQLModel, table=True):
+    """One thread, worked by at most one agent at a time."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("team_id", "channel_id", "thread_ts", name="uq_conversation_thread"),
+        sa.Index("ix_conversation_status_activity", "status", "last_activity_at"),
+        sa.Index("ix_conversation_requester", "requester_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    thread_ts: str = Field(max_length=32)
+    source: str = Field(default="mention", max_length=16)
+    agent: str | None = Field(default=None, max_length=200)
+    status: ConversationStatus = Field(
+        default=ConversationStatus.ROUTING, sa_type=enum_column(ConversationStatus, 20)
+    )
+    failure_reason: str | None = Field(default=None, sa_type=sa.Text)
+    requester_id: str = Field(max_length=32)
+    requester_name: str | None = Field(default=None, max_length=200)
+    title: str = Field(default="", max_length=300)
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+    last_activity_at: datetime = _timestamp()
+    awaiting_since: datetime | None = _timestamp(nullable=True)
+    reminders_sent: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+class Message(SQLModel, table=True):
+    """A message in a conversation: a person's, or one the agent wrote (stored before posting)."""
+
+    __table_args__ = (
+        sa.Index("ix_message_conversation", "conversation_id", "id"),
+        sa.Index("ix_message_post_state", "post_state", "id"),
+        sa.Index("ix_message_slack_ts", "conversation_id", "slack_ts"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    role: MessageRole = Field(sa_type=enum_column(MessageRole, 12))
+    kind: MessageKind = Field(default=MessageKind.TEXT, sa_type=enum_column(MessageKind, 16))
+    author_id: str | None = Field(default=None, max_length=32)
+    author_name: str | None = Field(default=None, max_length=200)
+    text: str = Field(default="", sa_type=sa.Text)
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    slack_ts: str | None = Field(default=None, max_length=32)
+    post_state: PostState = Field(default=PostState.NOT_POSTED, sa_type=enum_column(PostState, 12))
+    model: str | None = Field(default=None, max_length=100)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    created_at: datetime = _timestamp()
+    post_attempted_at: datetime | None = _timestamp(nullable=True)
+    posted_at: datetime | None = _timestamp(nullable=True)
+
+
+class PendingWork(SQLModel, table=True):
+    """A turn to run for a conversation, claimed by one worker at a time under a lease."""
+
+    __tablename__ = "pending_work"
+    __table_args__ = (sa.Index("ix_pending_work_claim", "status", "available_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    status: WorkStatus = Field(default=WorkStatus.QUEUED, sa_type=enum_column(WorkStatus, 12))
+    attempts: int = 0
+    leased_by: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = _timestamp(nullable=True)
+    available_at: datetime = _timestamp()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _timestamp()
+    finished_at: datetime | None = _timestamp(nullable=True)
+
+
+class SeenEvent(SQLModel, table=True):
+    """An incoming event already taken in; its key makes retries and double deliveries no-ops."""
+
+    __tablename__ = "seen_event"
+
+    key: str = Field(primary_key=True, max_length=200)
+    created_at: datetime = _timestamp(index=True)
+
+
+class RoutingRecord(SQLModel, table=True):
+    """One routing decision: method, candidates with scores, and time taken."""
+
+    __tablename__ = "routing_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    method: str = Field(max_length=20)
+    agent: str | None = Field(default=None, max_length=200)
+    confidence: float = 0.0
+    candidates: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    reason: str = Field(default="", sa_type=sa.Text)
+    ms: float = 0.0
+    created_at: datetime = _timestamp()
+
+
+class ChannelSetting(SQLModel, table=True):
+    """Per-channel behaviour: a default agent, intake mode, whether other bots may file requests."""
+
+    __tablename__ = "channel_setting"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    channel_id: str = Field(primary_key=True, max_length=32)
+    default_agent: str | None = Field(default=None, max_length=200)
+    intake: bool = False
+    allow_bots: bool = False
+    updated_at: datetime = _timestamp()

@@ -1,0 +1,51 @@
+"""The migrations build the schema the models describe, on SQLite and PostgreSQL."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+import bot.store.models  # noqa: F401
+from bot.store.db import current_revision, upgrade
+
+TABLES = {
+    "conversation",
+    "message",
+    "pending_work",
+    "seen_event",
+    "routing_record",
+    "channel_setting",
+}
+
+
+def _check(engine: Engine) -> None:
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert current_revision(engine) is not None
+    assert set(inspect(engine).get_table_names()) >= TABLES
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+    upgrade(engine)  # a second run is a no-op
+
+
+def test_migrations_from_an_empty_sqlite_file(sqlite_engine: Engine) -> None:
+    _check(sqlite_engine)
+
+
+@pytest.mark.postgres
+def test_migrations_on_postgresql(postgres_engine: Engine) -> None:
+    _check(postgres_engine)
+
+
+def test_conversation_lookups_are_indexed(sqlite_engine: Engine) -> None:
+    upgrade(sqlite_engine)
+    inspector = inspect(sqlite_engine)
+    conversation = {tuple(i["column_names"]) for i in inspector.get_indexes("conversation")}
+    assert ("status", "last_activity_at") in conversation
+    unique = {tuple(u["column_names"]) for u in inspector.get_unique_constraints("conversation")}
+    assert ("team_id", "channel_id", "thread_ts") in unique
+    work = {tuple(i["column_names"]) for i in inspector.get_indexes("pending_work")}
+    assert ("status", "available_at") in work

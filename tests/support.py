@@ -1,0 +1,76 @@
+"""Builders shared by the engine, shell and Slack tests."""
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from bot.engine.desk import Desk
+from bot.runtime import build_desk
+from bot.store.models import Conversation, Message
+from tests.conftest import PROJECT_ROOT
+from tests.fakes.anthropic_server import FakeAnthropic
+
+FRONTEND_AGENT = """\
+---
+name: frontend-feature-developer
+description: Use this agent for user-facing screens, pages, buttons, layout and components. \
+<example>Context: A new page. user: 'Add a settings page with a dark mode toggle' \
+assistant: 'I will use the frontend-feature-developer agent' \
+<commentary>UI work.</commentary></example>
+model: haiku
+---
+You build user interfaces.
+"""
+
+
+def make_settings(tmp_path: Path, fake: FakeAnthropic | None = None, **overrides: Any) -> Settings:
+    """Settings for a test: a SQLite file in tmp_path and, with a fake, a key pointing at it."""
+    agents = tmp_path / "agents"
+    if not agents.exists():
+        agents.mkdir()
+        shutil.copy(PROJECT_ROOT / "agents" / "backend-feature-developer.md", agents)
+        (agents / "frontend-feature-developer.md").write_text(FRONTEND_AGENT, encoding="utf-8")
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'agentdesk.db'}",
+        "agents_dir": agents,
+        "model_max_retries": 2,
+        "model_retry_wait_cap_seconds": 0.05,
+        "model_timeout_seconds": 10,
+    }
+    if fake is not None:
+        values["anthropic_api_key"] = "test-key"
+        values["anthropic_base_url"] = fake.base_url
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@contextmanager
+def desk_with(settings: Settings) -> Iterator[Desk]:
+    """A desk over the settings, disposed of afterwards."""
+    desk = build_desk(settings)
+    try:
+        yield desk
+    finally:
+        desk.engine.dispose()
+
+
+class RecordingPoster:
+    """A poster that remembers what it showed; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.posted: list[Message] = []
+        self.working: list[str] = []
+        self.fail_next = 0
+
+    def post(self, *, conversation: Conversation, message: Message) -> str | None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ConnectionError("chat unreachable")
+        self.posted.append(message)
+        return f"1700000000.{len(self.posted):06d}"
+
+    def show_working(self, *, conversation: Conversation, activity: str) -> None:
+        self.working.append(f"{conversation.agent} {activity}")
