@@ -39,10 +39,12 @@ class Settings(BaseSettings):
         description="Any Anthropic-compatible Messages API server; unset means Anthropic's own.",
     )
     model_default: str = Field(
-        default="claude-sonnet-5", description="Model for agents with no `model:` or `inherit`."
+        default="claude-sonnet-5-5", description="Model for agents with no `model:` or `inherit`."
     )
-    model_sonnet: str = Field(default="claude-sonnet-5", description="What `model: sonnet` means.")
-    model_opus: str = Field(default="claude-opus-5", description="What `model: opus` means.")
+    model_sonnet: str = Field(
+        default="claude-sonnet-5-5", description="What `model: sonnet` means."
+    )
+    model_opus: str = Field(default="claude-opus-5-5", description="What `model: opus` means.")
     model_haiku: str = Field(default="claude-haiku-5-5", description="What `model: haiku` means.")
     model_router: str = Field(
         default="claude-haiku-5-5", description="Small fast model the router asks when unsure."
@@ -57,6 +59,9 @@ class Settings(BaseSettings):
     )
     model_max_retries: int = Field(
         default=3, ge=0, le=10, description="SDK retries on 429, 5xx and 529 before a turn fails."
+    )
+    model_retry_wait_cap_seconds: float = Field(
+        default=20.0, ge=0, description="Longest wait between retries, whatever Retry-After says."
     )
     model_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Timeout of one model request, in seconds."

@@ -74,20 +74,20 @@ class AgentRegistry:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._lock = threading.Lock()
-        self._signatures: dict[Path, _Signature] = {}
-        self._results: dict[Path, ParseResult] = {}
+        self._signatures: dict[str, _Signature] = {}
+        self._results: dict[str, ParseResult] = {}
         self._roster: Roster | None = None
         self._version = 0
 
     def roster(self) -> Roster:
         """The current agents, re-reading added, changed and deleted files first."""
         with self._lock:
-            signatures = dict(_scan(self.directory))
+            signatures = _scan(self.directory)
             if self._roster is not None and signatures == self._signatures:
                 return self._roster
             for path, signature in signatures.items():
                 if self._signatures.get(path) != signature or path not in self._results:
-                    self._results[path] = parse_agent_file(path)
+                    self._results[path] = parse_agent_file(Path(path))
             for path in set(self._results) - set(signatures):
                 del self._results[path]
             self._signatures = signatures
@@ -101,31 +101,43 @@ def load_roster(directory: Path) -> Roster:
     return AgentRegistry(directory).roster()
 
 
-def _scan(directory: Path) -> Iterator[tuple[Path, _Signature]]:
-    """Every `.md` file below the folder, hidden ones included, with its stat signature."""
-    try:
-        entries = list(os.scandir(directory))
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return
-    for entry in entries:
+def _scan(directory: Path) -> dict[str, _Signature]:
+    """Every `.md` file below the folder, hidden ones included, with its stat signature.
+
+    Plain strings and an explicit stack keep this cheap: it runs on every `roster()` call.
+    """
+    found: dict[str, _Signature] = {}
+    stack = [str(directory)]
+    while stack:
         try:
-            if entry.is_dir(follow_symlinks=True):
-                if entry.name != ".git":
-                    yield from _scan(Path(entry.path))
-            elif entry.name.lower().endswith(".md") and entry.name.lower() not in _DOCUMENTATION:
-                info = entry.stat(follow_symlinks=True)
-                yield Path(entry.path), (info.st_mtime_ns, info.st_size, info.st_ino)
+            entries = os.scandir(stack.pop())
         except OSError:
             continue
+        with entries:
+            for entry in entries:
+                name = entry.name
+                try:
+                    if entry.is_dir():
+                        if name != ".git":
+                            stack.append(entry.path)
+                        continue
+                    lower = name.lower()
+                    if lower.endswith(".md") and lower not in _DOCUMENTATION:
+                        info = entry.stat()
+                        found[entry.path] = (info.st_mtime_ns, info.st_size, info.st_ino)
+                except OSError:
+                    continue
+    return found
 
 
-def _build_roster(directory: Path, version: int, results: Mapping[Path, ParseResult]) -> Roster:
+def _build_roster(directory: Path, version: int, results: Mapping[str, ParseResult]) -> Roster:
     agents: dict[str, AgentDefinition] = {}
     problems: list[AgentProblem] = []
     reports: list[FileReport] = []
     for path in sorted(results):
         result = results[path]
-        reports.append(FileReport(path=path, agent=result.agent, problems=result.problems))
+        source = Path(path)
+        reports.append(FileReport(path=source, agent=result.agent, problems=result.problems))
         problems.extend(result.problems)
         agent = result.agent
         if agent is None:
@@ -134,7 +146,7 @@ def _build_roster(directory: Path, version: int, results: Mapping[Path, ParseRes
         if winner is not None:
             problems.append(
                 AgentProblem(
-                    path=path,
+                    path=source,
                     line=2,
                     message=(
                         f"the name {agent.name!r} is also used by {winner.source}; "

@@ -1,0 +1,89 @@
+"""What the router decided, in a form that can be stored and read back."""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class RouteMethod(StrEnum):
+    """How an agent was chosen, or why none was."""
+
+    EXPLICIT = "explicit"  # the request, a button or `--agent` named the agent
+    STICKY = "sticky"  # a reply in a thread that already has an agent
+    CHANNEL_DEFAULT = "channel_default"  # the channel is bound to an agent
+    LOCAL = "local"  # local scoring was sure enough on its own
+    MODEL = "model"  # the small model chose
+    ASK = "ask"  # unsure: ask the requester to pick one of `candidates`
+    NONE = "none"  # no agent fits: answer politely with `coverage`
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An agent and its local score (0 to 1; higher is a better match)."""
+
+    agent: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: `{"agent": …, "score": …}`."""
+        return {"agent": self.agent, "score": round(self.score, 4)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Candidate":
+        """The inverse of `to_dict`."""
+        return cls(agent=str(data["agent"]), score=float(data["score"]))
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """One routing decision: who gets the request, how, how sure, and how long it took.
+
+    `agent` is None for `ask` (offer `candidates`) and `none` (answer with `coverage`).
+    `confidence` is 1.0 when a person or the thread decided, the top local score for the
+    local step, and the model's own judgement (0.9 sure, 0.5 unsure) for the model step.
+    `text` is the request with an explicit `NAME:` or `--agent NAME` removed, when one was.
+    """
+
+    agent: str | None
+    method: RouteMethod
+    confidence: float
+    candidates: list[Candidate] = field(default_factory=list)
+    ms: float = 0.0
+    reason: str = ""
+    coverage: str | None = None
+    text: str | None = None
+    model_answer: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with every field."""
+        return {
+            "agent": self.agent,
+            "method": self.method.value,
+            "confidence": round(self.confidence, 4),
+            "candidates": [candidate.to_dict() for candidate in self.candidates],
+            "ms": round(self.ms, 3),
+            "reason": self.reason,
+            "coverage": self.coverage,
+            "text": self.text,
+            "model_answer": self.model_answer,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RouteDecision":
+        """The inverse of `to_dict`; missing optional keys take their defaults."""
+        return cls(
+            agent=data.get("agent"),
+            method=RouteMethod(data["method"]),
+            confidence=float(data.get("confidence", 0.0)),
+            candidates=[Candidate.from_dict(c) for c in data.get("candidates", [])],
+            ms=float(data.get("ms", 0.0)),
+            reason=str(data.get("reason", "")),
+            coverage=data.get("coverage"),
+            text=data.get("text"),
+            model_answer=data.get("model_answer"),
+        )
+
+    @property
+    def decided(self) -> bool:
+        """True when an agent was chosen."""
+        return self.agent is not None

@@ -1,0 +1,261 @@
+"""Choose the agent for a request: explicit, sticky, channel default, local, model, or ask."""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Protocol, runtime_checkable
+
+from bot.agents.model import AgentDefinition
+from bot.agents.registry import Roster
+from bot.routing.decision import Candidate, RouteDecision, RouteMethod
+from bot.routing.explicit import match_agent_name, parse_explicit
+from bot.routing.local import LocalIndex
+from bot.routing.model_classifier import ModelChoice, ModelClassifier
+from bot.routing.text import coverage
+
+__all__ = ["Candidate", "RouteDecision", "RouteMethod", "Router", "local_lead"]
+
+# The local step decides alone when the best score reaches LOCAL_FLOOR and leads the
+# runner-up by LOCAL_MARGIN of itself: (best - second) / best >= LOCAL_MARGIN.
+# Tuned with `bench/routing_eval.py --tune` on the corpus's 102 non-proactive routing pairs
+# (each request left out of its agent's examples, routed within its repository):
+#   top-1 74.5% (plain BM25 over name + description: 64.7%); the local step decides 51/102
+#   (50%) and 2 of those are wrong (3.9%). Leave-one-out over the tuning itself: decides 49%,
+#   wrong 6.0%. Proactive pairs: decides 56%, wrong 22% (the request doesn't name the agent).
+#   With the request's whole <example> block left out (its paraphrases gone), the local step
+#   still decides 29% and is wrong in 40% of those: on unseen phrasing it is over-confident,
+#   so keep the model step on where an API key is available.
+# A one-agent roster scores below the floor for nearly everything (IDF over one document
+# carries no signal), so it goes to the model, or asks, instead of always taking that agent.
+LOCAL_FLOOR = 0.03
+LOCAL_MARGIN = 0.37
+# The model disagreeing with a local score this close to deciding means: ask.
+CLOSE_MARGIN = LOCAL_MARGIN / 2
+ASK_CANDIDATES = 3  # buttons offered when asking
+RECORDED_CANDIDATES = 5  # local candidates kept with a decision
+NEAREST_EXAMPLES = 6  # example requests shown to the model
+MODEL_SURE = 0.9
+MODEL_UNSURE = 0.5
+
+
+@runtime_checkable
+class RosterProvider(Protocol):
+    """Anything with a current roster, such as `AgentRegistry`."""
+
+    def roster(self) -> Roster: ...
+
+
+RosterSource = RosterProvider | Roster | Callable[[], Roster]
+
+
+def local_lead(candidates: Sequence[Candidate]) -> float:
+    """How far the best score leads the runner-up, as a share of the best (0 to 1)."""
+    if not candidates or candidates[0].score <= 0:
+        return 0.0
+    runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+    return (candidates[0].score - runner_up) / candidates[0].score
+
+
+class Router:
+    """Routes requests over the agents a roster source currently holds."""
+
+    def __init__(
+        self,
+        roster_source: RosterSource,
+        classifier: ModelClassifier | None = None,
+        *,
+        floor: float = LOCAL_FLOOR,
+        margin: float = LOCAL_MARGIN,
+    ) -> None:
+        self.roster_source = roster_source
+        self.classifier = classifier
+        self.floor = floor
+        self.margin = margin
+
+    def roster(self) -> Roster:
+        """The roster as it is now."""
+        source = self.roster_source
+        if isinstance(source, Roster):
+            return source
+        if isinstance(source, RosterProvider):
+            return source.roster()
+        return source()
+
+    def route(
+        self,
+        *,
+        text: str,
+        thread_agent: str | None = None,
+        channel_default: str | None = None,
+        explicit_agent: str | None = None,
+        previous_turn: str | None = None,
+        local_only: bool = False,
+    ) -> RouteDecision:
+        """Decide who takes `text`; never raises for a model failure (it asks instead)."""
+        started = time.perf_counter()
+        decision = self._decide(
+            text=text,
+            thread_agent=thread_agent,
+            channel_default=channel_default,
+            explicit_agent=explicit_agent,
+            previous_turn=previous_turn,
+            local_only=local_only or self.classifier is None,
+        )
+        return replace(decision, ms=(time.perf_counter() - started) * 1000)
+
+    def _decide(
+        self,
+        *,
+        text: str,
+        thread_agent: str | None,
+        channel_default: str | None,
+        explicit_agent: str | None,
+        previous_turn: str | None,
+        local_only: bool,
+    ) -> RouteDecision:
+        roster = self.roster()
+        agents = list(roster)
+        if explicit_agent:
+            chosen = match_agent_name(explicit_agent, agents)
+            if chosen is not None:
+                return _given(chosen, RouteMethod.EXPLICIT, f"chosen by name ({explicit_agent})")
+        named, rest = parse_explicit(text, agents)
+        if named is not None:
+            decision = _given(named, RouteMethod.EXPLICIT, f"the request names {named.name}")
+            return replace(decision, text=rest)
+        sticky = roster.get(thread_agent) if thread_agent else None
+        if sticky is not None:
+            return _given(
+                sticky, RouteMethod.STICKY, f"the thread already belongs to {sticky.name}"
+            )
+        bound = match_agent_name(channel_default, agents) if channel_default else None
+        if bound is not None:
+            reason = f"{bound.name} is this channel's default agent"
+            return _given(bound, RouteMethod.CHANNEL_DEFAULT, reason)
+        if not agents:
+            return RouteDecision(
+                agent=None,
+                method=RouteMethod.NONE,
+                confidence=1.0,
+                reason="no agents are loaded",
+                coverage=coverage([]),
+            )
+        index = LocalIndex.for_roster(roster)
+        candidates = index.score(text)
+        if explicit_agent:
+            return _ask(
+                candidates, f"no loaded agent is called {explicit_agent!r}; asking which one"
+            )
+        top, lead = candidates[0].score, local_lead(candidates)
+        if top >= self.floor and lead >= self.margin:
+            return RouteDecision(
+                agent=candidates[0].agent,
+                method=RouteMethod.LOCAL,
+                confidence=top,
+                candidates=candidates[:RECORDED_CANDIDATES],
+                reason=_scored(candidates),
+            )
+        close = top >= self.floor and lead >= CLOSE_MARGIN
+        if local_only or self.classifier is None:
+            if top <= 0:
+                return _nothing_matches(agents, "no agent's description matches the request")
+            return _ask(candidates, f"local scoring is unsure ({_scored(candidates)})")
+        choice = self.classifier.choose(
+            text=text,
+            previous_turn=previous_turn,
+            roster=agents,
+            nearest_examples=index.nearest_examples(text, NEAREST_EXAMPLES),
+        )
+        return _after_model(choice, candidates, agents, close=close)
+
+
+def _given(agent: AgentDefinition, method: RouteMethod, reason: str) -> RouteDecision:
+    return RouteDecision(agent=agent.name, method=method, confidence=1.0, reason=reason)
+
+
+def _scored(candidates: Sequence[Candidate]) -> str:
+    top = candidates[0]
+    if len(candidates) < 2 or candidates[1].score <= 0:
+        return f"{top.agent} scored {top.score:.2f}; no other agent matched"
+    second = candidates[1]
+    return (
+        f"{top.agent} scored {top.score:.2f}, {top.score - second.score:.2f} ahead of "
+        f"{second.agent} ({second.score:.2f})"
+    )
+
+
+def _ask(
+    candidates: Sequence[Candidate],
+    reason: str,
+    *,
+    first: str | None = None,
+    confidence: float | None = None,
+) -> RouteDecision:
+    """Ask the requester, offering the model's pick (if any) and the best-scoring agents."""
+    offered = [c for c in candidates if c.agent == first] if first else []
+    offered += [c for c in candidates if c.score > 0 and c.agent != first]
+    if confidence is None:
+        confidence = candidates[0].score if candidates else 0.0
+    return RouteDecision(
+        agent=None,
+        method=RouteMethod.ASK,
+        confidence=confidence,
+        candidates=offered[:ASK_CANDIDATES],
+        reason=reason,
+    )
+
+
+def _nothing_matches(
+    agents: list[AgentDefinition], reason: str, confidence: float = 1.0
+) -> RouteDecision:
+    return RouteDecision(
+        agent=None,
+        method=RouteMethod.NONE,
+        confidence=confidence,
+        reason=reason,
+        coverage=coverage(agents),
+    )
+
+
+def _after_model(
+    choice: ModelChoice, candidates: list[Candidate], agents: list[AgentDefinition], *, close: bool
+) -> RouteDecision:
+    """Steps 5 and 6: take the model's answer, or ask when it is unsure or contradicts."""
+    local_top = candidates[0].agent
+    if choice.failed:
+        reason = f"{choice.error}; local scoring is unsure ({_scored(candidates)})"
+        return _with_answer(_ask(candidates, reason), choice)
+    if close and choice.agent != local_top:
+        said = choice.agent or "none"
+        reason = (
+            f"the model said {said}, but local scoring leans the other way: {_scored(candidates)}"
+        )
+        return _with_answer(_ask(candidates, reason, first=choice.agent), choice)
+    if not choice.confident:
+        said = choice.agent or "none"
+        reason = f"the model was unsure (it said {said}); local scoring is unsure too"
+        return _with_answer(
+            _ask(candidates, reason, first=choice.agent, confidence=MODEL_UNSURE), choice
+        )
+    if choice.agent is None:
+        reason = "the model found no agent for this request" + (
+            f": {choice.reason}" if choice.reason else ""
+        )
+        return _with_answer(_nothing_matches(agents, reason, MODEL_SURE), choice)
+    recorded = candidates[:RECORDED_CANDIDATES]
+    recorded += [c for c in candidates[RECORDED_CANDIDATES:] if c.agent == choice.agent]
+    decision = RouteDecision(
+        agent=choice.agent,
+        method=RouteMethod.MODEL,
+        confidence=MODEL_SURE,
+        candidates=recorded,
+        reason=f"the model chose {choice.agent}"
+        + (f": {choice.reason}" if choice.reason else "")
+        + f" (local: {_scored(candidates)})",
+    )
+    return _with_answer(decision, choice)
+
+
+def _with_answer(decision: RouteDecision, choice: ModelChoice) -> RouteDecision:
+    answer = "error" if choice.failed else (choice.agent or "none")
+    return replace(decision, model_answer=answer)

@@ -1,0 +1,105 @@
+"""Turning requests and agent descriptions into terms, and descriptions into short summaries."""
+
+import re
+import unicodedata
+
+from bot.agents.model import AgentDefinition
+
+# A long request is routed on its opening: the ask is nearly always stated first, and
+# scoring cost grows with the number of distinct terms.
+QUERY_CHAR_LIMIT = 4000
+QUERY_TERM_LIMIT = 128
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORD = re.compile(r"\w+")
+# Scripts written without spaces between words: indexed as overlapping character pairs.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_EXAMPLE_BLOCK = re.compile(r"<example>.*?(?:</example>|$)", re.DOTALL | re.IGNORECASE)
+_TAG = re.compile(r"</?\w+>")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s|\n")
+
+# English function words, plus the small talk that carries no hint of what someone wants
+# ("hi", "thanks", "can you help"), so a greeting matches no agent at all.
+_STOPWORD_TEXT = """
+    a about above after again against all also am an and any are aren as at be because been
+    before being below between both but by can cannot could couldn did didn do does doesn doing
+    don down during each else etc even ever every few for from further get gets getting got had
+    has have having he her here hers herself him himself his how i if in into is isn it its
+    itself just let lets like ll make me might more most must my myself need needs no nor not
+    now of off on once only or other our ours ourselves out over own please re really same
+    shall she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up us use used using very ve want was we well
+    were what when where which while who whom why will with would yes yet you your yours
+    yourself yourselves
+    hello hi hey hiya howdy greetings morning afternoon evening night thanks thank thx cheers
+    bye goodbye ok okay sure great good nice cool fine awesome yeah yep nope maybe help anyone
+    somebody someone something anything question today tomorrow tonight
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def terms(text: str, *, limit_chars: int | None = None) -> list[str]:
+    """Lower-cased, lightly stemmed content words; camelCase and kebab-case are split."""
+    text = unicodedata.normalize("NFKC", text[:limit_chars] if limit_chars else text)
+    text = _CAMEL.sub(" ", text).replace("_", " ")
+    found: list[str] = []
+    for match in _WORD.finditer(text.casefold()):
+        word = match.group()
+        if _UNSPACED.search(word):
+            found.extend(word[i : i + 2] for i in range(max(1, len(word) - 1)))
+        elif len(word) > 1 and word not in STOPWORDS and not (word.isdigit() and len(word) < 3):
+            found.append(stem(word))
+    return found
+
+
+def query_terms(text: str) -> list[str]:
+    """The distinct terms of a request, from its opening, at most `QUERY_TERM_LIMIT`."""
+    unique = dict.fromkeys(terms(text, limit_chars=QUERY_CHAR_LIMIT))
+    return list(unique)[:QUERY_TERM_LIMIT]
+
+
+def stem(word: str) -> str:
+    """Strip common English inflections: `refactored` → `refactor`, `queries` → `query`."""
+    if len(word) <= 3 or not word.isascii():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ss", "us", "is")):
+        return word
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            root = word[: -len(suffix)]
+            return root[:-1] if root[-1] == root[-2] and root[-1] not in "lsz" else root
+    if word.endswith(("ches", "shes", "xes", "sses", "zes")):
+        return word[:-2]
+    if word.endswith("s"):
+        return word[:-1]
+    return word
+
+
+def name_words(name: str) -> str:
+    """An agent name as words: `backend-feature-developer` → `backend feature developer`."""
+    return " ".join(re.split(r"[-_\s]+", name)).strip()
+
+
+def prose(description: str) -> str:
+    """A description without its `<example>` blocks and tags, with literal `\\n` unescaped."""
+    text = description.replace("\\n", "\n")
+    return " ".join(_TAG.sub(" ", _EXAMPLE_BLOCK.sub(" ", text)).split())
+
+
+def summary(agent: AgentDefinition, *, limit: int = 160) -> str:
+    """The first sentence of an agent's description, shortened to `limit` characters."""
+    text = prose(agent.description)
+    first = _SENTENCE_END.split(text, maxsplit=1)[0].strip() if text else ""
+    if len(first) > limit:
+        first = first[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return first or agent.name
+
+
+def coverage(agents: list[AgentDefinition]) -> str:
+    """What the agents cover, one line each, for a polite answer when none fits."""
+    if not agents:
+        return "No agents are loaded yet, so there is nobody to hand this to."
+    lines = [f"- {agent.name}: {summary(agent)}" for agent in agents]
+    return "Here is what the agents cover:\n" + "\n".join(lines)

@@ -1,0 +1,50 @@
+"""Builds the desk from settings: database (migrated), agents, model client and router."""
+
+import logging
+
+from bot.agents.registry import AgentRegistry
+from bot.config import Settings
+from bot.engine.desk import Desk
+from bot.llm.client import LLMClient
+from bot.routing.model_classifier import ModelClassifier
+from bot.routing.router import Router
+from bot.store.db import make_engine, upgrade
+
+log = logging.getLogger(__name__)
+
+
+def build_desk(settings: Settings, *, llm: LLMClient | None = None, migrate: bool = True) -> Desk:
+    """A ready desk; applies pending migrations first unless told not to."""
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    registry = AgentRegistry(settings.agents_dir)
+    llm = llm or LLMClient(settings)
+    classifier = (
+        ModelClassifier(client=llm.sdk, model=settings.model_router) if llm.configured else None
+    )
+    router = Router(registry, classifier)
+    return Desk(settings=settings, engine=engine, registry=registry, llm=llm, router=router)
+
+
+def missing_for_model(settings: Settings) -> str | None:
+    """What stops agent turns from running, in one sentence, or None."""
+    if settings.anthropic_api_key is None:
+        return (
+            "ANTHROPIC_API_KEY is not set, so agents can't answer yet (routing still works). "
+            "Set it in the environment or .env; ANTHROPIC_BASE_URL can point at any "
+            "Anthropic-compatible server."
+        )
+    return None
+
+
+def missing_for_slack(settings: Settings) -> list[str]:
+    """The Slack settings still missing, each with where to find it."""
+    missing = []
+    if settings.slack_bot_token is None:
+        missing.append("SLACK_BOT_TOKEN (xoxb-…, the app's OAuth & Permissions page)")
+    if settings.slack_app_token is None and settings.slack_signing_secret is None:
+        missing.append(
+            "SLACK_APP_TOKEN (xapp-…, for Socket Mode) or SLACK_SIGNING_SECRET (for HTTP mode)"
+        )
+    return missing

@@ -1,0 +1,353 @@
+"""Tests of the fake Slack Web API, driven by the real slack_sdk / slack_bolt clients."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
+
+from tests.fakes.slack_server import MAX_MARKDOWN_CHARS, FakeSlack, visible_text
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack(
+        users={
+            "U1": {
+                "real_name": "Ada Lovelace",
+                "tz": "Europe/London",
+                "tz_label": "Greenwich Mean Time",
+                "tz_offset": 0,
+            }
+        }
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def client(fake: FakeSlack) -> WebClient:
+    return WebClient(token="xoxb-test", base_url=fake.api_url)
+
+
+def _header(headers: dict[str, object], name: str) -> object:
+    """Case-insensitive header lookup on a SlackResponse's headers."""
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value[0] if isinstance(value, list) else value
+    raise KeyError(name)
+
+
+def test_auth_test_fields_and_scopes_header(fake: FakeSlack, client: WebClient) -> None:
+    response = client.auth_test()
+    assert response["ok"] is True
+    assert response["user_id"] == "UBOT"
+    assert response["bot_id"] == "BBOT"
+    assert response["team_id"] == "T0001"
+    scopes = str(_header(response.headers, "x-oauth-scopes")).split(",")
+    assert "chat:write" in scopes
+    assert fake.calls_to("auth.test") == [{}]
+
+
+def test_configured_identity_and_scopes() -> None:
+    with FakeSlack(bot_user_id="U9", bot_id="B9", team_id="T9", scopes=["chat:write"]) as fake:
+        response = WebClient(token="xoxb-test", base_url=fake.api_url).auth_test()
+        assert (response["user_id"], response["bot_id"], response["team_id"]) == ("U9", "B9", "T9")
+        assert _header(response.headers, "x-oauth-scopes") == "chat:write"
+
+
+def test_unknown_or_missing_token_is_invalid_auth(fake: FakeSlack) -> None:
+    for token in ("xoxb-wrong", None):
+        with pytest.raises(SlackApiError) as excinfo:
+            WebClient(token=token, base_url=fake.api_url).auth_test()
+        assert excinfo.value.response["error"] == "invalid_auth"
+
+
+def test_unknown_method(client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as excinfo:
+        client.api_call("nope.nothing")
+    assert excinfo.value.response["error"] == "unknown_method"
+
+
+def test_post_message_in_thread_shows_in_thread(fake: FakeSlack, client: WebClient) -> None:
+    parent = fake.add_user_message("C1", "<@UBOT> design a login page", user="U1")
+    first = client.chat_postMessage(channel="C1", thread_ts=parent, text="On it")
+    # Replying to a reply's ts lands in the same thread, as in Slack.
+    second = client.chat_postMessage(channel="C1", thread_ts=first["ts"], markdown_text="**done**")
+
+    assert float(first["ts"]) < float(second["ts"])
+    assert first["message"]["bot_id"] == "BBOT"
+    assert first["message"]["parent_user_id"] == "U1"
+    thread = fake.thread("C1", parent)
+    assert [m["ts"] for m in thread] == [parent, first["ts"], second["ts"]]
+    assert [visible_text(m) for m in thread] == ["<@UBOT> design a login page", "On it", "**done**"]
+    assert thread[1]["thread_ts"] == parent and thread[2]["thread_ts"] == parent
+    assert thread[2]["markdown_text"] == "**done**"
+    assert fake.texts("C1", parent)[1:] == ["On it", "**done**"]
+    assert fake.message("C1", parent)["reply_count"] == 2  # type: ignore[index]
+    # The channel's top level shows only the parent.
+    history = client.conversations_history(channel="C1")
+    assert [m["ts"] for m in history["messages"]] == [parent]
+
+
+def test_post_message_validation(fake: FakeSlack, client: WebClient) -> None:
+    blocks = [{"type": "markdown", "text": "x" * MAX_MARKDOWN_CHARS}]
+    client.chat_postMessage(channel="C1", blocks=blocks, text="fallback")
+
+    too_long = [
+        {"type": "markdown", "text": "x" * 7000},
+        {"type": "markdown", "text": "y" * 5001},
+    ]
+    with pytest.raises(SlackApiError) as excinfo:
+        client.chat_postMessage(channel="C1", blocks=too_long, text="fallback")
+    assert excinfo.value.response["error"] == "msg_blocks_too_long"
+
+    many = [{"type": "divider"}] * 51
+    with pytest.raises(SlackApiError) as excinfo:
+        client.chat_postMessage(channel="C1", blocks=many, text="fallback")
+    assert excinfo.value.response["error"] == "invalid_blocks"
+
+    with pytest.raises(SlackApiError) as excinfo:
+        client.chat_postMessage(channel="C1", text="a", markdown_text="**a**")
+    assert excinfo.value.response["error"] == "markdown_text_conflict"
+
+    with pytest.raises(SlackApiError) as excinfo:
+        client.api_call("chat.postMessage", json={"channel": "C1"})
+    assert excinfo.value.response["error"] == "no_text"
+
+    with pytest.raises(SlackApiError) as excinfo:
+        client.api_call("chat.postMessage", json={"text": "hi"})
+    assert excinfo.value.response["error"] == "channel_not_found"
+
+    long = client.chat_postMessage(channel="C1", text="z" * 45_000)
+    assert len(long["message"]["text"]) == 40_000
+    assert len(fake.messages("C1")) == 2
+
+
+def test_rate_limit_surfaces_as_429_with_retry_after(fake: FakeSlack, client: WebClient) -> None:
+    fake.fail_next("chat.postMessage", status=429, error="ratelimited", retry_after="7")
+    with pytest.raises(SlackApiError) as excinfo:
+        client.chat_postMessage(channel="C1", text="hi")
+    response = excinfo.value.response
+    assert response.status_code == 429
+    assert response["error"] == "ratelimited"
+    assert _header(response.headers, "Retry-After") == "7"
+    assert fake.messages("C1") == []
+    # The failure was consumed: the next call succeeds.
+    client.chat_postMessage(channel="C1", text="hi")
+    assert fake.texts("C1") == ["hi"]
+
+
+def test_rate_limit_retry_handler_succeeds_after_waiting(fake: FakeSlack) -> None:
+    retrying = WebClient(
+        token="xoxb-test",
+        base_url=fake.api_url,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)],
+    )
+    fake.fail_next("chat.postMessage", retry_after="0")  # int("0") + random() < 1 s of sleep
+    started = time.monotonic()
+    response = retrying.chat_postMessage(channel="C1", text="eventually")
+    assert response["ok"] is True
+    assert time.monotonic() - started < 2
+    assert len(fake.calls_to("chat.postMessage")) == 2
+    assert fake.texts("C1") == ["eventually"]
+
+
+def test_other_injected_failures(fake: FakeSlack, client: WebClient) -> None:
+    fake.fail_next("conversations.info", status=500)
+    with pytest.raises(SlackApiError) as excinfo:
+        client.conversations_info(channel="C1")
+    assert excinfo.value.response.status_code == 500
+
+    fake.fail_next("conversations.info", error="channel_not_found", times=2)
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as excinfo:
+            client.conversations_info(channel="C1")
+        assert excinfo.value.response.status_code == 200
+        assert excinfo.value.response["error"] == "channel_not_found"
+    assert client.conversations_info(channel="C1")["channel"]["id"] == "C1"
+
+    fake.fail_next(
+        "assistant.threads.setStatus",
+        error="missing_scope",
+        extra={"needed": "assistant:write", "provided": "chat:write"},
+    )
+    with pytest.raises(SlackApiError) as excinfo:
+        client.assistant_threads_setStatus(channel_id="D1", thread_ts="1.0", status="thinking")
+    assert excinfo.value.response["needed"] == "assistant:write"
+    assert fake.statuses == []
+
+
+def test_files_upload_v2_into_thread(fake: FakeSlack, client: WebClient) -> None:
+    parent = fake.add_user_message("C1", "write me a plan", user="U1")
+    response = client.files_upload_v2(
+        channel="C1",
+        thread_ts=parent,
+        content="# Plan\n\n1. do it\n",
+        filename="plan.md",
+        title="Implementation plan",
+        initial_comment="Here is the plan",
+    )
+    assert response["file"]["title"] == "Implementation plan"
+
+    [recorded] = fake.files
+    assert recorded["content"] == b"# Plan\n\n1. do it\n"
+    assert recorded["title"] == "Implementation plan"
+    assert recorded["name"] == "plan.md"
+    assert (recorded["channel"], recorded["thread_ts"]) == ("C1", parent)
+
+    [_, shared] = fake.thread("C1", parent)
+    assert shared["text"] == "Here is the plan"
+    assert shared["files"][0]["id"] == recorded["id"]
+    assert shared["files"][0]["title"] == "Implementation plan"
+    assert [name for name, _ in fake.calls] == [
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
+
+
+def test_conversations_replies_returns_seeded_messages(fake: FakeSlack, client: WebClient) -> None:
+    parent = fake.add_user_message("C1", "first", user="U1")
+    fake.add_user_message("C1", "second", user="U2", thread_ts=parent)
+    client.chat_postMessage(
+        channel="C1",
+        thread_ts=parent,
+        text="bot",
+        metadata={"event_type": "agentdesk_run", "event_payload": {"run": 1}},
+    )
+    fake.add_user_message("C1", "fourth", user="U1", thread_ts=parent)
+
+    replies = client.conversations_replies(channel="C1", ts=parent)
+    messages = replies["messages"]
+    assert [m["text"] for m in messages] == ["first", "second", "bot", "fourth"]
+    assert messages[0]["reply_count"] == 3
+    assert messages[1]["user"] == "U2" and messages[2]["bot_id"] == "BBOT"
+    assert "metadata" not in messages[2]  # only with include_all_metadata
+    assert replies["has_more"] is False
+
+    with_meta = client.conversations_replies(channel="C1", ts=parent, include_all_metadata=True)
+    assert with_meta["messages"][2]["metadata"]["event_payload"] == {"run": 1}
+
+    page1 = client.conversations_replies(channel="C1", ts=parent, limit=2)
+    assert [m["text"] for m in page1["messages"]] == ["first", "second"]
+    assert page1["has_more"] is True
+    cursor = page1["response_metadata"]["next_cursor"]
+    page2 = client.conversations_replies(channel="C1", ts=parent, limit=2, cursor=cursor)
+    assert [m["text"] for m in page2["messages"]] == ["bot", "fourth"]
+    assert page2["has_more"] is False
+
+    with pytest.raises(SlackApiError) as excinfo:
+        client.conversations_replies(channel="C1", ts="1.000000")
+    assert excinfo.value.response["error"] == "thread_not_found"
+
+
+def test_users_info_timezone(client: WebClient) -> None:
+    user = client.users_info(user="U1")["user"]
+    assert user["tz"] == "Europe/London"
+    assert user["tz_offset"] == 0
+    assert user["real_name"] == "Ada Lovelace"
+    assert user["is_bot"] is False
+    assert client.users_info(user="UBOT")["user"]["is_bot"] is True
+    with pytest.raises(SlackApiError) as excinfo:
+        client.users_info(user="UNKNOWN")
+    assert excinfo.value.response["error"] == "user_not_found"
+
+
+def test_update_delete_ephemeral_permalink(fake: FakeSlack, client: WebClient) -> None:
+    parent = fake.add_user_message("C1", "hi", user="U1")
+    posted = client.chat_postMessage(channel="C1", thread_ts=parent, text="thinking…")
+    updated = client.chat_update(channel="C1", ts=posted["ts"], text="answer")
+    assert updated["message"]["edited"]["user"] == "UBOT"
+    assert fake.texts("C1", parent) == ["hi", "answer"]
+
+    with pytest.raises(SlackApiError) as excinfo:
+        client.chat_update(channel="C1", ts=parent, text="hijack")
+    assert excinfo.value.response["error"] == "cant_update_message"
+
+    link = client.chat_getPermalink(channel="C1", message_ts=posted["ts"])["permalink"]
+    assert link.endswith(f"/archives/C1/p{posted['ts'].replace('.', '')}?thread_ts={parent}&cid=C1")
+
+    client.chat_delete(channel="C1", ts=posted["ts"])
+    assert fake.texts("C1", parent) == ["hi"]
+    assert fake.message("C1", parent)["reply_count"] == 0  # type: ignore[index]
+    assert fake.deleted[0]["text"] == "answer"
+
+    eph = client.chat_postEphemeral(channel="C1", user="U1", text="only you")
+    assert eph["message_ts"]
+    assert fake.ephemerals("C1")[0]["text"] == "only you"
+    assert fake.messages("C1")[-1]["text"] == "hi"
+
+
+def test_reactions(fake: FakeSlack, client: WebClient) -> None:
+    ts = fake.add_user_message("C1", "hi", user="U1")
+    client.reactions_add(channel="C1", timestamp=ts, name="eyes")
+    with pytest.raises(SlackApiError) as excinfo:
+        client.reactions_add(channel="C1", timestamp=ts, name="eyes")
+    assert excinfo.value.response["error"] == "already_reacted"
+    assert fake.reactions == [{"channel": "C1", "ts": ts, "name": "eyes", "user": "UBOT"}]
+    assert fake.message("C1", ts)["reactions"][0]["count"] == 1  # type: ignore[index]
+    client.reactions_remove(channel="C1", timestamp=ts, name="eyes")
+    assert fake.reactions == []
+    with pytest.raises(SlackApiError) as excinfo:
+        client.reactions_remove(channel="C1", timestamp=ts, name="eyes")
+    assert excinfo.value.response["error"] == "no_reaction"
+
+
+def test_assistant_status_recorded_and_cleared_by_reply(fake: FakeSlack, client: WebClient) -> None:
+    parent = fake.add_user_message("D1", "help", user="U1")
+    client.assistant_threads_setStatus(
+        channel_id="D1",
+        thread_ts=parent,
+        status="is thinking…",
+        loading_messages=["Reading", "Writing"],
+    )
+    assert fake.statuses[0]["loading_messages"] == ["Reading", "Writing"]
+    assert fake.current_status("D1", parent) == "is thinking…"
+    client.chat_postMessage(channel="D1", thread_ts=parent, text="done")
+    assert fake.current_status("D1", parent) is None
+    assert client.conversations_info(channel="D1")["channel"]["is_im"] is True
+
+
+def test_chat_stream_reads_chunks(fake: FakeSlack, client: WebClient) -> None:
+    parent = fake.add_user_message("C1", "go", user="U1")
+    stream = client.chat_stream(
+        channel="C1", thread_ts=parent, recipient_team_id="T0001", recipient_user_id="U1"
+    )
+    stream.append(markdown_text="Hello ")
+    stream.append(markdown_text="**world**")
+    stream.stop()
+    [_, reply] = fake.thread("C1", parent)
+    assert reply["markdown_text"] == "Hello **world**"
+    assert reply["stream_state"] == "completed"
+
+
+def test_response_url_records_posts(fake: FakeSlack) -> None:
+    url = fake.response_url("cmd", channel="C1")
+    WebhookClient(url).send(text="working on it")
+    WebhookClient(url).send(text="**Design ready**", response_type="in_channel")
+    assert [r["text"] for r in fake.responses("cmd")] == ["working on it", "**Design ready**"]
+    assert fake.ephemerals("C1")[0]["text"] == "working on it"
+    assert fake.texts("C1") == ["**Design ready**"]
+
+
+def test_wait_for(fake: FakeSlack, client: WebClient) -> None:
+    client.chat_postMessage(channel="C1", text="hello")
+    assert fake.wait_for_messages("C1")[0]["text"] == "hello"
+    assert fake.wait_for(lambda: fake.calls_to("chat.postMessage"), timeout=1)
+    with pytest.raises(AssertionError, match=r"(?s)never.*chat\.postMessage.*hello"):
+        fake.wait_for(lambda: False, timeout=0.1, message="never")
+
+
+def test_bolt_app_constructs_against_fake(fake: FakeSlack) -> None:
+    app = App(
+        client=WebClient(token="xoxb-test", base_url=fake.api_url),
+        signing_secret="s",
+    )
+    assert app.client.base_url == fake.api_url
+    assert [name for name, _ in fake.calls] == ["auth.test"]
+    assert fake.errors == []

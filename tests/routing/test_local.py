@@ -1,0 +1,94 @@
+"""Step 4's scorer: BM25 over names, descriptions and example requests."""
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.agents.registry import AgentRegistry, Roster
+from bot.routing.local import LocalIndex
+from bot.routing.text import QUERY_TERM_LIMIT, query_terms, stem, terms
+from tests.routing.conftest import agent_text
+
+
+def test_scores_are_sorted_and_between_zero_and_one(roster: Roster) -> None:
+    candidates = LocalIndex(roster).score("Add a settings page with a toggle for dark mode")
+    assert candidates[0].agent == "frontend-feature-developer"
+    assert [c.score for c in candidates] == sorted((c.score for c in candidates), reverse=True)
+    assert all(0.0 <= c.score <= 1.0 for c in candidates)
+    assert {c.agent for c in candidates} == {a.name for a in roster}
+
+
+def test_example_requests_pull_their_agent_up(roster: Roster) -> None:
+    index = LocalIndex(roster)
+    assert index.score("our weekly signup conversion numbers")[0].agent == "data-reporting-analyst"
+    assert index.score("OAuth login for users")[0].agent == "backend-feature-developer"
+    nearest = index.nearest_examples("a dark mode toggle on the settings page", k=2)
+    assert nearest[0].agent == "frontend-feature-developer"
+    assert nearest[0].request == "Add a settings page with a dark mode toggle"
+
+
+def test_a_greeting_matches_nothing(roster: Roster) -> None:
+    index = LocalIndex(roster)
+    for text in ("hi there!", "Hello, thanks so much", "what's the weather like today?"):
+        assert all(c.score == 0 for c in index.score(text)), text
+    assert index.nearest_examples("hello", k=3) == []
+
+
+def test_empty_roster_scores_nothing(tmp_path: Path) -> None:
+    index = LocalIndex.for_roster(AgentRegistry(tmp_path).roster())
+    assert len(index) == 0
+    assert index.score("add OAuth login") == []
+    assert index.nearest_examples("add OAuth login") == []
+
+
+def test_agents_without_examples_still_score(make_roster: Callable[..., Roster]) -> None:
+    roster = make_roster(
+        {
+            "a.md": agent_text("payments", "Stripe billing, invoices and refunds."),
+            "b.md": agent_text("search", "Full-text search and relevance tuning."),
+        }
+    )
+    candidates = LocalIndex(roster).score("refunds for duplicate invoices")
+    assert candidates[0].agent == "payments" and candidates[1].score == 0
+
+
+def test_other_languages_are_tokenised(roster: Roster) -> None:
+    index = LocalIndex(roster)
+    french = index.score("Ajoute une connexion OAuth pour nos utilisateurs, côté backend")
+    assert french[0].agent == "backend-feature-developer"
+    assert terms("日本語のテキスト") == ["日本", "本語", "語の", "のテ", "テキ", "キス", "スト"]
+    assert all(c.score == 0 for c in index.score("ダッシュボードを作って"))
+    assert terms("Größe ändern") == ["grösse", "ändern"]  # case-folded
+
+
+def test_a_20000_character_request_is_fast(roster: Roster) -> None:
+    index = LocalIndex(roster)
+    words = " ".join(f"word{i}" for i in range(4000))
+    text = ("Add a settings page with a dark mode toggle. " + words)[:20_000]
+    assert len(text) == 20_000
+    assert len(query_terms(text)) <= QUERY_TERM_LIMIT
+    started = time.perf_counter()
+    candidates = index.score(text)
+    assert (time.perf_counter() - started) < 0.5
+    assert candidates[0].agent == "frontend-feature-developer"
+
+
+def test_index_is_reused_until_the_roster_changes(agents_dir: Path) -> None:
+    registry = AgentRegistry(agents_dir)
+    first = LocalIndex.for_roster(registry.roster())
+    assert LocalIndex.for_roster(registry.roster()) is first
+    (agents_dir / "extra.md").write_text(agent_text("extra", "Does extra things."), "utf-8")
+    second = LocalIndex.for_roster(registry.roster())
+    assert second is not first and "extra" in second.names
+
+
+def test_terms_split_code_identifiers_and_stem() -> None:
+    assert terms("EmailService refactored_queries HTTPServer") == [
+        "email",
+        "service",
+        "refactor",
+        "query",
+        "http",
+        "server",
+    ]
+    assert stem("running") == "run" and stem("classes") == "class" and stem("status") == "status"
