@@ -1,0 +1,170 @@
+"""`/feature`: file a request, or help, agents, status, cancel, `--agent NAME`."""
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.engine.inbound import InboundMessage, Source
+from bot.routing.explicit import match_agent_name
+from bot.slack.services import SlackServices
+from bot.slack.text import from_slack, sanitize_for_slack
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/feature"
+_AGENT_FLAG = re.compile(r"(?:^|\s)--agent[= ]\s*(\"[^\"]+\"|'[^']+'|\S+)")
+
+HELP = f"""*agentdesk* turns a feature request into a design and implementation plan.
+• `{COMMAND} describe what you need`: file a request; I work it in a thread under it
+• `{COMMAND} --agent NAME describe what you need`: pick the agent yourself
+• `{COMMAND} agents`: who is on the desk
+• `{COMMAND} status`: your open requests
+• `{COMMAND} cancel`: cancel your latest open request (or `{COMMAND} cancel N`)
+You can also @mention me in a channel, DM me, or reply in a thread I'm working in."""
+
+
+def register(app: App, services: SlackServices) -> None:
+    """`/feature` acks at once; filing a request runs after the ack."""
+
+    def acknowledge(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
+        ack(quick_reply(command=command, context=context, services=services) or "")
+
+    def file_request(
+        command: dict[str, Any], context: BoltContext, client: WebClient, respond: Respond
+    ) -> None:
+        if quick_reply(command=command, context=context, services=services) is None:
+            start_request(
+                command=command, context=context, client=client, respond=respond, services=services
+            )
+
+    app.command(COMMAND)(ack=acknowledge, lazy=[file_request])
+
+
+def quick_reply(
+    *, command: dict[str, Any], context: BoltContext, services: SlackServices
+) -> str | None:
+    """The answer to a subcommand (shown only to the person), or None for a new request."""
+    text = (command.get("text") or "").strip()
+    word, _, rest = text.partition(" ")
+    word = word.lower()
+    team_id = context.team_id or command.get("team_id") or ""
+    user_id = command.get("user_id") or ""
+    if not text or word in ("help", "-h", "--help"):
+        return HELP
+    if word == "agents":
+        lines = ["*Agents on the desk:*"]
+        for agent in services.desk.registry.roster():
+            first = agent.description.replace("\\n", " ").split(". ")[0].split("<example>")[0]
+            lines.append(f"• *{agent.name}*: {first.strip()[:200]}")
+        return "\n".join(lines)
+    if word == "status":
+        open_requests = services.desk.open_requests(team_id=team_id, requester_id=user_id)
+        if not open_requests:
+            return "You have no open requests."
+        lines = ["*Your open requests:*"]
+        for conversation in open_requests[:20]:
+            lines.append(
+                f"{conversation.id}. {conversation.title} — {conversation.status.value.replace('_', ' ')}"
+                + (f" with *{conversation.agent}*" if conversation.agent else "")
+            )
+        return "\n".join(lines)
+    if word == "cancel":
+        return _cancel(rest.strip(), team_id=team_id, user_id=user_id, services=services)
+    flag = _AGENT_FLAG.search(text)
+    if flag:
+        name = flag.group(1).strip("\"'")
+        if _matched_agent(name, services) is None:
+            known = ", ".join(services.desk.registry.roster().agents)
+            return f"There is no agent named `{name}`. Agents: {known}"
+        if not _AGENT_FLAG.sub(" ", text).strip():
+            return f"Tell me what you need after `--agent {name}`."
+    return None
+
+
+def start_request(
+    *,
+    command: dict[str, Any],
+    context: BoltContext,
+    client: WebClient,
+    respond: Respond,
+    services: SlackServices,
+) -> None:
+    """Post the request in the channel and work it in a thread under that post."""
+    team_id = context.team_id or command.get("team_id") or ""
+    channel = command.get("channel_id") or ""
+    user_id = command.get("user_id") or ""
+    raw = (command.get("text") or "").strip()
+    agent_name: str | None = None
+    flag = _AGENT_FLAG.search(raw)
+    if flag:
+        agent_name = _matched_agent(flag.group(1).strip("\"'"), services)
+        raw = _AGENT_FLAG.sub(" ", raw).strip()
+    text = from_slack(raw, bot_user_id=services.bot_user_id)
+    person = services.users.get(user_id)
+    try:
+        posted = client.chat_postMessage(
+            channel=channel,
+            text=f"Feature request from <@{user_id}>: {text[:200]}",
+            blocks=[
+                {
+                    "type": "markdown",
+                    "text": sanitize_for_slack(f"**Feature request from {person.name}**\n\n{text}")[
+                        :11_000
+                    ],
+                }
+            ],
+        )
+    except SlackApiError as error:
+        reason = error.response.get("error")
+        log.info("/feature could not post in %s: %s", channel, reason)
+        respond(
+            "I can't post in this channel yet"
+            + (
+                ": invite me with `/invite @agentdesk`, or DM me your request."
+                if reason in ("not_in_channel", "channel_not_found")
+                else f" ({reason}). Try a DM."
+            )
+        )
+        return
+    ts = posted["ts"]
+    services.submit(
+        InboundMessage(
+            team_id=team_id,
+            channel_id=channel,
+            thread_ts=ts,
+            ts=ts,
+            user_id=user_id,
+            user_name=person.name,
+            text=text,
+            source=Source.COMMAND,
+            explicit_agent=agent_name,
+            event_keys=(f"command:{command.get('trigger_id') or ts}",),
+        ),
+        signal_ts=ts,
+    )
+
+
+def _cancel(argument: str, *, team_id: str, user_id: str, services: SlackServices) -> str:
+    open_requests = services.desk.open_requests(team_id=team_id, requester_id=user_id)
+    if argument.isdigit():
+        chosen = next((c for c in open_requests if c.id == int(argument)), None)
+    else:
+        chosen = open_requests[0] if open_requests else None
+    if chosen is None or chosen.id is None:
+        return (
+            "You have no open request to cancel."
+            if not argument
+            else f"No open request {argument} of yours."
+        )
+    services.desk.cancel(chosen.id, by=services.users.get(user_id).name)
+    services.worker.kick()
+    return f"Cancelled request {chosen.id}: {chosen.title}"
+
+
+def _matched_agent(name: str, services: SlackServices) -> str | None:
+    agent = match_agent_name(name, services.desk.registry.roster())
+    return agent.name if agent else None

@@ -1,0 +1,149 @@
+"""Mentions, DMs, thread replies, intake-channel posts and edits."""
+
+import logging
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.engine.inbound import InboundMessage, PriorMessage, Source
+from bot.slack.services import SlackServices
+from bot.slack.text import from_slack
+
+log = logging.getLogger(__name__)
+
+# Message subtypes that are people talking; everything else (joins, topics, deletions…) is not.
+_SPOKEN = {None, "file_share", "thread_broadcast"}
+_PRIOR_LIMIT = 50
+
+
+def register(app: App, services: SlackServices) -> None:
+    """Listen to `app_mention` and every `message` event."""
+
+    def on_event(
+        event: dict[str, Any], body: dict[str, Any], context: BoltContext, client: WebClient
+    ) -> None:
+        handle_message_event(
+            event=event, body=body, context=context, client=client, services=services
+        )
+
+    app.event("app_mention")(on_event)
+    app.event("message")(on_event)
+
+
+def handle_message_event(
+    *,
+    event: dict[str, Any],
+    body: dict[str, Any],
+    context: BoltContext,
+    client: WebClient,
+    services: SlackServices,
+) -> None:
+    """Turn one Slack event into at most one stored message for the desk."""
+    team_id = context.team_id or body.get("team_id") or ""
+    bot_user_id = context.bot_user_id or services.bot_user_id
+    subtype = event.get("subtype")
+    if subtype == "message_changed":
+        _edited(event, team_id=team_id, bot_user_id=bot_user_id, services=services)
+        return
+    if subtype not in _SPOKEN:
+        return
+    channel = event.get("channel") or ""
+    user = event.get("user")
+    ts = event.get("ts") or ""
+    if not channel or not ts or not user or user == bot_user_id:
+        return
+    if event.get("bot_id") or event.get("bot_profile"):
+        setting = services.desk.channel_setting(team_id=team_id, channel_id=channel)
+        if setting is None or not setting.allow_bots:
+            return
+    raw_text = event.get("text") or ""
+    thread_ts = event.get("thread_ts")
+    is_dm = event.get("channel_type") == "im" or channel.startswith("D")
+    mentioned = event.get("type") == "app_mention" or (
+        bool(bot_user_id) and f"<@{bot_user_id}>" in raw_text
+    )
+    if is_dm:
+        source, start = Source.DM, True
+    elif mentioned:
+        source, start = Source.MENTION, True
+    elif thread_ts:
+        source, start = Source.THREAD, False
+    else:
+        setting = services.desk.channel_setting(team_id=team_id, channel_id=channel)
+        if setting is None or not setting.intake:
+            return
+        source, start = Source.INTAKE, True
+    conversation_ts = thread_ts or ts
+    person = services.users.get(user)
+    prior: tuple[PriorMessage, ...] = ()
+    if (
+        start
+        and thread_ts
+        and thread_ts != ts
+        and (
+            services.desk.find_conversation(
+                team_id=team_id, channel_id=channel, thread_ts=thread_ts
+            )
+            is None
+        )
+    ):
+        prior = _earlier_messages(client, channel, thread_ts, before=ts, services=services)
+    text = from_slack(raw_text, bot_user_id=bot_user_id)
+    if not text and not prior:
+        text = "(no text)"
+    services.submit(
+        InboundMessage(
+            team_id=team_id,
+            channel_id=channel,
+            thread_ts=conversation_ts,
+            ts=ts,
+            user_id=user,
+            user_name=person.name,
+            text=text or "(see the thread above)",
+            source=source,
+            event_keys=(f"msg:{team_id}:{channel}:{ts}",),
+            prior_messages=prior,
+            start_conversation=start,
+        ),
+        signal_ts=ts,
+    )
+
+
+def _edited(
+    event: dict[str, Any], *, team_id: str, bot_user_id: str | None, services: SlackServices
+) -> None:
+    message = event.get("message") or {}
+    ts, channel = message.get("ts"), event.get("channel")
+    if not ts or not channel or message.get("user") == bot_user_id or message.get("bot_id"):
+        return
+    text = from_slack(message.get("text") or "", bot_user_id=bot_user_id)
+    if services.desk.edit_message(team_id=team_id, channel_id=channel, ts=ts, text=text):
+        log.info("read edited message %s in %s anew", ts, channel)
+
+
+def _earlier_messages(
+    client: WebClient, channel: str, thread_ts: str, *, before: str, services: SlackServices
+) -> tuple[PriorMessage, ...]:
+    """The thread's messages before the mention, as context for the agent."""
+    try:
+        response = client.conversations_replies(channel=channel, ts=thread_ts, limit=_PRIOR_LIMIT)
+    except SlackApiError as error:
+        log.warning("could not read the thread for context: %s", error.response.get("error"))
+        return ()
+    prior = []
+    for item in response.get("messages") or []:
+        if float(item.get("ts", "0")) >= float(before) or not item.get("text"):
+            continue
+        author = item.get("user")
+        name = services.users.get(author).name if author else item.get("username") or "a bot"
+        prior.append(
+            PriorMessage(
+                author_id=author,
+                author_name=name,
+                text=from_slack(item["text"], bot_user_id=services.bot_user_id),
+                ts=item.get("ts"),
+            )
+        )
+    return tuple(prior)

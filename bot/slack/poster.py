@@ -1,0 +1,117 @@
+"""Posts stored replies into Slack threads: once, in order, as Markdown, with attachments."""
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.engine.desk import Desk
+from bot.slack.render import render
+from bot.slack.text import split_markdown
+from bot.store.models import Conversation, Message
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT = "agentdesk_reply"
+
+
+class SlackPoster:
+    """The engine's Poster for Slack."""
+
+    def __init__(self, client: WebClient, desk: Desk) -> None:
+        self.client = client
+        self.desk = desk
+
+    def post(self, *, conversation: Conversation, message: Message) -> str | None:
+        """Post a reply in its thread and return the first message's ts."""
+        if message.post_attempted_at is not None:
+            existing = self._already_posted(conversation, message)
+            if existing:
+                return existing
+        agents = list(self.desk.registry.roster().agents)
+        first_ts: str | None = None
+        pieces = render(message, conversation=conversation, agents=agents)
+        for index, piece in enumerate(pieces):
+            response = self.client.chat_postMessage(
+                channel=conversation.channel_id,
+                thread_ts=conversation.thread_ts,
+                text=piece.text,
+                blocks=piece.blocks,
+                metadata={
+                    "event_type": METADATA_EVENT,
+                    "event_payload": {"message_id": message.id, "part": index},
+                },
+                unfurl_links=False,
+            )
+            first_ts = first_ts or response.get("ts")
+            if piece.attachment:
+                self._attach(conversation, *piece.attachment)
+        return first_ts
+
+    def show_working(self, *, conversation: Conversation, activity: str) -> None:
+        """A status line under the thread, or a reaction where statuses aren't allowed."""
+        show_status(
+            self.client,
+            channel=conversation.channel_id,
+            thread_ts=conversation.thread_ts,
+            status=f"{conversation.agent or 'agentdesk'} {activity}",
+            fallback_ts=conversation.thread_ts,
+        )
+
+    def _already_posted(self, conversation: Conversation, message: Message) -> str | None:
+        """The ts of this reply if an earlier attempt did reach the thread."""
+        try:
+            response = self.client.conversations_replies(
+                channel=conversation.channel_id,
+                ts=conversation.thread_ts,
+                include_all_metadata=True,
+                limit=200,
+            )
+        except SlackApiError:
+            return None
+        for item in response.get("messages") or []:
+            metadata = item.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == METADATA_EVENT
+                and payload.get("message_id") == message.id
+            ):
+                return str(item.get("ts"))
+        return None
+
+    def _attach(self, conversation: Conversation, filename: str, content: str) -> None:
+        try:
+            self.client.files_upload_v2(
+                channel=conversation.channel_id,
+                thread_ts=conversation.thread_ts,
+                content=content,
+                filename=filename,
+                title=filename.removesuffix(".md").replace("-", " ").capitalize(),
+            )
+        except SlackApiError as error:
+            log.warning(
+                "could not attach the plan (%s); posting it inline", error.response.get("error")
+            )
+            for piece in split_markdown(content):
+                self.client.chat_postMessage(
+                    channel=conversation.channel_id,
+                    thread_ts=conversation.thread_ts,
+                    text=piece[:300],
+                    blocks=[{"type": "markdown", "text": piece}],
+                )
+
+
+def show_status(
+    client: WebClient, *, channel: str, thread_ts: str, status: str, fallback_ts: str
+) -> None:
+    """Set the thread's status line; fall back to an :eyes: reaction. Never raises."""
+    try:
+        client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status=status)
+        return
+    except SlackApiError as error:
+        log.info("setStatus refused (%s); reacting instead", error.response.get("error"))
+    try:
+        client.reactions_add(channel=channel, timestamp=fallback_ts, name="eyes")
+    except SlackApiError as error:
+        if error.response.get("error") != "already_reacted":
+            log.info("could not react either: %s", error.response.get("error"))

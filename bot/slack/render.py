@@ -1,0 +1,176 @@
+"""Stored messages as Slack messages: Markdown blocks, question buttons, and actions."""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
+from bot.store.models import Conversation, Message, MessageKind
+
+CHOOSE_AGENT = "agentdesk_choose_agent"
+ANSWER = "agentdesk_answer"
+CANCEL = "agentdesk_cancel"
+RETRY = "agentdesk_retry"
+HANDOFF = "agentdesk_handoff"
+FEEDBACK = "agentdesk_feedback"
+
+_BUTTON_TEXT = 75
+_MAX_CHOICE_BUTTONS = 5
+_MAX_OPTIONS = 100
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """One chat.postMessage worth of content."""
+
+    blocks: list[dict[str, Any]]
+    text: str
+    attachment: tuple[str, str] | None = None  # (filename, content) to upload in the thread
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def action_value(**data: Any) -> str:
+    """A compact JSON value for a button (Slack allows 2,000 characters)."""
+    return json.dumps(data, separators=(",", ":"))[:2000]
+
+
+def read_action_value(value: str | None) -> dict[str, Any]:
+    """The dict a button carried; empty when it is not ours."""
+    try:
+        data = json.loads(value or "")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def render(
+    message: Message, *, conversation: Conversation, agents: list[str]
+) -> list[SlackMessage]:
+    """The Slack messages that show a stored reply (long text becomes several)."""
+    assert conversation.id is not None
+    conversation_id = conversation.id
+    text = sanitize_for_slack(message.text)
+    payload = message.payload or {}
+    actions: list[dict[str, Any]] = []
+    attachment: tuple[str, str] | None = None
+    if message.kind is MessageKind.QUESTIONS:
+        actions = [
+            *_question_buttons(conversation_id, payload),
+            _actions("questions", [_button("Cancel", CANCEL, action_value(c=conversation_id))]),
+        ]
+    elif message.kind is MessageKind.DELIVERABLE:
+        summary = "\n\n".join(
+            part
+            for part in (
+                payload.get("lead", ""),
+                f"**{payload.get('title', 'Plan')}**",
+                payload.get("summary", ""),
+            )
+            if part
+        )
+        if len(text) > len(summary) + 200:
+            attachment = (_filename(payload.get("title", "plan")), text)
+            text = sanitize_for_slack(summary) + "\n\n_The full plan is attached below._"
+        actions = [_feedback_and_handoff(conversation_id, message.id, conversation.agent, agents)]
+    elif message.kind is MessageKind.CHOOSE_AGENT:
+        buttons = [
+            _button(name, CHOOSE_AGENT, action_value(c=conversation_id, a=name), index=i)
+            for i, name in enumerate(payload.get("candidates", [])[:_MAX_CHOICE_BUTTONS])
+        ]
+        actions = [_actions("choose", buttons)] if buttons else []
+    elif message.kind is MessageKind.FAILURE:
+        actions = [
+            _actions(
+                "failure",
+                [
+                    _button("Retry", RETRY, action_value(c=conversation_id), style="primary"),
+                    _button("Cancel", CANCEL, action_value(c=conversation_id)),
+                ],
+            )
+        ]
+    pieces = split_markdown(text)
+    messages = [
+        SlackMessage(blocks=[{"type": "markdown", "text": piece}], text=plain_preview(piece))
+        for piece in pieces
+    ]
+    last = messages[-1]
+    messages[-1] = SlackMessage(blocks=last.blocks + actions, text=last.text, attachment=attachment)
+    return messages
+
+
+def _question_buttons(conversation_id: int, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = []
+    for number, question in enumerate(payload.get("questions", []), start=1):
+        choices = question.get("choices") or []
+        if not choices:
+            continue
+        buttons = [
+            _button(
+                choice,
+                ANSWER,
+                action_value(c=conversation_id, q=number, v=choice[:500]),
+                index=index,
+            )
+            for index, choice in enumerate(choices[:_MAX_CHOICE_BUTTONS])
+        ]
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Question {number}:"}]}
+        )
+        blocks.append(_actions(f"q{number}", buttons))
+    return blocks
+
+
+def _feedback_and_handoff(
+    conversation_id: int, message_id: int | None, current: str | None, agents: list[str]
+) -> dict[str, Any]:
+    elements: list[dict[str, Any]] = [
+        _button(
+            "👍 Helpful", FEEDBACK, action_value(c=conversation_id, m=message_id, v="up"), index=0
+        ),
+        _button(
+            "👎 Not quite",
+            FEEDBACK,
+            action_value(c=conversation_id, m=message_id, v="down"),
+            index=1,
+        ),
+    ]
+    others = [name for name in agents if name != current][:_MAX_OPTIONS]
+    if others:
+        elements.append(
+            {
+                "type": "static_select",
+                "action_id": HANDOFF,
+                "placeholder": {"type": "plain_text", "text": "Hand to another agent"},
+                "options": [
+                    {
+                        "text": {"type": "plain_text", "text": name[:_BUTTON_TEXT]},
+                        "value": action_value(c=conversation_id, a=name),
+                    }
+                    for name in others
+                ],
+            }
+        )
+    return _actions("deliverable", elements)
+
+
+def _actions(block_id: str, elements: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "actions", "block_id": f"agentdesk_{block_id}", "elements": elements}
+
+
+def _button(
+    label: str, action_id: str, value: str, *, index: int | None = None, style: str | None = None
+) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id if index is None else f"{action_id}_{index}",
+        "text": {"type": "plain_text", "text": label[:_BUTTON_TEXT] or "…", "emoji": True},
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def _filename(title: str) -> str:
+    slug = "".join(c if c.isalnum() else "-" for c in title.lower()).strip("-")
+    return f"{'-'.join(filter(None, slug.split('-')))[:60] or 'plan'}.md"
