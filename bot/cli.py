@@ -11,6 +11,7 @@ from rich.console import Console
 
 from bot.agents.command import agents_app
 from bot.config import get_settings
+from bot.doctor import run_checks
 from bot.engine.desk import Desk
 from bot.routing.command import route
 from bot.runtime import build_desk, missing_for_model, missing_for_slack
@@ -118,6 +119,19 @@ def serve(
         )
         raise typer.Exit(code=2)
     serve_http(settings, desk, host=host, port=port or settings.port)
+
+
+@app.command("doctor")
+def doctor() -> None:
+    """Check the Slack tokens and scopes, the database, the agents and the model key."""
+    checks = run_checks(get_settings())
+    for check in checks:
+        mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+        if check.fix:
+            console.print(f"      → {check.fix}", highlight=False)
+    if not all(check.ok for check in checks):
+        raise typer.Exit(code=1)
 
 
 def _ready_desk() -> Desk:
