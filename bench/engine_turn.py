@@ -43,7 +43,6 @@ from bot.llm.client import Completion  # noqa: E402
 from bot.llm.usage import TokenUsage  # noqa: E402
 from bot.store.db import make_engine, normalise_url  # noqa: E402
 from bot.store.models import MessageKind, MessageRole  # noqa: E402
-from tests.fakes import anthropic_server  # noqa: E402
 from tests.fakes.anthropic_server import (  # noqa: E402
     FakeAnthropic,
     JSONDict,
@@ -353,17 +352,6 @@ def inbound(*, thread: int, turn: int) -> InboundMessage:
 
 
 # Timing ---------------------------------------------------------------------------------------
-
-
-def fake_answers_at_once() -> None:
-    """Let the fake send its answers without waiting for Nagle's algorithm.
-
-    The fake writes a response's headers and its body in two writes. With Nagle on, the body
-    waits for the client's delayed ACK (about 40 ms on Linux), so every call would take ~44 ms
-    on loopback instead of ~2 ms, and the "model" would not be answering at once.
-    `StreamRequestHandler` sets TCP_NODELAY on each connection when this flag is true.
-    """
-    anthropic_server._Handler.disable_nagle_algorithm = True
 
 
 @dataclass
@@ -686,15 +674,8 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=1, help="times each request is re-sent as a bare call (1)"
     )
-    parser.add_argument(
-        "--fake-nagle",
-        action="store_true",
-        help="leave the fake's ~40 ms Nagle/delayed-ACK stall in, as the test suite has it",
-    )
     args = parser.parse_args()
     conversations, repeats = max(1, args.conversations), max(1, args.repeats)
-    if not args.fake_nagle:
-        fake_answers_at_once()
 
     results = [
         measure_overhead("SQLite file (WAL)", None, conversations=conversations, repeats=repeats)
@@ -710,8 +691,7 @@ def main() -> None:
                     repeats=repeats,
                 )
             )
-    stall = "with" if args.fake_nagle else "without"
-    print(f"fake Messages API on loopback, {stall} its Nagle/delayed-ACK stall\n")
+    print("fake Messages API on loopback, answering at once\n")
     for result in results:
         print_overhead(result)
     if not postgres_url:

@@ -618,6 +618,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # write headers and body without waiting for delayed ACKs
     server_version = "FakeAnthropic/1.0"
     timeout = 30
     server: _Server

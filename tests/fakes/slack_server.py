@@ -276,6 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
     """Reads a request, lets `FakeSlack` answer it and writes the response."""
 
     server: _Server
+    disable_nagle_algorithm = True
     server_version = "FakeSlack/1.0"
 
     def do_POST(self) -> None:
