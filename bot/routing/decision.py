@@ -39,9 +39,11 @@ class RouteDecision:
     """One routing decision: who gets the request, how, how sure, and how long it took.
 
     `agent` is None for `ask` (offer `candidates`) and `none` (answer with `coverage`).
-    `confidence` is 1.0 when a person or the thread decided, the top local score for the
-    local step, and the model's own judgement (0.9 sure, 0.5 unsure) for the model step.
+    `confidence`: 1.0 when a person, the thread or the channel decided; the top local score
+    (0 to 1) for `local` and for `ask`; 0.9 when the model chose or said `none` and 0.5 when
+    it was unsure; 1.0 for a `none` where no agent matched a single word.
     `text` is the request with an explicit `NAME:` or `--agent NAME` removed, when one was.
+    `model_answer` is what the model said (an agent, `none` or `error`) when it was asked.
     """
 
     agent: str | None

@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 TOOL_NAME = "choose_agent"
 NO_AGENT = "none"
-DESCRIPTION_LIMIT = 400  # characters of each agent's description shown to the model
+DESCRIPTION_LIMIT = 400  # most characters of one agent's description shown to the model
+ROSTER_BUDGET = 60_000  # characters for the whole roster; big rosters get shorter descriptions
 PREVIOUS_TURN_LIMIT = 1000
 
 _SYSTEM = """\
@@ -93,7 +94,8 @@ class ModelClassifier:
         refuses the two together. The request text is cut to its opening.
         """
         names = [agent.name for agent in agents]
-        roster = "\n".join(f"- {agent.name}: {_describe(agent)}" for agent in agents)
+        limit = max(80, min(DESCRIPTION_LIMIT, ROSTER_BUDGET // len(agents)))
+        roster = "\n".join(f"- {agent.name}: {_describe(agent, limit)}" for agent in agents)
         parts: list[str] = []
         if nearest_examples:
             shown = "\n".join(f'- "{m.request}" → {m.agent}' for m in nearest_examples)
@@ -117,7 +119,13 @@ class ModelClassifier:
         return {
             "model": self.model,
             "max_tokens": 200,
-            "system": _SYSTEM.format(roster=roster),
+            "system": [
+                {
+                    "type": "text",
+                    "text": _SYSTEM.format(roster=roster),
+                    "cache_control": {"type": "ephemeral"},  # the same for every request
+                }
+            ],
             "messages": [{"role": "user", "content": "\n\n".join(parts)}],
             "tools": [tool],
             "tool_choice": {"type": "tool", "name": TOOL_NAME},
@@ -125,9 +133,9 @@ class ModelClassifier:
         }
 
 
-def _describe(agent: AgentDefinition) -> str:
+def _describe(agent: AgentDefinition, limit: int) -> str:
     text = prose(agent.description)
-    return text if len(text) <= DESCRIPTION_LIMIT else text[: DESCRIPTION_LIMIT - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _failure(error: str, started: float) -> ModelChoice:

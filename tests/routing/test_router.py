@@ -150,7 +150,7 @@ def test_the_model_decides_when_local_scoring_is_unsure(
     schema = body["tools"][0]["input_schema"]["properties"]["agent"]
     assert set(schema["enum"]) == {a.name for a in registry.roster()} | {"none"}
     assert not ("temperature" in body and "top_p" in body)
-    assert "Backend Architect: Designs system architecture" in body["system"]
+    assert "Backend Architect: Designs system architecture" in body["system"][0]["text"]
     [message] = body["messages"]  # the current message and one previous turn, nothing more
     assert UNMATCHED in message["content"] and "We sell shoes online." in message["content"]
 
@@ -188,6 +188,15 @@ def test_an_unsure_model_means_ask(
         "data-reporting-analyst",
         "frontend-feature-developer",
     ]
+
+
+def test_an_unsure_none_with_nothing_matching_is_none(
+    registry: AgentRegistry, classifier: ModelClassifier, fake: FakeAnthropic
+) -> None:
+    choose(fake, "none", confident=False)
+    decision = Router(registry, classifier).route(text="is the cafeteria open?")
+    assert (decision.agent, decision.method) == (None, RouteMethod.NONE)
+    assert decision.confidence == 0.5 and decision.coverage
 
 
 def test_model_disagreeing_with_a_close_local_score_asks(
