@@ -2,6 +2,7 @@
 
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -14,9 +15,11 @@ from bot.config import get_settings
 from bot.doctor import run_checks
 from bot.engine.desk import Desk
 from bot.routing.command import route
-from bot.runtime import build_desk, missing_for_model, missing_for_slack
+from bot.runtime import build_desk, build_scheduler, missing_for_model, missing_for_slack
 from bot.shell import HELP, Shell
+from bot.slack.app import make_web_client
 from bot.slack.runner import run_socket_mode, serve_http
+from bot.slack.users import UserDirectory
 from bot.store.db import current_revision, describe_url, make_engine, upgrade
 
 app = typer.Typer(
@@ -119,6 +122,31 @@ def serve(
         )
         raise typer.Exit(code=2)
     serve_http(settings, desk, host=host, port=port or settings.port)
+
+
+@app.command("scheduler")
+def scheduler() -> None:
+    """Run the follow-up scheduler as its own process (the Procfile's `clock:` line).
+
+    Reminders, auto-close, the digest and retention. Exactly one scheduler runs across all
+    processes sharing the database; a second one waits and takes over if the first stops.
+    """
+    _configure_logging()
+    settings = get_settings()
+    desk = _ready_desk()
+    timezone_of = None
+    if settings.slack_bot_token is not None:
+        users = UserDirectory(make_web_client(settings))
+        timezone_of = lambda user: users.get(user).tz  # noqa: E731
+    service = build_scheduler(settings, desk, timezone_of=timezone_of).start()
+    console.print("Scheduler started (Ctrl-C to stop).")
+    stopped = threading.Event()
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
 
 
 @app.command("doctor")

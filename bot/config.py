@@ -87,6 +87,59 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Attempts at one turn before the conversation fails."
     )
 
+    # Follow-ups (the scheduler)
+    reminder_after_working_hours: float = Field(
+        default=8.0,
+        gt=0,
+        description="Working hours a requester may leave questions unanswered before a reminder.",
+    )
+    reminder_max: int = Field(
+        default=2, ge=0, description="Most reminders one conversation gets (0 turns them off)."
+    )
+    working_hours_start: int = Field(
+        default=9, ge=0, le=23, description="Hour (in the person's own zone) working hours start."
+    )
+    working_hours_end: int = Field(
+        default=17, ge=1, le=24, description="Hour (in the person's own zone) working hours end."
+    )
+    working_days: str = Field(
+        default="mon,tue,wed,thu,fri", description="Days reminders may be sent, comma-separated."
+    )
+    default_timezone: str = Field(
+        default="UTC", description="Time zone for people whose own zone is unknown."
+    )
+    auto_close_after_days: float = Field(
+        default=7.0, gt=0, description="Days without activity before a conversation is closed."
+    )
+    digest_channel: str | None = Field(
+        default=None, description="Channel ID that gets the digest; unset means no digest."
+    )
+    digest_frequency: str = Field(
+        default="weekly", pattern="^(daily|weekly)$", description="`daily` or `weekly` (Mondays)."
+    )
+    digest_hour: int = Field(
+        default=9, ge=0, le=23, description="Hour the digest is posted, in DIGEST_TIMEZONE."
+    )
+    digest_timezone: str = Field(default="UTC", description="Time zone of DIGEST_HOUR.")
+    retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Delete message text older than this many days (0 = keep forever).",
+    )
+    scheduler_in_process: bool = Field(
+        default=True,
+        description="Run the scheduler inside `serve`/`run`; false when `agentdesk scheduler` runs.",
+    )
+    scheduler_interval_seconds: int = Field(
+        default=300, ge=10, description="How often the follow-up sweep runs."
+    )
+    scheduler_lease_seconds: int = Field(
+        default=90, ge=10, description="How long a scheduler holds its lease between renewals."
+    )
+    scheduler_misfire_grace_seconds: int = Field(
+        default=3600, ge=1, description="How late a missed sweep may still run after a restart."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

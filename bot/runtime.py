@@ -5,9 +5,11 @@ import logging
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
 from bot.engine.desk import Desk
+from bot.engine.followups import FollowUps, TimezoneOf
 from bot.llm.client import LLMClient
 from bot.routing.model_classifier import ModelClassifier
 from bot.routing.router import Router
+from bot.scheduler import SchedulerService
 from bot.store.db import make_engine, upgrade
 
 log = logging.getLogger(__name__)
@@ -48,3 +50,13 @@ def missing_for_slack(settings: Settings) -> list[str]:
             "SLACK_APP_TOKEN (xapp-…, for Socket Mode) or SLACK_SIGNING_SECRET (for HTTP mode)"
         )
     return missing
+
+
+def build_scheduler(
+    settings: Settings, desk: Desk, *, timezone_of: TimezoneOf | None = None
+) -> SchedulerService:
+    """The follow-up scheduler over the desk's database (start it to contend for the lease)."""
+    followups = FollowUps(
+        engine=desk.engine, settings=settings, timezone_of=timezone_of or (lambda _user: None)
+    )
+    return SchedulerService(engine=desk.engine, settings=settings, followups=followups)

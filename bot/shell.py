@@ -10,7 +10,13 @@ from rich.panel import Panel
 
 from bot.engine.desk import Desk
 from bot.engine.inbound import InboundMessage, Source
-from bot.store.models import Conversation, ConversationStatus, Message, MessageKind
+from bot.store.models import (
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageKind,
+    ScheduledPost,
+)
 
 SHELL_TEAM = "local"
 SHELL_CHANNEL = "shell"
@@ -53,6 +59,11 @@ class ShellPoster:
             )
         else:
             self.console.print(Panel(Markdown(message.text), title=who))
+        return None
+
+    def post_to_channel(self, *, post: ScheduledPost) -> str | None:
+        """Print a scheduler post."""
+        self.console.print(Panel(Markdown(post.text), title="agentdesk"))
         return None
 
     def show_working(self, *, conversation: Conversation, activity: str) -> None:

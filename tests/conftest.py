@@ -1,11 +1,16 @@
-"""Shared fixtures: every test starts from clean settings and its own working folder."""
+"""Shared fixtures: clean settings and a working folder per test, and databases."""
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
 
 from bot.config import get_settings
+from bot.store.db import make_engine, normalise_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _SETTINGS_VARIABLES = (
@@ -31,3 +36,28 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    """A new, empty PostgreSQL database, dropped afterwards."""
+    url = os.environ.get("AGENTDESK_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("AGENTDESK_TEST_POSTGRES_URL is not set (no PostgreSQL for this run)")
+    admin = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    name = f"agentdesk_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(normalise_url(url)).set(database=name).render_as_string(False))
+    yield engine
+    engine.dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

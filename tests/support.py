@@ -9,7 +9,7 @@ from typing import Any
 from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.runtime import build_desk
-from bot.store.models import Conversation, Message
+from bot.store.models import Conversation, Message, ScheduledPost
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
 
@@ -63,6 +63,7 @@ class RecordingPoster:
     def __init__(self) -> None:
         self.posted: list[Message] = []
         self.working: list[str] = []
+        self.channel_posts: list[ScheduledPost] = []
         self.fail_next = 0
 
     def post(self, *, conversation: Conversation, message: Message) -> str | None:
@@ -71,6 +72,10 @@ class RecordingPoster:
             raise ConnectionError("chat unreachable")
         self.posted.append(message)
         return f"1700000000.{len(self.posted):06d}"
+
+    def post_to_channel(self, *, post: ScheduledPost) -> str | None:
+        self.channel_posts.append(post)
+        return f"1700000001.{len(self.channel_posts):06d}"
 
     def show_working(self, *, conversation: Conversation, activity: str) -> None:
         self.working.append(f"{conversation.agent} {activity}")

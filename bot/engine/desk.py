@@ -45,6 +45,7 @@ from bot.store.models import (
     PendingWork,
     PostState,
     RoutingRecord,
+    ScheduledPost,
     WorkStatus,
     utcnow,
 )
@@ -52,7 +53,15 @@ from bot.store.models import (
 log = logging.getLogger(__name__)
 
 _CLOSED = (ConversationStatus.CANCELLED, ConversationStatus.CLOSED)
+_REOPENED_BY_A_REPLY = (
+    ConversationStatus.CLOSED,
+    ConversationStatus.DELIVERED,
+    ConversationStatus.FAILED,
+    ConversationStatus.AWAITING_USER,
+)
 _TITLE_CHARS = 120
+# A post attempt older than this is taken to have died with its process.
+_POST_STALE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -143,16 +152,13 @@ class Desk:
                     else None,
                 ),
             )
-            if conversation.status in _CLOSED or conversation.status in (
-                ConversationStatus.DELIVERED,
-                ConversationStatus.FAILED,
-            ):
-                # A reply reopens a closed or delivered thread; a failed one is worked again.
-                if conversation.status is not ConversationStatus.CANCELLED:
-                    crud.set_status(conversation=conversation, status=ConversationStatus.WORKING)
-                else:
-                    crud.set_status(conversation=conversation, status=ConversationStatus.ROUTING)
-                    conversation.agent = None
+            if conversation.status is ConversationStatus.CANCELLED:
+                conversation.agent = None  # a reply after a cancel starts afresh
+                crud.set_status(conversation=conversation, status=ConversationStatus.ROUTING)
+            elif conversation.status in _REOPENED_BY_A_REPLY:
+                # Reopens a closed or delivered thread, works a failed one again, and answers
+                # a waiting one (so no reminder is due any more).
+                crud.set_status(conversation=conversation, status=ConversationStatus.WORKING)
             if inbound.explicit_agent and conversation.agent != inbound.explicit_agent:
                 conversation.agent = None  # re-route: the person named an agent
                 crud.set_status(conversation=conversation, status=ConversationStatus.ROUTING)
@@ -601,17 +607,58 @@ class Desk:
                 if conversation is None or message.conversation_id in stuck:
                     continue
                 assert message.id is not None
-                with session_scope(self.engine) as session:
-                    crud.mark_post_attempt(session=session, message_id=message.id)
+                claimed, earlier = crud.claim_post(
+                    engine=self.engine, table=Message, row_id=message.id, stale_after=_POST_STALE
+                )
+                if not claimed:
+                    stuck.add(message.conversation_id)  # another process is posting this thread
+                    continue
+                message.post_attempted_at = earlier
                 try:
                     ts = poster.post(conversation=conversation, message=message)
                 except Exception:
                     log.exception("posting message %s failed; it stays in the outbox", message.id)
+                    crud.release_post(
+                        engine=self.engine,
+                        table=Message,
+                        row_id=message.id,
+                        stale_after=_POST_STALE,
+                    )
                     stuck.add(message.conversation_id)  # keep the thread's order
                     continue
                 with session_scope(self.engine) as session:
                     crud.mark_posted(session=session, message_id=message.id, ts=ts)
                 posted += 1
+            if conversation_id is None:
+                posted += self._flush_scheduled_posts(poster)
+        return posted
+
+    def _flush_scheduled_posts(self, poster: Poster) -> int:
+        posted = 0
+        with Session(self.engine, expire_on_commit=False) as session:
+            pending = list(crud.pending_scheduled_posts(session=session))
+        for post in pending:
+            assert post.id is not None
+            claimed, earlier = crud.claim_post(
+                engine=self.engine, table=ScheduledPost, row_id=post.id, stale_after=_POST_STALE
+            )
+            if not claimed:
+                continue
+            post.post_attempted_at = earlier
+            try:
+                ts = poster.post_to_channel(post=post)
+            except Exception:
+                log.exception("posting scheduled post %s failed; it stays queued", post.id)
+                crud.release_post(
+                    engine=self.engine, table=ScheduledPost, row_id=post.id, stale_after=_POST_STALE
+                )
+                continue
+            with session_scope(self.engine) as session:
+                stored = session.get(ScheduledPost, post.id)
+                if stored is not None:
+                    stored.post_state = PostState.POSTED
+                    stored.slack_ts = ts
+            posted += 1
         return posted
 
     # Reading --------------------------------------------------------------------------------------

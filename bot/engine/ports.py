@@ -2,7 +2,7 @@
 
 from typing import Protocol
 
-from bot.store.models import Conversation, Message
+from bot.store.models import Conversation, Message, ScheduledPost
 
 
 class Poster(Protocol):
@@ -19,4 +19,8 @@ class Poster(Protocol):
 
     def show_working(self, *, conversation: Conversation, activity: str) -> None:
         """A sign of life while the agent works (a status line, a reaction)."""
+        ...
+
+    def post_to_channel(self, *, post: ScheduledPost) -> str | None:
+        """Post a scheduler message (a digest) at the top of its channel; return its ts."""
         ...

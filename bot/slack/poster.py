@@ -1,14 +1,16 @@
 """Posts stored replies into Slack threads: once, in order, as Markdown, with attachments."""
 
 import logging
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.engine.desk import Desk
+from bot.engine.followups import render_digest
 from bot.slack.render import render
-from bot.slack.text import split_markdown
-from bot.store.models import Conversation, Message
+from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
+from bot.store.models import Conversation, Message, ScheduledPost
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,28 @@ class SlackPoster:
                 self._attach(conversation, *piece.attachment)
         return first_ts
 
+    def post_to_channel(self, *, post: ScheduledPost) -> str | None:
+        """Post a digest at the top of its channel, with links to the threads it names."""
+        if post.post_attempted_at is not None:
+            existing = self._already_in_channel(post)
+            if existing:
+                return existing
+        text = render_digest(post.payload, link=self._thread_link) if post.payload else post.text
+        ts: str | None = None
+        for piece in split_markdown(sanitize_for_slack(text)):
+            response = self.client.chat_postMessage(
+                channel=post.channel_id,
+                text=plain_preview(piece),
+                blocks=[{"type": "markdown", "text": piece}],
+                metadata={
+                    "event_type": METADATA_EVENT,
+                    "event_payload": {"scheduled_post": post.key},
+                },
+                unfurl_links=False,
+            )
+            ts = ts or response.get("ts")
+        return ts
+
     def show_working(self, *, conversation: Conversation, activity: str) -> None:
         """A status line under the thread, or a reaction where statuses aren't allowed."""
         show_status(
@@ -76,6 +100,30 @@ class SlackPoster:
                 metadata.get("event_type") == METADATA_EVENT
                 and payload.get("message_id") == message.id
             ):
+                return str(item.get("ts"))
+        return None
+
+    def _thread_link(self, item: dict[str, Any]) -> str:
+        title = str(item.get("title") or f"request {item.get('conversation_id')}")
+        try:
+            permalink = self.client.chat_getPermalink(
+                channel=str(item["channel_id"]), message_ts=str(item["thread_ts"])
+            ).get("permalink")
+        except (SlackApiError, KeyError):
+            permalink = None
+        requester = f" from <@{item['requester_id']}>" if item.get("requester_id") else ""
+        return (f"[{title}]({permalink})" if permalink else title) + requester
+
+    def _already_in_channel(self, post: ScheduledPost) -> str | None:
+        try:
+            response = self.client.conversations_history(
+                channel=post.channel_id, include_all_metadata=True, limit=50
+            )
+        except SlackApiError:
+            return None
+        for item in response.get("messages") or []:
+            payload = (item.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("scheduled_post") == post.key:
                 return str(item.get("ts"))
         return None
 

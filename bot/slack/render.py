@@ -51,6 +51,8 @@ def render(
     conversation_id = conversation.id
     text = sanitize_for_slack(message.text)
     payload = message.payload or {}
+    if message.kind is MessageKind.REMINDER and payload.get("requester_id"):
+        text = f"<@{payload['requester_id']}> {text}"  # the one mention we make on purpose
     actions: list[dict[str, Any]] = []
     attachment: tuple[str, str] | None = None
     if message.kind is MessageKind.QUESTIONS:

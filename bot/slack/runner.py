@@ -7,7 +7,9 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.config import Settings
 from bot.engine.desk import Desk
-from bot.slack.app import SlackNotConfiguredError, build_slack_app
+from bot.runtime import build_scheduler
+from bot.scheduler import SchedulerService
+from bot.slack.app import SlackApp, SlackNotConfiguredError, build_slack_app
 from bot.slack.server import build_http_app
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,18 @@ def run_socket_mode(settings: Settings, desk: Desk) -> None:
         raise SlackNotConfiguredError("SLACK_APP_TOKEN is not set (needed for Socket Mode)")
     slack = build_slack_app(settings, desk, socket_mode=True)
     slack.worker.start()
+    scheduler = _scheduler_for(settings, desk, slack)
     try:
         SocketModeHandler(slack.app, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         slack.worker.stop()
+
+
+def _scheduler_for(settings: Settings, desk: Desk, slack: SlackApp) -> SchedulerService | None:
+    """The in-process scheduler, unless a separate `agentdesk scheduler` process runs it."""
+    if not settings.scheduler_in_process:
+        return None
+    users = slack.services.users
+    return build_scheduler(settings, desk, timezone_of=lambda user: users.get(user).tz).start()

@@ -1,8 +1,8 @@
 """Queries and writes, as keyword-only functions over a session (or an engine, for claims)."""
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -21,6 +21,8 @@ from bot.store.models import (
     PendingWork,
     PostState,
     RoutingRecord,
+    ScheduledPost,
+    SchedulerLease,
     SeenEvent,
     WorkStatus,
     utcnow,
@@ -103,8 +105,9 @@ def add_message(*, session: Session, message: Message) -> Message:
     session.flush()
     conversation = session.get(Conversation, message.conversation_id)
     if conversation is not None:
-        conversation.last_activity_at = utcnow()
         conversation.updated_at = utcnow()
+        if message.kind not in (MessageKind.NOTICE, MessageKind.REMINDER):
+            conversation.last_activity_at = conversation.updated_at
     return message
 
 
@@ -296,11 +299,59 @@ def outbox(*, session: Session, conversation_id: int | None = None) -> Sequence[
     return session.exec(query.order_by(col(Message.id))).all()
 
 
-def mark_post_attempt(*, session: Session, message_id: int) -> None:
-    """Note that posting is about to be tried, so a later attempt checks for a duplicate first."""
-    message = session.get(Message, message_id)
-    if message is not None and message.post_attempted_at is None:
-        message.post_attempted_at = utcnow()
+def claim_post(
+    *,
+    engine: Engine,
+    table: type[Message] | type[ScheduledPost],
+    row_id: int,
+    stale_after: timedelta,
+) -> tuple[bool, datetime | None]:
+    """Claim the posting of an outbox row across processes.
+
+    Returns whether this process may post it, and when an earlier attempt started (None for
+    the first attempt). An attempt older than `stale_after` is taken to have died.
+    """
+    now = utcnow()
+    with Session(engine) as session:
+        row = cast("Message | ScheduledPost | None", session.get(table, row_id))
+        if row is None or row.post_state is not PostState.PENDING:
+            return False, None
+        previous = row.post_attempted_at
+        attempted = col(table.post_attempted_at)
+        claimed = session.execute(
+            sa.update(table)
+            .where(
+                col(table.id) == row_id,
+                col(table.post_state) == PostState.PENDING,
+                attempted.is_(None) if previous is None else attempted == previous,
+            )
+            .values(post_attempted_at=now)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            return False, None
+        if previous is not None and now - previous < stale_after:
+            session.rollback()  # another process is posting it right now
+            return False, None
+        session.commit()
+        return True, previous
+
+
+def release_post(
+    *,
+    engine: Engine,
+    table: type[Message] | type[ScheduledPost],
+    row_id: int,
+    stale_after: timedelta,
+) -> None:
+    """After a failed attempt: let the next flush claim the row at once (it still checks for
+    a copy that did get through, since the attempt is remembered)."""
+    with Session(engine) as session:
+        session.execute(
+            sa.update(table)
+            .where(col(table.id) == row_id, col(table.post_state) == PostState.PENDING)
+            .values(post_attempted_at=utcnow() - stale_after - timedelta(seconds=1))
+        )
+        session.commit()
 
 
 def mark_posted(*, session: Session, message_id: int, ts: str | None) -> None:
@@ -361,4 +412,54 @@ def open_conversations_of(
             col(Conversation.status).in_(OPEN_STATUSES),
         )
         .order_by(col(Conversation.last_activity_at).desc())
+    ).all()
+
+
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def acquire_lease(
+    *, engine: Engine, name: str, holder: str, duration: timedelta, now: datetime | None = None
+) -> bool:
+    """Take or renew a named lease; True when `holder` has it until now + duration."""
+    now = now or utcnow()
+    with Session(engine) as session:
+        renewed = session.execute(
+            sa.update(SchedulerLease)
+            .where(
+                col(SchedulerLease.name) == name,
+                sa.or_(col(SchedulerLease.holder) == holder, col(SchedulerLease.lease_until) < now),
+            )
+            .values(holder=holder, lease_until=now + duration)
+        )
+        if getattr(renewed, "rowcount", 0) == 1:
+            session.commit()
+            return True
+        if session.get(SchedulerLease, name) is not None:
+            return False
+        session.add(SchedulerLease(name=name, holder=holder, lease_until=now + duration))
+        try:
+            session.commit()
+        except IntegrityError:
+            return False
+        return True
+
+
+def release_lease(*, engine: Engine, name: str, holder: str) -> None:
+    """Give a lease up at once (on a clean shutdown)."""
+    with Session(engine) as session:
+        session.execute(
+            sa.update(SchedulerLease)
+            .where(col(SchedulerLease.name) == name, col(SchedulerLease.holder) == holder)
+            .values(lease_until=_LONG_AGO)
+        )
+        session.commit()
+
+
+def pending_scheduled_posts(*, session: Session) -> Sequence[ScheduledPost]:
+    """Scheduler posts (digests) stored but not yet posted."""
+    return session.exec(
+        select(ScheduledPost)
+        .where(ScheduledPost.post_state == PostState.PENDING)
+        .order_by(col(ScheduledPost.id))
     ).all()

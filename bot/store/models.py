@@ -63,6 +63,7 @@ class MessageKind(StrEnum):
     CHOOSE_AGENT = "choose_agent"  # the router asks the requester (payload: candidates)
     NOTICE = "notice"  # platform notes: no agent fits, cancelled, handed over
     FAILURE = "failure"  # a turn failed (payload: reason); adapters offer Retry
+    REMINDER = "reminder"  # a nudge to the requester (payload: requester_id, questions)
 
 
 class PostState(StrEnum):
@@ -110,6 +111,7 @@ class Conversation(SQLModel, table=True):
     last_activity_at: datetime = _timestamp()
     awaiting_since: datetime | None = _timestamp(nullable=True)
     reminders_sent: int = 0
+    last_reminder_at: datetime | None = _timestamp(nullable=True)
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -201,3 +203,31 @@ class ChannelSetting(SQLModel, table=True):
     intake: bool = False
     allow_bots: bool = False
     updated_at: datetime = _timestamp()
+
+
+class ScheduledPost(SQLModel, table=True):
+    """A top-level post the scheduler makes (a digest); its key makes a period post once."""
+
+    __tablename__ = "scheduled_post"
+    __table_args__ = (sa.Index("ix_scheduled_post_state", "post_state", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    team_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    text: str = Field(default="", sa_type=sa.Text)
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    post_state: PostState = Field(default=PostState.PENDING, sa_type=enum_column(PostState, 12))
+    post_attempted_at: datetime | None = _timestamp(nullable=True)
+    slack_ts: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _timestamp()
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Which process runs the scheduler: one holder at a time, renewed while it lives."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: str = Field(primary_key=True, max_length=50)
+    holder: str = Field(max_length=100)
+    lease_until: datetime = _timestamp()

@@ -1,0 +1,361 @@
+"""Follow-ups the scheduler runs: reminders, auto-close, the digest, and retention.
+
+Each sweep reads due work from the conversation tables and writes its messages to the
+outbox in the same transaction as its bookkeeping, so running a sweep twice (or after a
+crash half-way) sends nothing twice. Time is passed in, so tests need no sleeping.
+"""
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bot.config import Settings
+from bot.engine.calendar import WorkingHours, zone
+from bot.store import crud
+from bot.store.db import session_scope
+from bot.store.models import (
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageKind,
+    MessageRole,
+    PostState,
+    ScheduledPost,
+)
+
+log = logging.getLogger(__name__)
+
+TimezoneOf = Callable[[str], str | None]
+"""A person's IANA time zone by user ID, or None when unknown."""
+
+_IDLE_STATUSES = (
+    ConversationStatus.ROUTING,
+    ConversationStatus.CHOOSING_AGENT,
+    ConversationStatus.AWAITING_USER,
+    ConversationStatus.DELIVERED,
+    ConversationStatus.FAILED,
+)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one sweep did."""
+
+    reminders: int = 0
+    closed: int = 0
+    digest: bool = False
+    redacted: int = 0
+
+
+class FollowUps:
+    """The scheduler's jobs, over the database; adapters post what they store."""
+
+    def __init__(self, *, engine: Engine, settings: Settings, timezone_of: TimezoneOf) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.timezone_of = timezone_of
+        self.hours = WorkingHours.parse(
+            start_hour=settings.working_hours_start,
+            end_hour=settings.working_hours_end,
+            days=settings.working_days,
+        )
+
+    def sweep(self, now: datetime) -> SweepReport:
+        """Every follow-up that is due at `now`."""
+        return SweepReport(
+            reminders=self.send_reminders(now),
+            closed=self.auto_close(now),
+            digest=self.queue_digest(now),
+            redacted=self.apply_retention(now),
+        )
+
+    # Reminders ------------------------------------------------------------------------------
+
+    def send_reminders(self, now: datetime) -> int:
+        """Remind requesters who left questions unanswered for a working day, in their hours."""
+        if self.settings.reminder_max <= 0:
+            return 0
+        threshold = timedelta(hours=self.settings.reminder_after_working_hours)
+        with Session(self.engine) as session:
+            waiting = session.exec(
+                select(Conversation.id, Conversation.requester_id).where(
+                    Conversation.status == ConversationStatus.AWAITING_USER,
+                    Conversation.reminders_sent < self.settings.reminder_max,
+                    col(Conversation.awaiting_since).is_not(None),
+                    col(Conversation.awaiting_since) <= now - threshold,
+                )
+            ).all()
+        sent = 0
+        for conversation_id, requester_id in waiting:
+            tz = zone(self.timezone_of(requester_id), fallback=self.settings.default_timezone)
+            if not self.hours.contains(now, tz):
+                continue
+            assert conversation_id is not None
+            if self._remind(conversation_id, now=now, threshold=threshold, tz_name=str(tz)):
+                sent += 1
+        return sent
+
+    def _remind(
+        self, conversation_id: int, *, now: datetime, threshold: timedelta, tz_name: str
+    ) -> bool:
+        with session_scope(self.engine) as session:
+            conversation = session.get(Conversation, conversation_id, with_for_update=True)
+            if (
+                conversation is None
+                or conversation.status is not ConversationStatus.AWAITING_USER
+                or conversation.reminders_sent >= self.settings.reminder_max
+                or conversation.awaiting_since is None
+            ):
+                return False
+            since = max(
+                conversation.awaiting_since,
+                conversation.last_reminder_at or conversation.awaiting_since,
+            )
+            if self.hours.elapsed(since, now, zone(tz_name)) < threshold:
+                return False
+            questions = _open_questions(session, conversation_id)
+            number = conversation.reminders_sent + 1
+            lines = [
+                "A gentle reminder: I'm waiting for your answers before I go on."
+                if questions
+                else "A gentle reminder: I'm waiting for your reply before I go on."
+            ]
+            lines += [f"{i}. {q}" for i, q in enumerate(questions, start=1)]
+            if number == self.settings.reminder_max:
+                lines.append("This is my last reminder; reply any time to pick it up again.")
+            crud.add_message(
+                session=session,
+                message=Message(
+                    conversation_id=conversation_id,
+                    role=MessageRole.ASSISTANT,
+                    kind=MessageKind.REMINDER,
+                    text="\n".join(lines),
+                    payload={
+                        "requester_id": conversation.requester_id,
+                        "questions": questions,
+                        "number": number,
+                    },
+                    post_state=PostState.PENDING,
+                ),
+            )
+            conversation.reminders_sent = number
+            conversation.last_reminder_at = now
+            return True
+
+    # Auto-close -------------------------------------------------------------------------------
+
+    def auto_close(self, now: datetime) -> int:
+        """Close conversations idle longer than the set time, saying how to reopen them."""
+        cutoff = now - timedelta(days=self.settings.auto_close_after_days)
+        with Session(self.engine) as session:
+            idle = session.exec(
+                select(Conversation.id).where(
+                    col(Conversation.status).in_(_IDLE_STATUSES),
+                    col(Conversation.last_activity_at) < cutoff,
+                )
+            ).all()
+        closed = 0
+        for conversation_id in idle:
+            with session_scope(self.engine) as session:
+                conversation = session.get(Conversation, conversation_id, with_for_update=True)
+                if (
+                    conversation is None
+                    or conversation.status not in _IDLE_STATUSES
+                    or conversation.last_activity_at >= cutoff
+                ):
+                    continue
+                assert conversation.id is not None
+                days = self.settings.auto_close_after_days
+                crud.add_message(
+                    session=session,
+                    message=Message(
+                        conversation_id=conversation.id,
+                        role=MessageRole.ASSISTANT,
+                        kind=MessageKind.NOTICE,
+                        text=(
+                            f"Closing this thread after {days:g} days without activity. "
+                            "Reply here to reopen it."
+                        ),
+                        post_state=PostState.PENDING,
+                    ),
+                )
+                crud.set_status(conversation=conversation, status=ConversationStatus.CLOSED)
+                closed += 1
+        return closed
+
+    # Digest ---------------------------------------------------------------------------------------
+
+    def queue_digest(self, now: datetime) -> bool:
+        """Store the period's digest for the digest channel once it is due; False otherwise."""
+        channel = self.settings.digest_channel
+        if not channel:
+            return False
+        tz = zone(self.settings.digest_timezone)
+        local = now.astimezone(tz)
+        weekly = self.settings.digest_frequency == "weekly"
+        period_start_local = local.replace(
+            hour=self.settings.digest_hour, minute=0, second=0, microsecond=0
+        )
+        if weekly:
+            period_start_local -= timedelta(days=local.weekday())
+        if local < period_start_local:
+            return False
+        key = f"digest:{channel}:{period_start_local.date().isoformat()}"
+        since = period_start_local - timedelta(days=7 if weekly else 1)
+        with session_scope(self.engine) as session:
+            if session.exec(select(ScheduledPost.id).where(ScheduledPost.key == key)).first():
+                return False
+            payload = _digest_payload(session, since=since, until=period_start_local, now=now)
+            session.add(
+                ScheduledPost(
+                    key=key,
+                    team_id=payload["team_id"] or "",
+                    channel_id=channel,
+                    text=render_digest(payload),
+                    payload=payload,
+                )
+            )
+            try:
+                session.flush()
+            except sa.exc.IntegrityError:  # another scheduler stored it first
+                session.rollback()
+                return False
+        return True
+
+    # Retention ------------------------------------------------------------------------------------
+
+    def apply_retention(self, now: datetime) -> int:
+        """Delete message text older than the set days; metadata and token totals stay."""
+        days = self.settings.retention_days
+        if days <= 0:
+            return 0
+        cutoff = now - timedelta(days=days)
+        with session_scope(self.engine) as session:
+            redacted = session.execute(
+                sa.update(Message)
+                .where(
+                    col(Message.created_at) < cutoff,
+                    sa.or_(col(Message.text) != "", col(Message.payload).is_not(None)),
+                )
+                .values(text="", payload=None)
+            )
+            session.execute(
+                sa.update(Conversation)
+                .where(col(Conversation.created_at) < cutoff, col(Conversation.title) != "")
+                .values(title="")
+            )
+            session.execute(
+                sa.update(ScheduledPost)
+                .where(col(ScheduledPost.created_at) < cutoff, col(ScheduledPost.text) != "")
+                .values(text="", payload=None)
+            )
+            return int(getattr(redacted, "rowcount", 0) or 0)
+
+
+def _open_questions(session: Session, conversation_id: int) -> list[str]:
+    """The questions of the agent's latest message, when that message asked questions."""
+    latest = session.exec(
+        select(Message)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.role == MessageRole.ASSISTANT,
+            col(Message.kind).in_(
+                [MessageKind.TEXT, MessageKind.QUESTIONS, MessageKind.DELIVERABLE]
+            ),
+        )
+        .order_by(col(Message.id).desc())
+    ).first()
+    if latest is None or latest.kind is not MessageKind.QUESTIONS or not latest.payload:
+        return []
+    return [
+        str(q.get("question", "")) for q in latest.payload.get("questions", []) if q.get("question")
+    ]
+
+
+def _digest_payload(
+    session: Session, *, since: datetime, until: datetime, now: datetime
+) -> dict[str, Any]:
+    created = session.exec(
+        select(Conversation).where(
+            col(Conversation.created_at) >= since, col(Conversation.created_at) < until
+        )
+    ).all()
+    waiting = session.exec(
+        select(Conversation)
+        .where(Conversation.status == ConversationStatus.AWAITING_USER)
+        .order_by(col(Conversation.awaiting_since))
+    ).all()
+    delivered = session.exec(
+        select(sa.func.count())
+        .select_from(Message)
+        .where(
+            Message.kind == MessageKind.DELIVERABLE,
+            col(Message.created_at) >= since,
+            col(Message.created_at) < until,
+        )
+    ).one()
+    failed = session.exec(
+        select(Conversation).where(
+            Conversation.status == ConversationStatus.FAILED,
+            col(Conversation.updated_at) >= since,
+        )
+    ).all()
+    by_agent = Counter(c.agent or "unassigned" for c in created)
+
+    def brief(conversation: Conversation) -> dict[str, Any]:
+        return {
+            "conversation_id": conversation.id,
+            "team_id": conversation.team_id,
+            "channel_id": conversation.channel_id,
+            "thread_ts": conversation.thread_ts,
+            "title": conversation.title,
+            "requester_id": conversation.requester_id,
+            "agent": conversation.agent,
+            "reason": conversation.failure_reason,
+            "since": (conversation.awaiting_since or conversation.updated_at).isoformat(),
+        }
+
+    team_ids = [c.team_id for c in (*created, *waiting)]
+    return {
+        "team_id": team_ids[0] if team_ids else None,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "new_requests": len(created),
+        "new_by_agent": dict(by_agent.most_common()),
+        "waiting": [brief(c) for c in waiting[:20]],
+        "waiting_total": len(waiting),
+        "delivered": int(delivered),
+        "failed": [brief(c) for c in failed[:20]],
+        "generated_at": now.isoformat(),
+    }
+
+
+def render_digest(
+    payload: dict[str, Any], link: Callable[[dict[str, Any]], str] | None = None
+) -> str:
+    """The digest as Markdown; `link` turns a conversation into a link (adapters give one)."""
+
+    def title(item: dict[str, Any]) -> str:
+        text = item.get("title") or f"request {item.get('conversation_id')}"
+        return link(item) if link else text
+
+    lines = [f"**agentdesk digest** ({payload['since'][:10]} to {payload['until'][:10]})", ""]
+    lines.append(f"**New requests:** {payload['new_requests']}")
+    lines += [f"- {agent}: {count}" for agent, count in payload["new_by_agent"].items()]
+    lines.append(f"\n**Waiting on people:** {payload['waiting_total']}")
+    lines += [
+        f"- {title(item)} ({item.get('agent') or 'no agent yet'})" for item in payload["waiting"]
+    ]
+    lines.append(f"\n**Delivered:** {payload['delivered']}")
+    lines.append(f"\n**Failed:** {len(payload['failed'])}")
+    lines += [
+        f"- {title(item)}: {item.get('reason') or 'unknown reason'}" for item in payload["failed"]
+    ]
+    return "\n".join(lines)
