@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     model_retry_wait_cap_seconds: float = Field(
         default=20.0, ge=0, description="Longest wait between retries, whatever Retry-After says."
     )
+    agent_max_tool_steps: int = Field(
+        default=12, ge=1, description="Most tool calls (reading code) in one agent turn."
+    )
+    agent_turn_input_token_budget: int = Field(
+        default=400_000,
+        ge=10_000,
+        description="Input tokens one agent turn may spend (all its model calls) before it must wrap up.",
+    )
     model_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Timeout of one model request, in seconds."
     )

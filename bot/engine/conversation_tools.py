@@ -49,7 +49,8 @@ CONVERSATION_TOOLS: list[dict[str, Any]] = [
         "description": (
             "Deliver the design and implementation plan once the requirement is clear. "
             "The document is complete Markdown: context and goals, the design, the "
-            "implementation plan in ordered steps, tests, risks and open questions."
+            "implementation plan in ordered steps, tests, risks and open questions. "
+            "When you read the team's code, cite what you relied on as `path:line`."
         ),
         "input_schema": {
             "type": "object",
@@ -117,3 +118,12 @@ def render_deliverable(deliverable: dict[str, str]) -> str:
     if deliverable["document"] and deliverable["document"] != deliverable["summary"]:
         parts.append(deliverable["document"])
     return "\n\n".join(parts)
+
+
+def with_sources(document: str, sources: list[str]) -> str:
+    """Add a Sources section naming the files the agent read that the document doesn't cite."""
+    missing = [source for source in sources if source.split("@")[0].split(":")[-1] not in document]
+    if not missing:
+        return document
+    lines = "\n".join(f"- `{source}`" for source in missing)
+    return f"{document}\n\n## Sources read\n\n{lines}"

@@ -18,18 +18,17 @@ from bot.agents.registry import AgentRegistry
 from bot.config import Settings
 from bot.engine.conversation_tools import (
     ASK_QUESTIONS,
-    CONVERSATION_TOOLS,
     DELIVER,
     parse_deliverable,
     parse_questions,
     render_deliverable,
     render_questions,
+    with_sources,
 )
 from bot.engine.inbound import InboundMessage, Source
 from bot.engine.ports import Poster
-from bot.engine.prompt import estimate_tokens, system_prompt, thread_for_model
-from bot.llm.client import Completion, LLMClient, ModelUnavailableError
-from bot.llm.models import resolve_model
+from bot.engine.turn import Toolbox, TurnResult, run_agent_turn
+from bot.llm.client import LLMClient, ModelUnavailableError
 from bot.llm.usage import TokenUsage
 from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.router import Router
@@ -86,6 +85,7 @@ class Desk:
         registry: AgentRegistry,
         llm: LLMClient,
         router: Router,
+        toolbox: Toolbox | None = None,
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings
@@ -93,6 +93,7 @@ class Desk:
         self.registry = registry
         self.llm = llm
         self.router = router
+        self.toolbox = toolbox
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._outbox_lock = threading.Lock()
 
@@ -236,8 +237,20 @@ class Desk:
                 poster.show_working, conversation=conversation_snapshot, activity="is thinking…"
             )
 
+        def show_activity(activity: str) -> None:
+            if poster is not None:
+                _safely(poster.show_working, conversation=conversation_snapshot, activity=activity)
+
         try:
-            completion, condensed = self._call_agent(agent, conversation_snapshot, messages)
+            result = run_agent_turn(
+                llm=self.llm,
+                settings=self.settings,
+                agent=agent,
+                requester_id=conversation_snapshot.requester_id,
+                messages=messages,
+                toolbox=self.toolbox,
+                on_activity=show_activity,
+            )
         except ModelUnavailableError as error:
             self._fail(conversation_id=work.conversation_id, work_id=work.id, reason=error.reason)
             return
@@ -247,8 +260,8 @@ class Desk:
             if conversation.status in _CLOSED:  # cancelled while the model was thinking
                 crud.finish_work(session=session, work_id=work.id, status=WorkStatus.CANCELLED)
                 return
-            crud.add_usage(conversation=conversation, usage=completion.usage)
-            self._store_outcome(session, conversation, agent, completion, condensed)
+            crud.add_usage(conversation=conversation, usage=result.usage)
+            self._store_outcome(session, conversation, agent, result)
             crud.finish_work(session=session, work_id=work.id, status=WorkStatus.DONE)
 
     # Routing ----------------------------------------------------------------------------------
@@ -344,44 +357,15 @@ class Desk:
 
     # The agent turn -----------------------------------------------------------------------------
 
-    def _call_agent(
-        self, agent: AgentDefinition, conversation: Conversation, messages: Sequence[Message]
-    ) -> tuple[Completion, int]:
-        system = system_prompt(agent)
-        model = resolve_model(agent.model, settings=self.settings)
-        budget = (
-            self.settings.model_context_tokens
-            - self.settings.model_max_tokens
-            - estimate_tokens(system)
-            - estimate_tokens(str(CONVERSATION_TOOLS))
-            - 1000
-        )
-        for attempt in range(3):
-            turns, condensed = thread_for_model(
-                messages, requester_id=conversation.requester_id, budget_tokens=budget
-            )
-            try:
-                return (
-                    self.llm.complete(
-                        model=model, system=system, messages=turns, tools=CONVERSATION_TOOLS
-                    ),
-                    condensed,
-                )
-            except ModelUnavailableError as error:
-                if not error.too_long or attempt == 2:
-                    raise
-                budget //= 2  # our estimate was too generous for this text: condense harder
-        raise AssertionError("unreachable")
-
     def _store_outcome(
         self,
         session: Session,
         conversation: Conversation,
         agent: AgentDefinition,
-        completion: Completion,
-        condensed: int,
+        result: TurnResult,
     ) -> None:
         assert conversation.id is not None
+        completion, condensed = result.completion, result.condensed
         tool_use = next(
             (t for t in completion.tool_uses() if t.name in (ASK_QUESTIONS, DELIVER)), None
         )
@@ -390,15 +374,17 @@ class Desk:
             "conversation_id": conversation.id,
             "author_name": agent.name,
             "model": completion.model,
-            "usage": completion.usage,
+            "usage": result.usage,
         }
+        reading = {"sources": result.sources, "steps": result.steps} if result.steps else {}
         lead = completion.text
         if tool_use is not None and tool_use.name == DELIVER:
             deliverable = parse_deliverable(tool_use.input)
+            deliverable["document"] = with_sources(deliverable["document"], result.sources)
             crud.add_assistant_message(
                 kind=MessageKind.DELIVERABLE,
                 text=render_deliverable(deliverable),
-                payload={**deliverable, "lead": lead, "condensed": condensed},
+                payload={**deliverable, "lead": lead, "condensed": condensed, **reading},
                 **common,
             )
             crud.set_status(conversation=conversation, status=ConversationStatus.DELIVERED)
@@ -416,6 +402,7 @@ class Desk:
                             {"question": q.question, "choices": list(q.choices)} for q in questions
                         ],
                         "condensed": condensed,
+                        **reading,
                     },
                     **common,
                 )
@@ -424,7 +411,7 @@ class Desk:
         crud.add_assistant_message(
             kind=MessageKind.TEXT,
             text=lead or "I don't have anything to add yet. What would you like me to do next?",
-            payload={"condensed": condensed} if condensed else None,
+            payload={"condensed": condensed, **reading} if condensed or reading else None,
             **common,
         )
         crud.set_status(conversation=conversation, status=ConversationStatus.AWAITING_USER)

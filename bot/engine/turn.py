@@ -1,0 +1,170 @@
+"""One agent turn: the model call, and the loop through read-only tools until it asks,
+delivers or answers."""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.agents.model import AgentDefinition
+from bot.config import Settings
+from bot.engine.conversation_tools import ASK_QUESTIONS, CONVERSATION_TOOLS, DELIVER
+from bot.engine.prompt import estimate_tokens, system_prompt, thread_for_model
+from bot.llm.client import Completion, LLMClient, ModelUnavailableError
+from bot.llm.models import resolve_model
+from bot.llm.usage import TokenUsage
+from bot.store.models import Message
+
+log = logging.getLogger(__name__)
+
+_TERMINAL = {ASK_QUESTIONS, DELIVER}
+_WRAP_UP = (
+    "You have used this turn's budget for reading. Do not call more reading tools: ask "
+    "your clarifying questions or deliver the plan now, citing the files you read."
+)
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    """What a tool gave back: text for the model, and the sources it touched."""
+
+    text: str
+    is_error: bool = False
+    sources: tuple[str, ...] = ()
+
+
+class Toolbox(Protocol):
+    """Extra tools an agent may use (the repository tools), chosen by its `tools:`."""
+
+    def definitions(self, agent: AgentDefinition) -> list[dict[str, Any]]:
+        """Tool schemas for this agent; empty when it may use none."""
+        ...
+
+    def run(self, name: str, arguments: dict[str, Any]) -> ToolOutput:
+        """Run a tool; never raises (errors come back as `is_error`)."""
+        ...
+
+    def describe(self, name: str, arguments: dict[str, Any]) -> str:
+        """What the tool is doing, for the thread's status line ("reading bot/app.py")."""
+        ...
+
+
+@dataclass
+class TurnResult:
+    """The model's final answer of the turn, with everything the turn cost and read."""
+
+    completion: Completion
+    usage: TokenUsage
+    condensed: int
+    sources: list[str] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_agent_turn(
+    *,
+    llm: LLMClient,
+    settings: Settings,
+    agent: AgentDefinition,
+    requester_id: str | None,
+    messages: Sequence[Message],
+    toolbox: Toolbox | None = None,
+    on_activity: Callable[[str], None] | None = None,
+) -> TurnResult:
+    """Call the model, run the tools it asks for, and return once it asks, delivers or writes."""
+    system = system_prompt(agent)
+    model = resolve_model(agent.model, settings=settings)
+    extra = toolbox.definitions(agent) if toolbox is not None else []
+    tools = [*extra, *CONVERSATION_TOOLS]
+    budget = (
+        settings.model_context_tokens
+        - settings.model_max_tokens
+        - estimate_tokens(system)
+        - estimate_tokens(str(tools))
+        - 1000
+    )
+    result: TurnResult | None = None
+    for attempt in range(3):
+        history, condensed = thread_for_model(
+            messages, requester_id=requester_id, budget_tokens=budget
+        )
+        try:
+            result = _loop(
+                llm=llm,
+                settings=settings,
+                model=model,
+                system=system,
+                history=history,
+                tools=tools,
+                toolbox=toolbox if extra else None,
+                on_activity=on_activity,
+            )
+            result.condensed = condensed
+            return result
+        except ModelUnavailableError as error:
+            if not error.too_long or attempt == 2:
+                raise
+            budget //= 2  # our estimate was too generous for this text: condense harder
+    raise AssertionError("unreachable")
+
+
+def _loop(
+    *,
+    llm: LLMClient,
+    settings: Settings,
+    model: str,
+    system: str,
+    history: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+    toolbox: Toolbox | None,
+    on_activity: Callable[[str], None] | None,
+) -> TurnResult:
+    usage = TokenUsage()
+    sources: list[str] = []
+    steps: list[dict[str, Any]] = []
+    working = list(history)
+    tool_choice: dict[str, Any] | None = None
+    while True:
+        completion = llm.complete(
+            model=model, system=system, messages=working, tools=tools, tool_choice=tool_choice
+        )
+        usage += completion.usage
+        calls = completion.tool_uses()
+        reading = [call for call in calls if call.name not in _TERMINAL]
+        if toolbox is None or not reading or any(call.name in _TERMINAL for call in calls):
+            return TurnResult(
+                completion=completion, usage=usage, condensed=0, sources=sources, steps=steps
+            )
+        if tool_choice is not None:  # told to wrap up and still reading: stop here
+            return TurnResult(
+                completion=completion, usage=usage, condensed=0, sources=sources, steps=steps
+            )
+        results = []
+        for call in reading:
+            arguments = call.input if isinstance(call.input, dict) else {}
+            if on_activity is not None:
+                on_activity(toolbox.describe(call.name, arguments))
+            output = toolbox.run(call.name, arguments)
+            sources.extend(s for s in output.sources if s not in sources)
+            steps.append({"tool": call.name, "input": arguments, "error": output.is_error})
+            results.append(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": call.id,
+                    "content": output.text or "(empty)",
+                    "is_error": output.is_error,
+                }
+            )
+        working.append(
+            {
+                "role": "assistant",
+                "content": [block.model_dump(exclude_none=True) for block in completion.content],
+            }
+        )
+        out_of_budget = (
+            len(steps) >= settings.agent_max_tool_steps
+            or usage.total_input >= settings.agent_turn_input_token_budget
+        )
+        if out_of_budget:
+            results.append({"type": "text", "text": _WRAP_UP})
+            tool_choice = {"type": "any"}
+        working.append({"role": "user", "content": results})
