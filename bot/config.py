@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -11,19 +11,28 @@ class Settings(BaseSettings):
     """agentdesk's configuration. Each field is an environment variable of the same name."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
     )
 
     # Slack
     slack_bot_token: SecretStr | None = Field(
-        default=None, description="Bot token (xoxb-…) from the app's OAuth & Permissions page."
+        default=None,
+        validation_alias=AliasChoices("SLACK_BOT_TOKEN", "SLACK_CLI_XOXB", "slack_bot_token"),
+        description="Bot token (xoxb-…) from the app's OAuth & Permissions page "
+        "(`slack run` passes it as SLACK_CLI_XOXB).",
     )
     slack_signing_secret: SecretStr | None = Field(
         default=None, description="Signing secret from Basic Information; verifies HTTP requests."
     )
     slack_app_token: SecretStr | None = Field(
         default=None,
-        description="App-level token (xapp-…) with connections:write, for Socket Mode.",
+        validation_alias=AliasChoices("SLACK_APP_TOKEN", "SLACK_CLI_XAPP", "slack_app_token"),
+        description="App-level token (xapp-…) with connections:write, for Socket Mode "
+        "(`slack run` passes it as SLACK_CLI_XAPP).",
     )
     slack_api_url: str = Field(
         default="https://slack.com/api/",
