@@ -93,6 +93,27 @@ class Settings(BaseSettings):
         default=Path("agents"), description="Folder of agent files (Claude Code subagent format)."
     )
 
+    # Repositories agents may read
+    repos: str = Field(
+        default="",
+        description="Repositories agents may read: comma- or newline-separated "
+        "`name=location[#branch][@TOKEN_ENV_VAR]`; a local folder is read in place, a git URL "
+        "is cloned and fetched. Empty: no repository tools.",
+    )
+    repos_cache_dir: Path = Field(
+        default=Path(".agentdesk/repos"),
+        description="Folder where repositories given by URL are cloned.",
+    )
+    repos_fetch_interval_seconds: int = Field(
+        default=600, ge=60, description="How often mirrored repositories are fetched."
+    )
+    repos_git_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="Longest one clone or fetch may take."
+    )
+    repo_tool_max_chars: int = Field(
+        default=30_000, ge=2000, description="Most characters one repository tool result returns."
+    )
+
     # HTTP server
     port: int = Field(default=3000, ge=1, le=65535, description="Port of `agentdesk serve`.")
 

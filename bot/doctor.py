@@ -12,6 +12,7 @@ from bot.agents.model import Severity
 from bot.agents.registry import load_roster
 from bot.config import Settings
 from bot.llm.client import LLMClient
+from bot.repos import RepoConfigError, parse_repo_specs
 from bot.store.db import current_revision, describe_url, make_engine
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.json"
@@ -42,6 +43,7 @@ def run_checks(settings: Settings) -> list[Check]:
         *_slack_checks(settings),
         _database_check(settings),
         _agents_check(settings),
+        _repos_check(settings),
         _model_check(settings),
     ]
 
@@ -169,6 +171,23 @@ def _agents_check(settings: Settings) -> Check:
             "Agents", False, f"{detail}, {len(errors)} error(s)", "Run `agentdesk agents check`."
         )
     return Check("Agents", True, detail)
+
+
+def _repos_check(settings: Settings) -> Check:
+    if not settings.repos.strip():
+        return Check("Repositories", True, "none configured (REPOS): agents don't read code")
+    try:
+        specs = parse_repo_specs(settings.repos)
+    except RepoConfigError as error:
+        return Check("Repositories", False, str(error), "Fix REPOS (see the README).")
+    missing = [
+        spec.name for spec in specs if spec.path is not None and not spec.path.expanduser().is_dir()
+    ]
+    if missing:
+        return Check(
+            "Repositories", False, "no such folder for: " + ", ".join(missing), "Fix REPOS."
+        )
+    return Check("Repositories", True, ", ".join(f"{s.name} ({s.location})" for s in specs))
 
 
 def _model_check(settings: Settings) -> Check:

@@ -1,12 +1,17 @@
 """Builds the desk from settings: database (migrated), agents, model client and router."""
 
 import logging
+import os
+
+from dotenv import dotenv_values
 
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.engine.followups import FollowUps, TimezoneOf
+from bot.engine.repo_toolbox import RepoToolbox
 from bot.llm.client import LLMClient
+from bot.repos import RepoSet, RepoTools, ToolLimits, parse_repo_specs
 from bot.routing.model_classifier import ModelClassifier
 from bot.routing.router import Router
 from bot.scheduler import SchedulerService
@@ -26,7 +31,28 @@ def build_desk(settings: Settings, *, llm: LLMClient | None = None, migrate: boo
         ModelClassifier(client=llm.sdk, model=settings.model_router) if llm.configured else None
     )
     router = Router(registry, classifier)
-    return Desk(settings=settings, engine=engine, registry=registry, llm=llm, router=router)
+    repos = build_repo_set(settings)
+    toolbox = (
+        RepoToolbox(
+            repos, RepoTools(repos, limits=ToolLimits(result_chars=settings.repo_tool_max_chars))
+        )
+        if len(repos)
+        else None
+    )
+    return Desk(
+        settings=settings, engine=engine, registry=registry, llm=llm, router=router, toolbox=toolbox
+    )
+
+
+def build_repo_set(settings: Settings) -> RepoSet:
+    """The repositories agents may read (RepoConfigError names a bad REPOS entry)."""
+    environ = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
+    return RepoSet.from_specs(
+        parse_repo_specs(settings.repos),
+        cache_dir=settings.repos_cache_dir,
+        git_timeout=settings.repos_git_timeout_seconds,
+        environ=environ,
+    )
 
 
 def missing_for_model(settings: Settings) -> str | None:
@@ -59,4 +85,5 @@ def build_scheduler(
     followups = FollowUps(
         engine=desk.engine, settings=settings, timezone_of=timezone_of or (lambda _user: None)
     )
-    return SchedulerService(engine=desk.engine, settings=settings, followups=followups)
+    repos = desk.toolbox.repos if isinstance(desk.toolbox, RepoToolbox) else None
+    return SchedulerService(engine=desk.engine, settings=settings, followups=followups, repos=repos)

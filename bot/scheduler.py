@@ -24,12 +24,14 @@ from sqlalchemy.engine import Engine
 
 from bot.config import Settings
 from bot.engine.followups import FollowUps, SweepReport
+from bot.repos import RepoSet
 from bot.store import crud
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
 SWEEP_JOB_ID = "agentdesk.followups.sweep"
+FETCH_JOB_ID = "agentdesk.repos.fetch"
 JOBS_TABLE = "apscheduler_jobs"
 
 # The job store pickles a reference to `run_sweep`; it finds the live service here.
@@ -41,6 +43,13 @@ def run_sweep() -> None:
     service = _active
     if service is not None:
         service.sweep_now()
+
+
+def run_fetch() -> None:
+    """The job that keeps mirrored repositories fresh."""
+    service = _active
+    if service is not None:
+        service.fetch_now()
 
 
 class SchedulerService:
@@ -55,6 +64,7 @@ class SchedulerService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         holder: str | None = None,
         on_sweep: Callable[[SweepReport], None] | None = None,
+        repos: RepoSet | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -62,6 +72,7 @@ class SchedulerService:
         self.clock = clock
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.on_sweep = on_sweep
+        self.repos = repos
         self.lease = timedelta(seconds=settings.scheduler_lease_seconds)
         self._scheduler: BackgroundScheduler | None = None
         self._stop = threading.Event()
@@ -113,6 +124,16 @@ class SchedulerService:
         finally:
             self._sweep_lock.release()
 
+    def fetch_now(self) -> dict[str, str | None]:
+        """Clone or fetch every mirrored repository; failures are logged, never raised."""
+        if self.repos is None:
+            return {}
+        outcome = self.repos.sync_all()
+        for name, problem in outcome.items():
+            if problem:
+                log.warning("fetching repo %s failed: %s", name, problem)
+        return outcome
+
     def start(self) -> "SchedulerService":
         """Contend for the lease in the background until stopped."""
         global _active
@@ -161,6 +182,16 @@ class SchedulerService:
             replace_existing=True,
             next_run_time=self.clock(),
         )
+        if self.repos is not None and len(self.repos):
+            scheduler.add_job(
+                run_fetch,
+                "interval",
+                seconds=self.settings.repos_fetch_interval_seconds,
+                id=FETCH_JOB_ID,
+                name="fetch mirrored repositories",
+                replace_existing=True,
+                next_run_time=self.clock(),
+            )
         scheduler.start()
         self._scheduler = scheduler
         log.info("this process (%s) runs the scheduler", self.holder)

@@ -461,6 +461,8 @@ class Desk:
             conversation = session.get(Conversation, conversation_id)
             if agent is None or conversation is None:
                 return False
+            if conversation.agent == agent.name:
+                return False  # theirs already: a double click, or two people picking alike
             previous = conversation.agent
             conversation.agent = agent.name
             crud.set_status(conversation=conversation, status=ConversationStatus.WORKING)

@@ -40,8 +40,8 @@ class Toolbox(Protocol):
         """Tool schemas for this agent; empty when it may use none."""
         ...
 
-    def run(self, name: str, arguments: dict[str, Any]) -> ToolOutput:
-        """Run a tool; never raises (errors come back as `is_error`)."""
+    def run(self, agent: AgentDefinition, name: str, arguments: dict[str, Any]) -> ToolOutput:
+        """Run a tool the agent may use; never raises (errors come back as `is_error`)."""
         ...
 
     def describe(self, name: str, arguments: dict[str, Any]) -> str:
@@ -89,6 +89,7 @@ def run_agent_turn(
         )
         try:
             result = _loop(
+                agent=agent,
                 llm=llm,
                 settings=settings,
                 model=model,
@@ -109,6 +110,7 @@ def run_agent_turn(
 
 def _loop(
     *,
+    agent: AgentDefinition,
     llm: LLMClient,
     settings: Settings,
     model: str,
@@ -143,7 +145,7 @@ def _loop(
             arguments = call.input if isinstance(call.input, dict) else {}
             if on_activity is not None:
                 on_activity(toolbox.describe(call.name, arguments))
-            output = toolbox.run(call.name, arguments)
+            output = toolbox.run(agent, call.name, arguments)
             sources.extend(s for s in output.sources if s not in sources)
             steps.append({"tool": call.name, "input": arguments, "error": output.is_error})
             results.append(
