@@ -173,22 +173,18 @@ class SchedulerService:
             },
             timezone=UTC,
         )
-        scheduler.add_job(
-            run_sweep,
-            "interval",
-            seconds=self.settings.scheduler_interval_seconds,
-            id=SWEEP_JOB_ID,
-            name="reminders, auto-close, digest, retention",
-            replace_existing=True,
-            next_run_time=self.clock(),
-        )
+        jobs = [(run_sweep, self.settings.scheduler_interval_seconds, SWEEP_JOB_ID, "follow-ups")]
         if self.repos is not None and len(self.repos):
+            jobs.append(
+                (run_fetch, self.settings.repos_fetch_interval_seconds, FETCH_JOB_ID, "fetch")
+            )
+        for job, seconds, job_id, name in jobs:
             scheduler.add_job(
-                run_fetch,
+                job,
                 "interval",
-                seconds=self.settings.repos_fetch_interval_seconds,
-                id=FETCH_JOB_ID,
-                name="fetch mirrored repositories",
+                seconds=seconds,
+                id=job_id,
+                name=name,
                 replace_existing=True,
                 next_run_time=self.clock(),
             )
