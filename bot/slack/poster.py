@@ -25,15 +25,21 @@ class SlackPoster:
         self.desk = desk
 
     def post(self, *, conversation: Conversation, message: Message) -> str | None:
-        """Post a reply in its thread and return the first message's ts."""
+        """Post a reply in its thread and return the first message's ts.
+
+        After an interrupted attempt, the parts that did reach the thread are not posted
+        again, and the ones that did not are posted now.
+        """
+        posted: dict[int, str] = {}
         if message.post_attempted_at is not None:
-            existing = self._already_posted(conversation, message)
-            if existing:
-                return existing
+            posted = self._already_posted(conversation, message)
         agents = list(self.desk.registry.roster().agents)
         first_ts: str | None = None
         pieces = render(message, conversation=conversation, agents=agents)
         for index, piece in enumerate(pieces):
+            if index in posted:
+                first_ts = first_ts or posted[index]
+                continue
             response = self.client.chat_postMessage(
                 channel=conversation.channel_id,
                 thread_ts=conversation.thread_ts,
@@ -82,8 +88,9 @@ class SlackPoster:
             fallback_ts=conversation.thread_ts,
         )
 
-    def _already_posted(self, conversation: Conversation, message: Message) -> str | None:
-        """The ts of this reply if an earlier attempt did reach the thread."""
+    def _already_posted(self, conversation: Conversation, message: Message) -> dict[int, str]:
+        """The parts of this reply an earlier attempt did post in the thread, with their ts."""
+        posted: dict[int, str] = {}
         try:
             response = self.client.conversations_replies(
                 channel=conversation.channel_id,
@@ -92,7 +99,7 @@ class SlackPoster:
                 limit=200,
             )
         except SlackApiError:
-            return None
+            return posted
         for item in response.get("messages") or []:
             metadata = item.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
@@ -100,8 +107,8 @@ class SlackPoster:
                 metadata.get("event_type") == METADATA_EVENT
                 and payload.get("message_id") == message.id
             ):
-                return str(item.get("ts"))
-        return None
+                posted.setdefault(int(payload.get("part") or 0), str(item.get("ts")))
+        return posted
 
     def _thread_link(self, item: dict[str, Any]) -> str:
         title = str(item.get("title") or f"request {item.get('conversation_id')}")

@@ -53,6 +53,9 @@ def register(app: App, services: SlackServices) -> None:
         user_id = body["user"]["id"]
         person = services.users.get(user_id)
         action_ts = str(action.get("action_ts") or body.get("trigger_id"))
+        # One answer per person and button: a double click must not start a second turn.
+        message_ts = (body.get("container") or {}).get("message_ts") or action_ts
+        button = f"{conversation.channel_id}:{action.get('block_id')}:{action.get('action_id')}"
         services.submit(
             InboundMessage(
                 team_id=conversation.team_id,
@@ -63,7 +66,7 @@ def register(app: App, services: SlackServices) -> None:
                 user_name=person.name,
                 text=f"Answer to question {data['q']}: {data['v']}",
                 source=Source.THREAD,
-                event_keys=(f"action:{action_ts}:{user_id}:{data['q']}",),
+                event_keys=(f"action:{message_ts}:{button}:{user_id}",),
                 start_conversation=False,
             ),
             signal_ts=conversation.thread_ts,

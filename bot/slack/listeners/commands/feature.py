@@ -36,7 +36,8 @@ def register(app: App, services: SlackServices) -> None:
     def file_request(
         command: dict[str, Any], context: BoltContext, client: WebClient, respond: Respond
     ) -> None:
-        if quick_reply(command=command, context=context, services=services) is None:
+        # Runs beside the ack, which has answered (and carried out) any subcommand already.
+        if quick_reply(command=command, context=context, services=services, act=False) is None:
             start_request(
                 command=command, context=context, client=client, respond=respond, services=services
             )
@@ -45,9 +46,12 @@ def register(app: App, services: SlackServices) -> None:
 
 
 def quick_reply(
-    *, command: dict[str, Any], context: BoltContext, services: SlackServices
+    *, command: dict[str, Any], context: BoltContext, services: SlackServices, act: bool = True
 ) -> str | None:
-    """The answer to a subcommand (shown only to the person), or None for a new request."""
+    """The answer to a subcommand (shown only to the person), or None for a new request.
+
+    With `act=False` a `cancel` is recognised but not carried out.
+    """
     text = (command.get("text") or "").strip()
     word, _, rest = text.partition(" ")
     word = word.lower()
@@ -73,6 +77,8 @@ def quick_reply(
             )
         return "\n".join(lines)
     if word == "cancel":
+        if not act:
+            return "cancel"
         return _cancel(rest.strip(), team_id=team_id, user_id=user_id, services=services)
     flag = _AGENT_FLAG.search(text)
     if flag:
@@ -108,7 +114,7 @@ def start_request(
     try:
         posted = client.chat_postMessage(
             channel=channel,
-            text=f"Feature request from <@{user_id}>: {text[:200]}",
+            text=f"Feature request from <@{user_id}>: {sanitize_for_slack(text)[:200]}",
             blocks=[
                 {
                     "type": "markdown",
