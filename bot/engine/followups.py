@@ -200,15 +200,16 @@ class FollowUps:
         tz = zone(self.settings.digest_timezone)
         local = now.astimezone(tz)
         weekly = self.settings.digest_frequency == "weekly"
+        period = timedelta(days=7 if weekly else 1)
+        # The latest digest moment at or before now: today's (or this Monday's) at the hour,
+        # else the one a period earlier. A digest missed while nothing ran is posted late.
         period_start_local = local.replace(
             hour=self.settings.digest_hour, minute=0, second=0, microsecond=0
-        )
-        if weekly:
-            period_start_local -= timedelta(days=local.weekday())
+        ) - timedelta(days=local.weekday() if weekly else 0)
         if local < period_start_local:
-            return False
+            period_start_local -= period
         key = f"digest:{channel}:{period_start_local.date().isoformat()}"
-        since = period_start_local - timedelta(days=7 if weekly else 1)
+        since = period_start_local - period
         with session_scope(self.engine) as session:
             if session.exec(select(ScheduledPost.id).where(ScheduledPost.key == key)).first():
                 return False

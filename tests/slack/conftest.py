@@ -581,7 +581,8 @@ def harness(
         # Whatever a test did: every reply went into a thread, nothing broke inside the fakes,
         # and the model was never asked something the test did not script.
         for params in fake_slack.calls_to("chat.postMessage"):
-            if not str(params.get("text", "")).startswith("Feature request from"):
+            top_level = ("Feature request from", "agentdesk digest")
+            if not str(params.get("text", "")).startswith(top_level):
                 assert params.get("thread_ts"), f"a reply outside a thread: {params}"
         assert fake_slack.errors == []
         assert fake_anthropic.failures == []
