@@ -188,3 +188,33 @@ def test_a_request_does_not_let_the_bot_ping_the_channel(harness: SlackHarness) 
         assert "add SSO" in shown
     assert "<@U2>" not in visible_text(post)
     harness.wait_for_bot(CHANNEL, str(post["ts"]))
+
+
+def test_channel_settings_turn_intake_on_and_bind_an_agent(harness: SlackHarness) -> None:
+    channel = "C0NEWS"
+    shown = harness.command("channel", channel=channel)
+    assert shown.body == "This channel: agent *none (routed)*, intake off, requests from bots off."
+    assert harness.command("channel intake on", channel=channel).body == (
+        "Intake is on: every new post in this channel is a request."
+    )
+    bound = harness.command("channel agent frontend", channel=channel)
+    assert bound.body == (
+        f"Requests in this channel now go to *{FRONTEND}* unless they name another agent."
+    )
+    assert "no agent named `nobody`" in harness.command("channel agent nobody", channel=channel).body
+    harness.wait_idle()
+    setting = harness.desk.channel_setting(team_id="T0001", channel_id=channel)
+    assert setting is not None and setting.intake and setting.default_agent == FRONTEND
+
+    harness.anthropic.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    post = harness.say("The pricing page needs a yearly toggle", channel=channel)
+    harness.wait_for_bot(channel, post)
+    harness.wait_idle()
+    assert "You build user interfaces." in harness.agent_requests()[-1]["system"][0]["text"]
+
+
+def test_a_request_that_starts_with_the_word_channel_is_still_a_request(
+    harness: SlackHarness,
+) -> None:
+    thread = _file_request(harness, "channel notifications for new signups")
+    assert harness.conversation_of(CHANNEL, thread).title == "channel notifications for new signups"

@@ -24,6 +24,9 @@ HELP = f"""*agentdesk* turns a feature request into a design and implementation 
 • `{COMMAND} agents`: who is on the desk
 • `{COMMAND} status`: your open requests
 • `{COMMAND} cancel`: cancel your latest open request (or `{COMMAND} cancel N`)
+• `{COMMAND} channel`: this channel's settings; `{COMMAND} channel intake on|off` (every new
+  post here is a request), `{COMMAND} channel agent NAME|none` (the agent for this channel),
+  `{COMMAND} channel bots on|off` (take requests from other bots)
 You can also @mention me in a channel, DM me, or reply in a thread I'm working in."""
 
 
@@ -76,6 +79,16 @@ def quick_reply(
                 + (f" with *{conversation.agent}*" if conversation.agent else "")
             )
         return "\n".join(lines)
+    if word == "channel":
+        reply = _channel_setting(
+            rest.split(),
+            team_id=team_id,
+            channel_id=command.get("channel_id") or "",
+            services=services,
+            act=act,
+        )
+        if reply is not None:
+            return reply
     if word == "cancel":
         if not act:
             return "cancel"
@@ -152,6 +165,51 @@ def start_request(
         ),
         signal_ts=ts,
     )
+
+
+_SWITCH = {"on": True, "off": False, "yes": True, "no": False, "true": True, "false": False}
+
+
+def _channel_setting(
+    words: list[str], *, team_id: str, channel_id: str, services: SlackServices, act: bool
+) -> str | None:
+    """Show or change this channel's settings; None when the words are not a settings command
+    (then they are a request that happens to start with "channel")."""
+    desk = services.desk
+    if not words:
+        setting = desk.channel_setting(team_id=team_id, channel_id=channel_id)
+        agent = setting.default_agent if setting and setting.default_agent else "none (routed)"
+        intake = "on" if setting and setting.intake else "off"
+        bots = "on" if setting and setting.allow_bots else "off"
+        return f"This channel: agent *{agent}*, intake {intake}, requests from bots {bots}."
+    if len(words) != 2:
+        return None
+    key, value = words[0].lower(), words[1]
+    if key in ("intake", "bots") and value.lower() in _SWITCH:
+        field = "intake" if key == "intake" else "allow_bots"
+        if act:
+            desk.configure_channel(
+                team_id=team_id, channel_id=channel_id, **{field: _SWITCH[value.lower()]}
+            )
+        if key == "intake":
+            return (
+                "Intake is on: every new post in this channel is a request."
+                if _SWITCH[value.lower()]
+                else "Intake is off: mention me or use /feature here."
+            )
+        return f"Requests from other bots are {'on' if _SWITCH[value.lower()] else 'off'} here."
+    if key == "agent":
+        if value.lower() == "none":
+            if act:
+                desk.configure_channel(team_id=team_id, channel_id=channel_id, default_agent=None)
+            return "This channel has no agent of its own now: requests are routed."
+        name = _matched_agent(value, services)
+        if name is None:
+            return f"There is no agent named `{value}`. Agents: {', '.join(desk.registry.roster().agents)}"
+        if act:
+            desk.configure_channel(team_id=team_id, channel_id=channel_id, default_agent=name)
+        return f"Requests in this channel now go to *{name}* unless they name another agent."
+    return None
 
 
 def _cancel(argument: str, *, team_id: str, user_id: str, services: SlackServices) -> str:
