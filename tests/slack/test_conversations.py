@@ -1,5 +1,8 @@
 """Requests from every way in - mention, DM, an existing thread, an intake channel - to a plan."""
 
+import pytest
+from sqlalchemy.exc import OperationalError
+
 from bot.store.models import ConversationStatus, MessageKind, MessageRole
 from tests.fakes.slack_server import visible_text
 from tests.slack.conftest import (
@@ -186,3 +189,21 @@ def test_url_verification_is_answered_when_signed(harness: SlackHarness) -> None
     assert response.status == 200
     assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
     assert harness.post(body, content_type="application/json", signed=False).status == 401
+
+
+def test_a_message_that_cannot_be_stored_gets_an_apology_not_silence(
+    harness: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def database_down(_inbound: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(harness.desk, "take_in", database_down)
+    thread = harness.mention("I need OAuth login for our users")
+    (apology,) = harness.wait_for_bot(CHANNEL, thread)
+    assert visible_text(apology) == (
+        "Sorry, I couldn't take that in just now. Please send it again in a minute."
+    )
+    harness.say("just chatting, not for the bot", channel=OPEN_CHANNEL)
+    harness.wait_idle()
+    assert len(harness.bot_messages(CHANNEL, thread)) == 1
+    assert harness.slack.messages(OPEN_CHANNEL)[-1]["bot_id"] is None

@@ -201,7 +201,9 @@ def test_channel_settings_turn_intake_on_and_bind_an_agent(harness: SlackHarness
     assert bound.body == (
         f"Requests in this channel now go to *{FRONTEND}* unless they name another agent."
     )
-    assert "no agent named `nobody`" in harness.command("channel agent nobody", channel=channel).body
+    assert (
+        "no agent named `nobody`" in harness.command("channel agent nobody", channel=channel).body
+    )
     harness.wait_idle()
     setting = harness.desk.channel_setting(team_id="T0001", channel_id=channel)
     assert setting is not None and setting.intake and setting.default_agent == FRONTEND

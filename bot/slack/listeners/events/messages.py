@@ -1,6 +1,7 @@
 """Mentions, DMs, thread replies, intake-channel posts and edits."""
 
 import logging
+import threading
 from typing import Any
 
 from slack_bolt import App, BoltContext
@@ -20,13 +21,29 @@ _PRIOR_LIMIT = 50
 
 def register(app: App, services: SlackServices) -> None:
     """Listen to `app_mention` and every `message` event."""
+    apologised: dict[str, None] = {}  # insertion-ordered, bounded
+    apologised_lock = threading.Lock()
 
     def on_event(
         event: dict[str, Any], body: dict[str, Any], context: BoltContext, client: WebClient
     ) -> None:
-        handle_message_event(
-            event=event, body=body, context=context, client=client, services=services
-        )
+        try:
+            handle_message_event(
+                event=event, body=body, context=context, client=client, services=services
+            )
+        except Exception:
+            # Slack has its 200 already and won't retry: say so rather than stay silent.
+            log.exception("could not take in event %s", body.get("event_id"))
+            key = f"{event.get('channel')}:{event.get('ts')}"
+            with apologised_lock:  # a mention arrives twice, at once: apologise once
+                first = key not in apologised
+                apologised[key] = None
+                while len(apologised) > 1000:
+                    apologised.pop(next(iter(apologised)))
+            if first:
+                _apologise(
+                    event, bot_user_id=context.bot_user_id or services.bot_user_id, client=client
+                )
 
     app.event("app_mention")(on_event)
     app.event("message")(on_event)
@@ -109,6 +126,26 @@ def handle_message_event(
         ),
         signal_ts=ts,
     )
+
+
+def _apologise(event: dict[str, Any], *, bot_user_id: str | None, client: WebClient) -> None:
+    """Tell the person their message was not taken in, when it was meant for the bot."""
+    text = event.get("text") or ""
+    addressed = (
+        event.get("type") == "app_mention"
+        or event.get("channel_type") == "im"
+        or (bool(bot_user_id) and f"<@{bot_user_id}>" in text)
+    )
+    if not addressed or event.get("subtype") or event.get("bot_id") or not event.get("ts"):
+        return
+    try:
+        client.chat_postMessage(
+            channel=event["channel"],
+            thread_ts=event.get("thread_ts") or event["ts"],
+            text="Sorry, I couldn't take that in just now. Please send it again in a minute.",
+        )
+    except SlackApiError:
+        log.warning("could not apologise either", exc_info=True)
 
 
 def _edited(
