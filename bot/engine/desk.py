@@ -3,7 +3,6 @@
 import logging
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,11 +24,11 @@ from bot.engine.conversation_tools import (
     render_questions,
     with_sources,
 )
-from bot.engine.inbound import InboundMessage, Source
+from bot.engine.inbound import InboundMessage
+from bot.engine.outbox import Outbox
 from bot.engine.ports import Poster
 from bot.engine.turn import Toolbox, TurnResult, run_agent_turn
 from bot.llm.client import LLMClient, ModelUnavailableError
-from bot.llm.usage import TokenUsage
 from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.router import Router
 from bot.store import crud
@@ -42,11 +41,8 @@ from bot.store.models import (
     MessageKind,
     MessageRole,
     PendingWork,
-    PostState,
     RoutingRecord,
-    ScheduledPost,
     WorkStatus,
-    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -59,8 +55,6 @@ _REOPENED_BY_A_REPLY = (
     ConversationStatus.AWAITING_USER,
 )
 _TITLE_CHARS = 120
-# A post attempt older than this is taken to have died with its process.
-_POST_STALE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,7 @@ class Desk:
         self.router = router
         self.toolbox = toolbox
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._outbox_lock = threading.Lock()
+        self.outbox = Outbox(engine)
 
     # Intake ---------------------------------------------------------------------------------
 
@@ -582,73 +576,8 @@ class Desk:
     # Outbox -------------------------------------------------------------------------------------
 
     def flush_outbox(self, poster: Poster, *, conversation_id: int | None = None) -> int:
-        """Post stored replies in order and record their chat timestamps; returns how many."""
-        posted = 0
-        with self._outbox_lock:
-            with Session(self.engine, expire_on_commit=False) as session:
-                pending = list(crud.outbox(session=session, conversation_id=conversation_id))
-                conversations = {
-                    m.conversation_id: session.get(Conversation, m.conversation_id) for m in pending
-                }
-            stuck: set[int] = set()
-            for message in pending:
-                conversation = conversations.get(message.conversation_id)
-                if conversation is None or message.conversation_id in stuck:
-                    continue
-                assert message.id is not None
-                claimed, earlier = crud.claim_post(
-                    engine=self.engine, table=Message, row_id=message.id, stale_after=_POST_STALE
-                )
-                if not claimed:
-                    stuck.add(message.conversation_id)  # another process is posting this thread
-                    continue
-                message.post_attempted_at = earlier
-                try:
-                    ts = poster.post(conversation=conversation, message=message)
-                except Exception:
-                    log.exception("posting message %s failed; it stays in the outbox", message.id)
-                    crud.release_post(
-                        engine=self.engine,
-                        table=Message,
-                        row_id=message.id,
-                        stale_after=_POST_STALE,
-                    )
-                    stuck.add(message.conversation_id)  # keep the thread's order
-                    continue
-                with session_scope(self.engine) as session:
-                    crud.mark_posted(session=session, message_id=message.id, ts=ts)
-                posted += 1
-            if conversation_id is None:
-                posted += self._flush_scheduled_posts(poster)
-        return posted
-
-    def _flush_scheduled_posts(self, poster: Poster) -> int:
-        posted = 0
-        with Session(self.engine, expire_on_commit=False) as session:
-            pending = list(crud.pending_scheduled_posts(session=session))
-        for post in pending:
-            assert post.id is not None
-            claimed, earlier = crud.claim_post(
-                engine=self.engine, table=ScheduledPost, row_id=post.id, stale_after=_POST_STALE
-            )
-            if not claimed:
-                continue
-            post.post_attempted_at = earlier
-            try:
-                ts = poster.post_to_channel(post=post)
-            except Exception:
-                log.exception("posting scheduled post %s failed; it stays queued", post.id)
-                crud.release_post(
-                    engine=self.engine, table=ScheduledPost, row_id=post.id, stale_after=_POST_STALE
-                )
-                continue
-            with session_scope(self.engine) as session:
-                stored = session.get(ScheduledPost, post.id)
-                if stored is not None:
-                    stored.post_state = PostState.POSTED
-                    stored.slack_ts = ts
-            posted += 1
-        return posted
+        """Post stored replies in order (and scheduler posts) through `poster`; how many."""
+        return self.outbox.flush(poster, conversation_id=conversation_id)
 
     # Reading --------------------------------------------------------------------------------------
 
@@ -706,6 +635,3 @@ def _safely(function: Any, **kwargs: Any) -> None:
         function(**kwargs)
     except Exception:
         log.warning("sign of life failed", exc_info=True)
-
-
-__all__ = ["Desk", "InboundMessage", "Intake", "PostState", "Source", "TokenUsage", "utcnow"]

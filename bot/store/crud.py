@@ -354,14 +354,21 @@ def release_post(
         session.commit()
 
 
-def mark_posted(*, session: Session, message_id: int, ts: str | None) -> None:
-    """Record that a reply reached the chat, with its chat timestamp."""
-    message = session.get(Message, message_id)
-    if message is None:
+def mark_posted(
+    *,
+    session: Session,
+    table: type[Message] | type[ScheduledPost],
+    row_id: int,
+    ts: str | None,
+) -> None:
+    """Record that a reply (or a scheduler post) reached the chat, with its chat timestamp."""
+    row = cast("Message | ScheduledPost | None", session.get(table, row_id))
+    if row is None:
         return
-    message.post_state = PostState.POSTED
-    message.slack_ts = ts
-    message.posted_at = utcnow()
+    row.post_state = PostState.POSTED
+    row.slack_ts = ts
+    if isinstance(row, Message):
+        row.posted_at = utcnow()
 
 
 def record_routing(*, session: Session, record: RoutingRecord) -> RoutingRecord:
