@@ -220,21 +220,32 @@ class Desk:
             messages = list(
                 crud.thread_messages(session=session, conversation_id=work.conversation_id)
             )
-            agent = self._agent_for(session, conversation, messages)
+            setting = crud.channel_setting(
+                session=session, team_id=conversation.team_id, channel_id=conversation.channel_id
+            )
+            owner = conversation.agent
+        agent = self.registry.roster().get(owner) if owner else None
+        # Routing may ask the model: no transaction stays open while it does.
+        decision = None if agent else self._route(messages, setting)
+        with session_scope(self.engine) as session:
+            conversation = session.get(Conversation, work.conversation_id)
+            assert conversation is not None
+            if conversation.status in _CLOSED:  # cancelled meanwhile
+                crud.finish_work(session=session, work_id=work.id, status=WorkStatus.CANCELLED)
+                return
+            if decision is not None:
+                agent = self._apply_route(session, conversation, messages, decision, lost=owner)
             if agent is None:
                 crud.finish_work(session=session, work_id=work.id, status=WorkStatus.DONE)
                 return
             crud.set_status(conversation=conversation, status=ConversationStatus.WORKING)
             conversation_snapshot = Conversation.model_validate(conversation.model_dump())
-        if poster is not None:
-            _safely(
-                poster.show_working, conversation=conversation_snapshot, activity="is thinking…"
-            )
 
         def show_activity(activity: str) -> None:
             if poster is not None:
                 _safely(poster.show_working, conversation=conversation_snapshot, activity=activity)
 
+        show_activity("is thinking…")
         try:
             result = run_agent_turn(
                 llm=self.llm,
@@ -260,26 +271,8 @@ class Desk:
 
     # Routing ----------------------------------------------------------------------------------
 
-    def _agent_for(
-        self, session: Session, conversation: Conversation, messages: Sequence[Message]
-    ) -> AgentDefinition | None:
-        """The agent that owns the thread, routing first when none does yet."""
-        roster = self.registry.roster()
-        assert conversation.id is not None
-        if conversation.agent:
-            agent = roster.get(conversation.agent)
-            if agent is not None:
-                return agent
-            crud.add_assistant_message(
-                session=session,
-                conversation_id=conversation.id,
-                kind=MessageKind.NOTICE,
-                text=(
-                    f"The agent *{conversation.agent}* is no longer available, "
-                    "so I'm finding another one for this thread."
-                ),
-            )
-            conversation.agent = None
+    def _route(self, messages: Sequence[Message], setting: ChannelSetting | None) -> RouteDecision:
+        """Ask the router who takes the people's unanswered messages."""
         pending = _unanswered(messages)
         text = "\n\n".join(m.text for m in pending) or (messages[-1].text if messages else "")
         explicit = next(
@@ -290,16 +283,37 @@ class Desk:
             ),
             None,
         )
-        setting = crud.channel_setting(
-            session=session, team_id=conversation.team_id, channel_id=conversation.channel_id
-        )
-        decision = self.router.route(
+        return self.router.route(
             text=text,
             explicit_agent=explicit,
             channel_default=setting.default_agent if setting else None,
             previous_turn=_previous_turn(messages, pending),
             local_only=not self.llm.configured,
         )
+
+    def _apply_route(
+        self,
+        session: Session,
+        conversation: Conversation,
+        messages: Sequence[Message],
+        decision: RouteDecision,
+        *,
+        lost: str | None,
+    ) -> AgentDefinition | None:
+        """Record the decision; give the thread to the agent, or explain why nobody took it."""
+        assert conversation.id is not None
+        if lost:
+            crud.add_assistant_message(
+                session=session,
+                conversation_id=conversation.id,
+                kind=MessageKind.NOTICE,
+                text=(
+                    f"The agent *{lost}* is no longer available, "
+                    "so I'm finding another one for this thread."
+                ),
+            )
+            conversation.agent = None
+        pending = _unanswered(messages)
         crud.record_routing(
             session=session,
             record=RoutingRecord(
@@ -313,11 +327,10 @@ class Desk:
                 ms=decision.ms,
             ),
         )
-        if decision.agent:
-            agent = roster.get(decision.agent)
-            if agent is not None:
-                conversation.agent = agent.name
-                return agent
+        agent = self.registry.roster().get(decision.agent) if decision.agent else None
+        if agent is not None:
+            conversation.agent = agent.name
+            return agent
         self._explain_undecided(session, conversation, decision)
         return None
 
