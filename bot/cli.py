@@ -184,6 +184,7 @@ def _ready_desk() -> Desk:
 
 
 def _start_shell(plans_dir: Path, desk: Desk | None = None) -> None:
+    logging.getLogger().setLevel(logging.WARNING)  # the terminal is for the conversation
     if desk is None:
         desk = _ready_desk()
     console.print(HELP)
@@ -203,3 +204,4 @@ def _configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
