@@ -18,9 +18,8 @@ log = logging.getLogger(__name__)
 def serve_http(settings: Settings, desk: Desk, *, host: str, port: int) -> None:
     """Serve `POST /slack/events` and `GET /healthz` until stopped."""
     slack = build_slack_app(settings, desk)
-    uvicorn.run(
-        build_http_app(slack, desk), host=host, port=port, log_level="info", access_log=False
-    )
+    app = build_http_app(slack, desk, scheduler=_scheduler_for(settings, desk, slack))
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
 def run_socket_mode(settings: Settings, desk: Desk) -> None:
@@ -30,6 +29,8 @@ def run_socket_mode(settings: Settings, desk: Desk) -> None:
     slack = build_slack_app(settings, desk, socket_mode=True)
     slack.worker.start()
     scheduler = _scheduler_for(settings, desk, slack)
+    if scheduler is not None:
+        scheduler.start()
     try:
         SocketModeHandler(slack.app, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
     finally:
@@ -39,8 +40,8 @@ def run_socket_mode(settings: Settings, desk: Desk) -> None:
 
 
 def _scheduler_for(settings: Settings, desk: Desk, slack: SlackApp) -> SchedulerService | None:
-    """The in-process scheduler, unless a separate `agentdesk scheduler` process runs it."""
+    """The in-process scheduler (not started), unless `agentdesk scheduler` runs it alone."""
     if not settings.scheduler_in_process:
         return None
     users = slack.services.users
-    return build_scheduler(settings, desk, timezone_of=lambda user: users.get(user).tz).start()
+    return build_scheduler(settings, desk, timezone_of=lambda user: users.get(user).tz)

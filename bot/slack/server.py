@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.engine.desk import Desk
+from bot.scheduler import SchedulerService
 from bot.slack.app import SlackApp
 from bot.slack.request import SlackRequest
 
@@ -20,8 +21,11 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
-def build_http_app(slack: SlackApp, desk: Desk) -> Starlette:
-    """The ASGI app behind `agentdesk serve`; the worker starts and stops with it."""
+def build_http_app(
+    slack: SlackApp, desk: Desk, *, scheduler: SchedulerService | None = None
+) -> Starlette:
+    """The ASGI app behind `agentdesk serve`; the worker (and an in-process scheduler) start
+    and stop with it."""
 
     async def slack_events(request: Request) -> Response:
         body = (await request.body()).decode("utf-8", errors="replace")
@@ -54,9 +58,13 @@ def build_http_app(slack: SlackApp, desk: Desk) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         slack.worker.start()
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await run_in_threadpool(scheduler.stop)
             await run_in_threadpool(slack.worker.stop)
 
     return Starlette(
