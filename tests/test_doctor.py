@@ -1,0 +1,68 @@
+"""`agentdesk doctor` against the fakes: what is right, what is wrong, and what to do."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.doctor import required_scopes, run_checks
+from tests.conftest import PROJECT_ROOT
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.slack_server import FakeSlack
+from tests.support import make_settings
+
+runner = CliRunner(env={"COLUMNS": "200"})
+
+
+def test_the_manifest_scopes_are_read() -> None:
+    manifest = json.loads((PROJECT_ROOT / "manifest.json").read_text(encoding="utf-8"))
+    assert required_scopes() == set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"chat:write", "commands", "app_mentions:read", "im:history"} <= required_scopes()
+
+
+def test_everything_right(tmp_path: Path) -> None:
+    with FakeSlack(scopes=tuple(sorted(required_scopes()))) as slack, FakeAnthropic() as model:
+        settings = make_settings(
+            tmp_path,
+            model,
+            slack_bot_token="xoxb-test",
+            slack_app_token="xapp-1-test",
+            slack_api_url=slack.api_url,
+        )
+        checks = {check.name: check for check in run_checks(settings)}
+    assert all(check.ok for check in checks.values()), checks
+    assert checks["Slack bot token"].detail.startswith("bot agentdesk (UBOT)")
+    assert checks["Slack mode"].detail == "Socket Mode"
+    assert checks["Model API key"].detail.startswith("accepted (claude-sonnet-5-5")
+
+
+def test_missing_scopes_a_bad_token_and_no_key_say_what_to_fix(tmp_path: Path) -> None:
+    with FakeSlack(scopes=("chat:write",)) as slack:
+        settings = make_settings(tmp_path, slack_bot_token="xoxb-test", slack_api_url=slack.api_url)
+        checks = {check.name: check for check in run_checks(settings)}
+        scopes = checks["Slack scopes"]
+        assert not scopes.ok and "commands" in scopes.detail and "im:history" in scopes.detail
+        assert "reinstall" in scopes.fix
+        assert not checks["Slack mode"].ok
+        assert not checks["Model API key"].ok
+        assert "ANTHROPIC_BASE_URL" in checks["Model API key"].fix
+
+        refused = make_settings(
+            tmp_path, slack_bot_token="xoxb-revoked", slack_api_url=slack.api_url
+        )
+        token = next(c for c in run_checks(refused) if c.name == "Slack bot token")
+        assert not token.ok and token.detail == "auth.test failed: invalid_auth"
+
+
+def test_the_command_exits_1_and_never_prints_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_MAX_RETRIES", "0")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 1
+    assert "FAIL" in result.output and "→" in result.output
+    assert "very-secret" not in result.output
