@@ -26,6 +26,21 @@ You build user interfaces.
 """
 
 
+# A clarifying-questions call and a plan, as the fake model scripts them.
+QUESTIONS = {
+    "intro": "A few questions before I design this:",
+    "questions": [
+        {"question": "Which identity providers?", "choices": ["Google", "GitHub", "Both"]},
+        {"question": "Do existing password accounts need linking?"},
+    ],
+}
+PLAN = {
+    "title": "OAuth login",
+    "summary": "Add Google and GitHub sign-in beside passwords, linking by verified email.",
+    "document": "## Design\n\nUse authlib.\n\n## Steps\n\n1. Add the callback route.",
+}
+
+
 def make_settings(tmp_path: Path, fake: FakeAnthropic | None = None, **overrides: Any) -> Settings:
     """Settings for a test: a SQLite file in tmp_path and, with a fake, a key pointing at it."""
     agents = tmp_path / "agents"

@@ -10,20 +10,7 @@ from bot.engine.inbound import InboundMessage, Source
 from bot.store import crud
 from bot.store.models import ConversationStatus, MessageKind, PostState, WorkStatus
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.support import RecordingPoster, desk_with, make_settings
-
-QUESTIONS = {
-    "intro": "A few questions before I design this:",
-    "questions": [
-        {"question": "Which identity providers?", "choices": ["Google", "GitHub", "Both"]},
-        {"question": "Do existing password accounts need linking?"},
-    ],
-}
-PLAN = {
-    "title": "OAuth login",
-    "summary": "Add Google and GitHub sign-in beside passwords, linking by verified email.",
-    "document": "## Design\n\nUse authlib.\n\n## Steps\n\n1. Add the callback route.",
-}
+from tests.support import PLAN, QUESTIONS, RecordingPoster, desk_with, make_settings
 
 
 def inbound(

@@ -55,19 +55,6 @@ FRONTEND = "frontend-feature-developer"
 
 ACK_BUDGET_SECONDS = 3.0  # Slack's limit for acknowledging any request
 
-QUESTIONS = {
-    "intro": "A few questions before I design this:",
-    "questions": [
-        {"question": "Which identity providers?", "choices": ["Google", "GitHub", "Both"]},
-        {"question": "Do existing password accounts need linking?"},
-    ],
-}
-PLAN = {
-    "title": "OAuth login",
-    "summary": "Add Google and GitHub sign-in beside passwords, linking by verified email.",
-    "document": "## Design\n\nUse authlib.\n\n## Steps\n\n1. Add the callback route.",
-}
-
 
 def model_down(fake: FakeAnthropic, attempts: int = 3) -> None:
     """Every attempt of one turn (the first try and the SDK's retries) gets a 500."""

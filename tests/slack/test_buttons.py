@@ -10,11 +10,10 @@ from tests.slack.conftest import (
     CHANNEL,
     FRONTEND,
     OPEN_CHANNEL,
-    PLAN,
-    QUESTIONS,
     SlackHarness,
     model_down,
 )
+from tests.support import PLAN, QUESTIONS
 
 
 def _controls(message: dict[str, Any]) -> list[str]:

@@ -13,11 +13,10 @@ from tests.slack.conftest import (
     CHANNEL,
     DM,
     OPEN_CHANNEL,
-    PLAN,
-    QUESTIONS,
     TEAM,
     SlackHarness,
 )
+from tests.support import PLAN, QUESTIONS
 
 
 def test_mention_questions_answer_without_mention_then_deliverable(harness: SlackHarness) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 
 from bot.store.models import MessageRole
-from tests.slack.conftest import BOT_USER, CHANNEL, DM, QUESTIONS, SlackHarness
+from tests.slack.conftest import BOT_USER, CHANNEL, DM, SlackHarness
+from tests.support import QUESTIONS
 
 
 def _user_messages(harness: SlackHarness) -> list[str]:

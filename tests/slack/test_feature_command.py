@@ -7,15 +7,8 @@ import pytest
 
 from bot.store.models import Conversation, ConversationStatus
 from tests.fakes.slack_server import visible_text
-from tests.slack.conftest import (
-    BACKEND,
-    BOT_ID,
-    CHANNEL,
-    FRONTEND,
-    PLAN,
-    QUESTIONS,
-    SlackHarness,
-)
+from tests.slack.conftest import BACKEND, BOT_ID, CHANNEL, FRONTEND, SlackHarness
+from tests.support import PLAN, QUESTIONS
 
 
 def _request_posts(harness: SlackHarness) -> list[dict[str, Any]]:

@@ -7,7 +7,8 @@ from bot.engine.followups import FollowUps
 from bot.store.db import session_scope
 from bot.store.models import Conversation
 from tests.fakes.slack_server import visible_text
-from tests.slack.conftest import ALICE, CHANNEL, QUESTIONS, SlackHarness
+from tests.slack.conftest import ALICE, CHANNEL, SlackHarness
+from tests.support import QUESTIONS
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")  # Alice's zone in the fake's users.info
 MONDAY_9 = datetime(2026, 11, 23, 9, 0, tzinfo=LOS_ANGELES)

@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from tests.fakes.slack_server import MAX_MARKDOWN_CHARS, visible_text
-from tests.slack.conftest import BOT_USER, CHANNEL, QUESTIONS, SlackHarness
+from tests.slack.conftest import BOT_USER, CHANNEL, SlackHarness
+from tests.support import QUESTIONS
 
 
 def _markdown_chars(message: dict[str, Any]) -> int:

@@ -13,10 +13,10 @@ from tests.slack.conftest import (
     CHANNEL,
     OTHER_BOT_ID,
     OTHER_BOT_USER,
-    QUESTIONS,
     TEAM,
     SlackHarness,
 )
+from tests.support import QUESTIONS
 
 
 def _assert_nothing_happened(harness: SlackHarness) -> None:

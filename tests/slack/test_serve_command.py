@@ -18,7 +18,8 @@ from bot.store.db import make_engine
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
-from tests.slack.conftest import QUESTIONS, SECRET
+from tests.slack.conftest import SECRET
+from tests.support import QUESTIONS
 
 CHANNEL = "C0SERVE"
 
