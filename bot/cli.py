@@ -12,6 +12,7 @@ from rich.console import Console
 
 from bot.agents.command import agents_app
 from bot.config import get_settings
+from bot.conversations_command import conversations_app
 from bot.doctor import run_checks
 from bot.engine.desk import Desk
 from bot.routing.command import route
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.add_typer(agents_app, name="agents")
 app.command("route", help="Show which agent a request would go to, and why.")(route)
 
+app.add_typer(conversations_app, name="conversations")
 db_app = typer.Typer(help="The database: migrations and status.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()

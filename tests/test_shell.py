@@ -93,3 +93,25 @@ def test_serve_without_slack_settings_says_what_is_missing() -> None:
     assert "HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET" in " ".join(
         result.output.split()
     )
+
+
+def test_conversations_can_be_read_back(tmp_path: Path) -> None:
+    console, _ = _console()
+    with FakeAnthropic() as fake, desk_with(make_settings(tmp_path, fake)) as desk:
+        fake.reply_tool_use(
+            "ask_clarifying_questions", {"questions": [{"question": "Which providers?"}]}
+        )
+        Shell(desk, console, plans_dir=tmp_path).run(["I need OAuth login for my users"])
+    runner = CliRunner(
+        env={"COLUMNS": "200", "DATABASE_URL": f"sqlite:///{tmp_path / 'agentdesk.db'}"}
+    )
+    listed = runner.invoke(app, ["conversations", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "awaiting_user" in listed.output and "I need OAuth login" in listed.output
+    shown = runner.invoke(app, ["conversations", "show", "1"])
+    assert shown.exit_code == 0, shown.output
+    assert "local → backend-feature-developer" in shown.output
+    assert "[questions] backend-feature-developer" in shown.output
+    assert "1. Which providers?" in shown.output
+    missing = runner.invoke(app, ["conversations", "show", "99"])
+    assert missing.exit_code == 1 and "No conversation 99." in missing.output

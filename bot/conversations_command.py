@@ -1,0 +1,102 @@
+"""`agentdesk conversations …`: read back what the desk did, for the people who run it."""
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bot.config import get_settings
+from bot.store import crud
+from bot.store.db import make_engine, upgrade
+from bot.store.models import Conversation
+
+conversations_app = typer.Typer(
+    help="List conversations and show one: messages, routing decisions, tokens.",
+    no_args_is_help=True,
+)
+console = Console()
+
+
+def _engine() -> Engine:
+    engine = make_engine(get_settings().database_url)
+    upgrade(engine)
+    return engine
+
+
+@conversations_app.command("list")
+def list_conversations(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+) -> None:
+    """The newest conversations: id, status, agent, requester, title, tokens."""
+    with Session(_engine()) as session:
+        rows = session.exec(
+            select(Conversation).order_by(col(Conversation.id).desc()).limit(limit)
+        ).all()
+    table = Table(title=f"{len(rows)} newest conversations")
+    for column in ("id", "status", "agent", "requester", "title", "tokens in/out"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.status.value,
+            row.agent or "-",
+            row.requester_name or row.requester_id,
+            row.title,
+            f"{row.input_tokens + row.cache_read_tokens + row.cache_write_tokens}/{row.output_tokens}",
+        )
+    console.print(table)
+
+
+@conversations_app.command("show")
+def show_conversation(conversation_id: int) -> None:
+    """One conversation: its routing decisions, messages and token usage."""
+    with Session(_engine()) as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            console.print(f"[red]No conversation {conversation_id}.[/]")
+            raise typer.Exit(code=1)
+        decisions = crud.routing_history(session=session, conversation_id=conversation_id)
+        messages = crud.thread_messages(session=session, conversation_id=conversation_id)
+    c = conversation
+    console.print(
+        f"[bold]#{c.id}[/] {c.title}\n{c.status.value} · agent {c.agent or '-'} · "
+        f"{c.source} in {c.channel_id} (thread {c.thread_ts}) · requester "
+        f"{c.requester_name or c.requester_id}"
+        + (f"\nfailed: {c.failure_reason}" if c.failure_reason else ""),
+        highlight=False,
+    )
+    console.print(
+        f"tokens: {c.input_tokens} in, {c.cache_read_tokens} read from cache, "
+        f"{c.cache_write_tokens} written to cache, {c.output_tokens} out",
+        highlight=False,
+    )
+    console.rule("routing")
+    for decision in decisions:
+        scores = ", ".join(f"{d['agent']} {d['score']:.2f}" for d in decision.candidates[:4])
+        console.print(
+            f"{decision.created_at:%Y-%m-%d %H:%M:%S} {decision.method} → "
+            f"{decision.agent or 'none'} ({decision.ms:.0f} ms) {decision.reason}"
+            + (f" [{scores}]" if scores else ""),
+            highlight=False,
+            markup=False,
+        )
+    console.rule("messages")
+    for message in messages:
+        who = message.author_name or message.author_id or message.role.value
+        posted = f" · posted {message.slack_ts}" if message.slack_ts else ""
+        tokens = (
+            f" · {message.input_tokens + message.cache_read_tokens + message.cache_write_tokens}"
+            f"/{message.output_tokens} tokens"
+            if message.output_tokens
+            else ""
+        )
+        console.print(
+            f"[{message.kind.value}] {who}{posted}{tokens}",
+            style="bold",
+            highlight=False,
+            markup=False,
+        )
+        console.print(message.text or "(text deleted by retention)", markup=False)
