@@ -286,3 +286,44 @@ def test_prompt_too_long_from_the_api_condenses_harder(tmp_path: Path, fake: Fak
         assert conversation is not None and conversation.status is ConversationStatus.DELIVERED
         first, second = (len(str(r.body["messages"])) for r in fake.message_requests)
         assert second < first
+
+
+def test_an_agent_file_that_breaks_mid_thread_hands_the_thread_on(
+    desk: Desk, fake: FakeAnthropic
+) -> None:
+    desk.take_in(
+        inbound("Add a settings page", ts="1.0", explicit_agent="frontend-feature-developer")
+    )
+    fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    desk.work()
+    broken = desk.settings.agents_dir / "frontend-feature-developer.md"
+    broken.write_text("---\nname: frontend-feature-developer\n---\n", encoding="utf-8")
+    desk.configure_channel(team_id="T1", channel_id="C1", default_agent="backend-feature-developer")
+    desk.take_in(inbound("Both, please", ts="2.0"))
+    fake.reply_text("Thanks, working on it.")
+    desk.work()
+    conversation = desk.conversation(1)
+    assert conversation is not None and conversation.agent == "backend-feature-developer"
+    assert conversation.status is ConversationStatus.AWAITING_USER
+    notice = next(m for m in desk.messages(1) if m.kind is MessageKind.NOTICE)
+    assert notice.text == (
+        "The agent *frontend-feature-developer* is no longer available, "
+        "so I'm finding another one for this thread."
+    )
+    assert desk.routing_history(1)[-1].method == "channel_default"
+    assert "You are an expert backend developer" in str(fake.message_requests[-1].body["system"])
+
+
+def test_a_huge_message_is_kept_whole_and_the_model_gets_a_bounded_copy(
+    desk: Desk, fake: FakeAnthropic
+) -> None:
+    huge = "We need an export of every order. " * 4000  # ~136,000 characters
+    desk.take_in(inbound(huge, ts="1.0", explicit_agent="backend-feature-developer"))
+    fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    desk.work()
+    assert desk.messages(1)[0].text == huge
+    sent = fake.message_requests[-1].body["messages"][0]["content"][-1]["text"]
+    assert len(sent) < 70_000 and "more characters not shown" in sent
+    conversation = desk.conversation(1)
+    assert conversation is not None and conversation.title.endswith("…")
+    assert len(conversation.title) <= 120
