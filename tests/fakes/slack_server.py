@@ -388,9 +388,11 @@ class FakeSlack:
         self._response_targets: dict[str, _ResponseTarget] = {}
         self._failures: dict[str, list[_Failure]] = {}
         self._errors: list[str] = []
+        self.socket_mode_url: str | None = None  # set by FakeSocketMode
 
         self._methods: dict[str, _MethodHandler] = {
             "api.test": self._m_api_test,
+            "apps.connections.open": self._m_apps_connections_open,
             "auth.test": self._m_auth_test,
             "chat.postMessage": self._m_chat_post_message,
             "chat.update": self._m_chat_update,
@@ -1221,6 +1223,12 @@ class FakeSlack:
 
     def _m_api_test(self, params: JSONDict) -> JSONDict:
         return {"args": {k: v for k, v in params.items() if k != "team_id"}}
+
+    def _m_apps_connections_open(self, params: JSONDict) -> JSONDict:
+        """Socket Mode: the websocket URL of a `FakeSocketMode` attached to this fake."""
+        if not self.socket_mode_url:
+            raise _SlackError("socket_mode_not_enabled")
+        return {"url": self.socket_mode_url}
 
     def _m_auth_test(self, params: JSONDict) -> JSONDict:
         return {

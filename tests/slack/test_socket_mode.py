@@ -1,0 +1,105 @@
+"""`agentdesk run` with SLACK_APP_TOKEN: Socket Mode, in its own process, against the fakes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlmodel import Session
+
+from bot.store import crud
+from bot.store.db import make_engine
+from tests.conftest import PROJECT_ROOT
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.slack_server import FakeSlack, visible_text
+from tests.fakes.socket_mode_server import FakeSocketMode
+from tests.support import QUESTIONS
+
+CHANNEL = "C0SOCKET"
+
+
+def _wait_until_idle(database: Path, timeout: float = 10.0) -> None:
+    """Until the app's database holds no unfinished turn and no unposted reply."""
+    engine = make_engine(f"sqlite:///{database}")
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with Session(engine) as session:
+                if not crud.unfinished_work_count(session=session) and not crud.outbox(
+                    session=session
+                ):
+                    return
+            assert time.monotonic() < deadline, "the app did not finish its work"
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
+def test_run_connects_over_socket_mode_and_answers_a_mention(tmp_path: Path) -> None:
+    with (
+        FakeSlack(tokens=("xoxb-test", "xapp-test"), users={"U1": {"real_name": "Alice"}}) as slack,
+        FakeSocketMode(slack) as socket_mode,
+        FakeAnthropic() as model,
+    ):
+        model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_APP_TOKEN": "xapp-test",
+            "SLACK_API_URL": slack.api_url,
+            "ANTHROPIC_API_KEY": "test-key",
+            "ANTHROPIC_BASE_URL": model.base_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'socket.db'}",
+            "AGENTS_DIR": str(PROJECT_ROOT / "agents"),
+        }
+        env.pop("SLACK_SIGNING_SECRET", None)
+        app = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            socket_mode.wait_connected(timeout=30)
+            ts = slack.add_user_message(CHANNEL, "<@UBOT> I need OAuth login", "U1")
+            event = {
+                "type": "app_mention",
+                "user": "U1",
+                "text": "<@UBOT> I need OAuth login",
+                "ts": ts,
+                "channel": CHANNEL,
+                "event_ts": ts,
+            }
+            envelope = {
+                "team_id": "T0001",
+                "api_app_id": "A0001",
+                "type": "event_callback",
+                "event_id": "Ev0SOCKET",
+                "event_time": int(time.time()),
+                "event": event,
+                "authorizations": [{"team_id": "T0001", "user_id": "UBOT", "is_bot": True}],
+            }
+            socket_mode.send_event(envelope)
+            socket_mode.send_event(envelope)  # a redelivery: acked, answered once
+            reply = slack.wait_for(
+                lambda: next((m for m in slack.thread(CHANNEL, ts) if m["bot_id"]), None),
+                timeout=15,
+                message="the agent's questions in the thread",
+            )
+            assert "1. Which identity providers?" in visible_text(reply)
+            _wait_until_idle(tmp_path / "socket.db")
+            assert len([m for m in slack.thread(CHANNEL, ts) if m["bot_id"]]) == 1
+        finally:
+            app.send_signal(signal.SIGINT)
+            try:
+                output, _ = app.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                app.kill()
+                output, _ = app.communicate()
+        assert "Connecting to Slack in Socket Mode" in output
+        assert len(model.message_requests) == 1
