@@ -1,7 +1,6 @@
 """`agentdesk serve` as deployed: its own process, uvicorn, migrations at start, a signal to stop."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -15,10 +14,10 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 
 from bot.store.db import make_engine
-from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.slack.conftest import SECRET
+from tests.slack.processes import app_environment, mention_envelope
 from tests.support import QUESTIONS
 
 CHANNEL = "C0SERVE"
@@ -62,16 +61,12 @@ def test_serve_answers_a_mention_and_stops_cleanly(tmp_path: Path) -> None:
     port = _free_port()
     with FakeSlack(users={"U1": {"real_name": "Alice"}}) as slack, FakeAnthropic() as model:
         model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": slack.api_url,
-            "ANTHROPIC_API_KEY": "test-key",
-            "ANTHROPIC_BASE_URL": model.base_url,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
-            "AGENTS_DIR": str(PROJECT_ROOT / "agents"),
-        }
+        env = app_environment(
+            slack=slack,
+            model=model,
+            database=tmp_path / "served.db",
+            SLACK_SIGNING_SECRET=SECRET,
+        )
         server = subprocess.Popen(
             [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=tmp_path,
@@ -89,24 +84,9 @@ def test_serve_answers_a_mention_and_stops_cleanly(tmp_path: Path) -> None:
                 time.sleep(0.1)
             assert json.loads(_get(f"{base}/healthz")[1]) == {"ok": True, "database": "ok"}
 
-            ts = slack.add_user_message(CHANNEL, "<@UBOT> I need OAuth login", "U1")
-            event = {
-                "type": "app_mention",
-                "user": "U1",
-                "text": "<@UBOT> I need OAuth login",
-                "ts": ts,
-                "channel": CHANNEL,
-                "event_ts": ts,
-            }
-            envelope = {
-                "team_id": "T0001",
-                "api_app_id": "A0001",
-                "type": "event_callback",
-                "event_id": "Ev0SERVE",
-                "event_time": int(time.time()),
-                "event": event,
-                "authorizations": [{"team_id": "T0001", "user_id": "UBOT", "is_bot": True}],
-            }
+            ts, envelope = mention_envelope(
+                slack, channel=CHANNEL, text="I need OAuth login", user="U1", event_id="Ev0SERVE"
+            )
             assert _post_signed(f"{base}/slack/events", json.dumps(envelope)) == 200
             reply = slack.wait_for(
                 lambda: next((m for m in slack.thread(CHANNEL, ts) if m["bot_id"]), None),

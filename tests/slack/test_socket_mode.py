@@ -1,6 +1,5 @@
 """`agentdesk run` with SLACK_APP_TOKEN: Socket Mode, in its own process, against the fakes."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,10 +10,10 @@ from sqlmodel import Session
 
 from bot.store import crud
 from bot.store.db import make_engine
-from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.fakes.socket_mode_server import FakeSocketMode
+from tests.slack.processes import app_environment, mention_envelope
 from tests.support import QUESTIONS
 
 CHANNEL = "C0SOCKET"
@@ -44,17 +43,9 @@ def test_run_connects_over_socket_mode_and_answers_a_mention(tmp_path: Path) -> 
         FakeAnthropic() as model,
     ):
         model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_APP_TOKEN": "xapp-test",
-            "SLACK_API_URL": slack.api_url,
-            "ANTHROPIC_API_KEY": "test-key",
-            "ANTHROPIC_BASE_URL": model.base_url,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'socket.db'}",
-            "AGENTS_DIR": str(PROJECT_ROOT / "agents"),
-        }
-        env.pop("SLACK_SIGNING_SECRET", None)
+        env = app_environment(
+            slack=slack, model=model, database=tmp_path / "socket.db", SLACK_APP_TOKEN="xapp-test"
+        )
         app = subprocess.Popen(
             [sys.executable, "-m", "bot", "run"],
             cwd=tmp_path,
@@ -66,24 +57,9 @@ def test_run_connects_over_socket_mode_and_answers_a_mention(tmp_path: Path) -> 
         )
         try:
             socket_mode.wait_connected(timeout=30)
-            ts = slack.add_user_message(CHANNEL, "<@UBOT> I need OAuth login", "U1")
-            event = {
-                "type": "app_mention",
-                "user": "U1",
-                "text": "<@UBOT> I need OAuth login",
-                "ts": ts,
-                "channel": CHANNEL,
-                "event_ts": ts,
-            }
-            envelope = {
-                "team_id": "T0001",
-                "api_app_id": "A0001",
-                "type": "event_callback",
-                "event_id": "Ev0SOCKET",
-                "event_time": int(time.time()),
-                "event": event,
-                "authorizations": [{"team_id": "T0001", "user_id": "UBOT", "is_bot": True}],
-            }
+            ts, envelope = mention_envelope(
+                slack, channel=CHANNEL, text="I need OAuth login", user="U1", event_id="Ev0SOCKET"
+            )
             socket_mode.send_event(envelope)
             socket_mode.send_event(envelope)  # a redelivery: acked, answered once
             reply = slack.wait_for(
