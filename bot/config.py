@@ -118,11 +118,37 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65535, description="Port of `agentdesk serve`.")
 
     # Work queue
+    turn_concurrency: int = Field(
+        default=200,
+        ge=1,
+        description="Agent turns (and inbound requests) one process works on at once.",
+    )
+    model_calls_in_flight: int = Field(
+        default=200, ge=1, description="Most model requests one process has open at once."
+    )
+    turns_per_user: int = Field(
+        default=3,
+        ge=0,
+        description="Most turns one requester may have running at once; others wait (0 = no cap).",
+    )
+    turns_per_channel: int = Field(
+        default=50,
+        ge=0,
+        description="Most turns one channel may have running at once; others wait (0 = no cap).",
+    )
     turn_lease_seconds: int = Field(
-        default=300, ge=10, description="How long a worker holds a turn before others may take it."
+        default=30,
+        ge=5,
+        description="Lease on a running turn, renewed while it runs; a crashed process's "
+        "turns are taken over after it (at once on the same host).",
     )
     turn_max_attempts: int = Field(
         default=3, ge=1, description="Attempts at one turn before the conversation fails."
+    )
+    prune_after_days: int = Field(
+        default=14,
+        ge=1,
+        description="Days to keep seen-event keys, finished turns and taken-in requests.",
     )
 
     # Follow-ups (the scheduler)

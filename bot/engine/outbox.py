@@ -1,13 +1,15 @@
 """The outbox: replies and scheduler posts stored first, then posted once, in order.
 
 A row is claimed across processes before posting (so two workers never post it together),
-released at once when posting fails, and marked posted with its chat timestamp after.
-A claim left by a process that died is taken over after `STALE_AFTER`; the poster is then
-told an earlier attempt happened, so it can look for a copy that got through.
+released at once when posting fails, and marked posted with its chat timestamp after. A
+claim left by a process that died is taken over at once when the process is known dead
+(same host), else after `STALE_AFTER`; the poster is then told an earlier attempt happened,
+so it looks for a copy that got through (each post carries metadata naming its row).
 """
 
 import logging
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -27,17 +29,33 @@ STALE_AFTER = timedelta(minutes=2)
 class Outbox:
     """Posts what the engine and the scheduler stored, through an adapter's Poster."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        worker_id: str,
+        is_dead: Callable[[str], bool] = lambda _holder: False,
+    ) -> None:
         self.engine = engine
-        self._lock = threading.Lock()
+        self.worker_id = worker_id
+        self.is_dead = is_dead
+        self._threads: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+        self._threads_lock = threading.Lock()
+        self._scheduled = threading.Lock()
 
     def flush(self, poster: Poster, *, conversation_id: int | None = None) -> int:
         """Post what is pending (one conversation's replies, or everything); returns how many."""
-        with self._lock:
-            posted = self._flush_replies(poster, conversation_id)
-            if conversation_id is None:
+        posted = self._flush_replies(poster, conversation_id)
+        if conversation_id is None and self._scheduled.acquire(blocking=False):
+            try:
                 posted += self._flush_scheduled_posts(poster)
+            finally:
+                self._scheduled.release()
         return posted
+
+    def _thread_lock(self, conversation_id: int) -> threading.Lock:
+        with self._threads_lock:
+            return self._threads[conversation_id]
 
     def _flush_replies(self, poster: Poster, conversation_id: int | None) -> int:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -45,12 +63,28 @@ class Outbox:
             conversations = {
                 m.conversation_id: session.get(Conversation, m.conversation_id) for m in pending
             }
-        posted = 0
-        stuck: set[int] = set()  # a thread whose earlier reply is not out yet keeps its order
+        by_thread: defaultdict[int, list[Message]] = defaultdict(list)
         for message in pending:
-            conversation = conversations.get(message.conversation_id)
-            if conversation is None or message.conversation_id in stuck:
+            by_thread[message.conversation_id].append(message)
+        posted = 0
+        for thread_id, messages in by_thread.items():
+            conversation = conversations.get(thread_id)
+            lock = self._thread_lock(thread_id)
+            # One poster per thread in this process keeps its replies in order; a busy
+            # thread is being flushed by someone else, who will post these too.
+            if conversation is None or not lock.acquire(blocking=conversation_id is not None):
                 continue
+            try:
+                posted += self._post_in_order(poster, conversation, messages)
+            finally:
+                lock.release()
+        return posted
+
+    def _post_in_order(
+        self, poster: Poster, conversation: Conversation, messages: list[Message]
+    ) -> int:
+        posted = 0
+        for message in messages:
             assert message.id is not None
 
             def send(
@@ -61,10 +95,9 @@ class Outbox:
                 message.post_attempted_at = earlier
                 return poster.post(conversation=thread, message=message)
 
-            if self._send(Message, message.id, send):
-                posted += 1
-            else:
-                stuck.add(message.conversation_id)
+            if not self._send(Message, message.id, send):
+                break  # a thread whose earlier reply is not out yet keeps its order
+            posted += 1
         return posted
 
     def _flush_scheduled_posts(self, poster: Poster) -> int:
@@ -89,7 +122,12 @@ class Outbox:
     ) -> bool:
         """Claim, post and mark one row; False when it was not posted now."""
         claimed, earlier = crud.claim_post(
-            engine=self.engine, table=table, row_id=row_id, stale_after=STALE_AFTER
+            engine=self.engine,
+            table=table,
+            row_id=row_id,
+            worker=self.worker_id,
+            stale_after=STALE_AFTER,
+            is_dead=self.is_dead,
         )
         if not claimed:
             return False  # another process is posting it
@@ -97,9 +135,7 @@ class Outbox:
             ts = send(earlier)
         except Exception:
             log.exception("posting %s %s failed; it stays in the outbox", table.__name__, row_id)
-            crud.release_post(
-                engine=self.engine, table=table, row_id=row_id, stale_after=STALE_AFTER
-            )
+            crud.release_post(engine=self.engine, table=table, row_id=row_id)
             return False
         with session_scope(self.engine) as session:
             crud.mark_posted(session=session, table=table, row_id=row_id, ts=ts)

@@ -1,36 +1,69 @@
-"""Background workers that run queued turns and post replies, woken by new work or a timer."""
+"""The worker: runs many agent turns and inbound requests at once, fairly, under live leases.
+
+One loop claims work from the database while this process has free slots
+(`TURN_CONCURRENCY`) and hands each claim to a thread pool: turns wait on the model most of
+the time, so threads are cheap here, and model calls in flight are capped separately
+(`MODEL_CALLS_IN_FLIGHT`, in the LLM client). The claim query keeps it fair (a conversation
+runs one turn at a time; per-user and per-channel caps) and works across processes.
+
+A second loop renews the short leases of everything running. `stop()` hands running work
+back at once, so another process (or this one after a restart) takes it over immediately;
+`start()` first takes back what dead processes of this host left running.
+"""
 
 import logging
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from bot.engine.desk import Desk
 from bot.engine.ports import Poster
+from bot.store.models import InboundEvent, PendingWork
 
 log = logging.getLogger(__name__)
 
+InboundHandler = Callable[[InboundEvent], None]
+
 
 class Worker:
-    """Threads that claim turns from the database (exactly once, across processes) and post.
-
-    `kick()` wakes them at once; they also look every `poll_seconds` for work left by a
-    restart, another process, or a turn whose worker died.
-    """
+    """Claims turns and stored requests and runs them in a pool; posts replies."""
 
     def __init__(
-        self, desk: Desk, poster: Poster, *, threads: int = 2, poll_seconds: float = 2.0
+        self,
+        desk: Desk,
+        poster: Poster,
+        *,
+        inbound: InboundHandler | None = None,
+        concurrency: int | None = None,
+        poll_seconds: float = 2.0,
     ) -> None:
         self.desk = desk
         self.poster = poster
+        self.inbound = inbound
+        self.concurrency = concurrency or desk.settings.turn_concurrency
         self.poll_seconds = poll_seconds
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.concurrency + 1, thread_name_prefix="agentdesk-work"
+        )
+        self._lock = threading.Lock()
+        self._turns: set[int] = set()
+        self._requests: set[int] = set()
+        self._flushing = False
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads = [
-            threading.Thread(target=self._loop, name=f"agentdesk-worker-{i}", daemon=True)
-            for i in range(threads)
+            threading.Thread(target=self._claim_loop, name="agentdesk-claims", daemon=True),
+            threading.Thread(target=self._lease_loop, name="agentdesk-leases", daemon=True),
         ]
 
     def start(self) -> "Worker":
-        """Start the threads; unfinished turns and unposted replies are picked up first."""
+        """Take back what dead processes left, then start claiming."""
+        try:
+            reclaimed = self.desk.reclaim_dead()
+            if reclaimed:
+                log.info("took back %d turns/requests left by processes that died", reclaimed)
+        except Exception:
+            log.exception("could not look for work left by dead processes")
         for thread in self._threads:
             thread.start()
         self.kick()
@@ -40,22 +73,104 @@ class Worker:
         """There is new work: look now."""
         self._wake.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Let running turns finish, then stop."""
+    def free_slots(self) -> int:
+        """How many more turns or requests this process would start right now."""
+        with self._lock:
+            return max(0, self.concurrency - len(self._turns) - len(self._requests))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Hand running work back at once, then stop (threads still running are abandoned:
+        whatever they finish is dropped, since they no longer hold their leases)."""
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout=timeout)
+        try:
+            handed = self.desk.hand_back()
+            if handed:
+                log.info("handed %d running turns/requests back for another process", handed)
+        except Exception:
+            log.exception("could not hand running work back; its leases will run out")
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _loop(self) -> None:
+    # Loops ------------------------------------------------------------------------------------
+
+    def _claim_loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
-            if self._stop.is_set():
+            try:
+                self._claim_all()
+                self._flush_in_background()
+            except Exception:
+                log.exception("claiming work failed; trying again shortly")
+
+    def _claim_all(self) -> None:
+        while not self._stop.is_set() and self.free_slots() > 0:
+            request = self.desk.inbox.claim() if self.inbound is not None else None
+            if request is not None:
+                self._start(self._requests, request, self._take_in)
+                continue
+            work = self.desk.claim_turn()
+            if work is None:
                 return
+            self._start(self._turns, work, self._run_turn)
+
+    def _start(
+        self,
+        running: set[int],
+        row: PendingWork | InboundEvent,
+        run: Callable[[PendingWork], None] | Callable[[InboundEvent], None],
+    ) -> None:
+        assert row.id is not None
+        row_id = row.id
+        with self._lock:
+            running.add(row_id)
+
+        def done(_: Future[None]) -> None:
+            with self._lock:
+                running.discard(row_id)
+            self.kick()  # a slot is free, and the turn may have left replies to post
+
+        self._pool.submit(run, row).add_done_callback(done)  # type: ignore[arg-type]
+
+    def _run_turn(self, work: PendingWork) -> None:
+        self.desk.run_work(work, poster=self.poster)
+
+    def _take_in(self, request: InboundEvent) -> None:
+        assert self.inbound is not None
+        try:
+            self.inbound(request)
+        except Exception as error:
+            log.exception("taking in %s %s failed", request.kind, request.key)
+            self.desk.inbox.failed(request, f"{type(error).__name__}: {error}")
+            return
+        self.desk.inbox.done(request)
+
+    def _flush_in_background(self) -> None:
+        """Post leftovers (after a restart, a failed post, a scheduler digest) off this loop."""
+        with self._lock:
+            if self._flushing:
+                return
+            self._flushing = True
+
+        def flush() -> None:
             try:
                 self.desk.flush_outbox(self.poster)
-                if self.desk.work(poster=self.poster):
-                    self._wake.set()  # more may have arrived while we worked
             except Exception:
-                log.exception("worker loop failed; trying again shortly")
+                log.exception("posting stored replies failed; trying again shortly")
+            finally:
+                with self._lock:
+                    self._flushing = False
+
+        self._pool.submit(flush)
+
+    def _lease_loop(self) -> None:
+        every = max(1.0, self.desk.lease.total_seconds() / 3)
+        while not self._stop.wait(every):
+            with self._lock:
+                turns, requests = list(self._turns), list(self._requests)
+            try:
+                self.desk.renew_leases(turn_ids=turns, inbound_ids=requests)
+            except Exception:
+                log.exception("renewing leases failed; trying again")

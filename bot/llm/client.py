@@ -1,6 +1,7 @@
 """A thin client over the Anthropic SDK: bounded retries, caching, usage, readable failures."""
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +81,7 @@ class LLMClient:
     def __init__(self, settings: Settings, *, sdk: anthropic.Anthropic | None = None) -> None:
         self.settings = settings
         self._sdk = sdk
+        self._in_flight = threading.BoundedSemaphore(settings.model_calls_in_flight)
 
     @property
     def configured(self) -> bool:
@@ -126,7 +128,8 @@ class LLMClient:
         if tool_choice:
             request["tool_choice"] = tool_choice
         try:
-            response = self.sdk.messages.create(**request)
+            with self._in_flight:  # MODEL_CALLS_IN_FLIGHT: the rest wait here, in order
+                response = self.sdk.messages.create(**request)
         except anthropic.APIError as error:
             raise _explain(error, self.settings) from error
         return Completion(

@@ -13,6 +13,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.engine.worker import Worker
+from bot.slack import inbound
+from bot.slack.inbound import handle_stored
 from bot.slack.listeners import register_all
 from bot.slack.poster import SlackPoster
 from bot.slack.services import SlackServices
@@ -70,10 +72,11 @@ def build_slack_app(settings: Settings, desk: Desk, *, socket_mode: bool = False
     poster = SlackPoster(client, desk)
     services = SlackServices(
         desk=desk,
-        worker=Worker(desk, poster),
+        worker=Worker(desk, poster, inbound=lambda row: handle_stored(row, services=services)),
         users=UserDirectory(client),
         client=client,
         bot_user_id=identity.get("user_id"),
     )
+    inbound.register(app, services)
     register_all(app, services)
     return SlackApp(app=app, services=services)

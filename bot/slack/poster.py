@@ -33,7 +33,7 @@ class SlackPoster:
         posted: dict[int, str] = {}
         if message.post_attempted_at is not None:
             posted = self._already_posted(conversation, message)
-        agents = list(self.desk.registry.roster().agents)
+        agents = list(self.desk.roster().agents)
         first_ts: str | None = None
         pieces = render(message, conversation=conversation, agents=agents)
         for index, piece in enumerate(pieces):

@@ -1,10 +1,17 @@
-"""HTTP mode: one URL for events, commands and interactivity, plus a health check."""
+"""HTTP mode: one URL for events, commands and interactivity, plus health checks.
 
+A request's signature is checked before anything reads its body, and a body that is not
+what Slack sends gets a 4xx here, before Bolt: garbage never reaches a listener.
+"""
+
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qsl
 
-from sqlalchemy import text
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -14,23 +21,42 @@ from starlette.routing import Route
 from bot.engine.desk import Desk
 from bot.scheduler import SchedulerService
 from bot.slack.app import SlackApp
+from bot.slack.payloads import InvalidPayloadError, read_request
 from bot.slack.request import SlackRequest
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+MAX_BODY_BYTES = 1_000_000
 
 
 def build_http_app(
-    slack: SlackApp, desk: Desk, *, scheduler: SchedulerService | None = None
+    slack: SlackApp,
+    desk: Desk,
+    *,
+    scheduler: SchedulerService | None = None,
 ) -> Starlette:
     """The ASGI app behind `agentdesk serve`; the worker (and an in-process scheduler) start
     and stop with it."""
+    secret = desk.settings.slack_signing_secret
+    verifier = SignatureVerifier(secret.get_secret_value()) if secret is not None else None
 
     async def slack_events(request: Request) -> Response:
-        body = (await request.body()).decode("utf-8", errors="replace")
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:
+            return _refuse(413, "request too large")
+        headers = dict(request.headers)
+        ssl_check = raw.startswith(b"ssl_check=")  # Slack's unsigned certificate probe
+        if verifier is not None and not ssl_check and not _signed(verifier, raw, headers):
+            return _refuse(401, "invalid request")
+        body_text = raw.decode("utf-8", errors="replace")
+        try:
+            read_request(_parse(body_text, headers.get("content-type", "")))
+        except InvalidPayloadError as problem:
+            log.info("refused a malformed request: %s", problem)
+            return _refuse(400, "invalid payload")
         bolt_request = SlackRequest(
-            body=body, query=str(request.query_params), headers=dict(request.headers)
+            body=body_text, query=str(request.query_params), headers=headers
         )
         bolt_response = await run_in_threadpool(slack.app.dispatch, bolt_request)
         return Response(
@@ -40,16 +66,7 @@ def build_http_app(
         )
 
     async def healthz(_: Request) -> Response:
-        def database_answers() -> bool:
-            try:
-                with desk.engine.connect() as connection:
-                    connection.execute(text("SELECT 1"))
-                return True
-            except Exception:
-                log.exception("health check: the database does not answer")
-                return False
-
-        healthy = await run_in_threadpool(database_answers)
+        healthy = await run_in_threadpool(desk.database_answers)
         return JSONResponse(
             {"ok": healthy, "database": "ok" if healthy else "unreachable"},
             status_code=200 if healthy else 503,
@@ -74,3 +91,25 @@ def build_http_app(
         ],
         lifespan=lifespan,
     )
+
+
+def _parse(body: str, content_type: str) -> Any:
+    """The body as Slack meant it: JSON, a form, or a form carrying a JSON `payload`."""
+    try:
+        if content_type.startswith("application/json") or body.lstrip().startswith("{"):
+            return json.loads(body)
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        return json.loads(form["payload"]) if "payload" in form else form
+    except (ValueError, RecursionError) as error:
+        raise InvalidPayloadError(f"the body does not parse: {type(error).__name__}") from error
+
+
+def _signed(verifier: SignatureVerifier, raw: bytes, headers: dict[str, str]) -> bool:
+    try:
+        return verifier.is_valid_request(raw, headers)
+    except ValueError:  # a timestamp header that is not a number
+        return False
+
+
+def _refuse(status: int, error: str) -> Response:
+    return JSONResponse({"error": error}, status_code=status)

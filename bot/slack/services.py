@@ -1,14 +1,18 @@
 """What the listeners share: the desk, the worker, the people directory, the bot's identity."""
 
+import logging
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.engine.desk import Desk, Intake
 from bot.engine.inbound import InboundMessage
 from bot.engine.worker import Worker
 from bot.slack.poster import show_status
 from bot.slack.users import UserDirectory
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,20 +26,50 @@ class SlackServices:
     bot_user_id: str | None = None
 
     def submit(self, inbound: InboundMessage, *, signal_ts: str | None = None) -> Intake:
-        """Take a message in; on success show a sign of life at once and wake the worker."""
+        """Take a message in; on success show a sign of life (or the person's place in the
+        queue) at once and wake the worker."""
         intake = self.desk.take_in(inbound)
         if intake.duplicate or intake.ignored:
             return intake
+        self.worker.kick()
         conversation = (
             self.desk.conversation(intake.conversation_id) if intake.conversation_id else None
         )
         agent = conversation.agent if conversation and conversation.agent else "agentdesk"
+        ahead = self._waiting_ahead(intake)
         show_status(
             self.client,
             channel=inbound.channel_id,
             thread_ts=inbound.thread_ts,
-            status=f"{agent} is reading your message…",
+            status=f"{agent} is reading your message…"
+            if not ahead
+            else f"{agent} is busy: {_requests(ahead)} ahead of yours",
             fallback_ts=signal_ts or inbound.ts,
         )
-        self.worker.kick()
+        if ahead:
+            self._tell_place(inbound, ahead)
         return intake
+
+    def _waiting_ahead(self, intake: Intake) -> int:
+        """Requests that will still be waiting ahead of this one once free slots fill."""
+        if intake.work_id is None:
+            return 0
+        return max(0, self.desk.turns_ahead(intake.work_id) - self.worker.free_slots())
+
+    def _tell_place(self, inbound: InboundMessage, ahead: int) -> None:
+        try:
+            self.client.chat_postEphemeral(
+                channel=inbound.channel_id,
+                user=inbound.user_id,
+                thread_ts=inbound.thread_ts,
+                text=f"Got it. The desk is busy: {_requests(ahead)} ahead of yours. "
+                "I'll answer in this thread as soon as an agent is free.",
+            )
+        except SlackApiError as error:
+            log.info(
+                "could not tell %s their place: %s", inbound.user_id, error.response.get("error")
+            )
+
+
+def _requests(count: int) -> str:
+    return f"{count} request{'s' if count != 1 else ''}"

@@ -1,6 +1,6 @@
 """Queries and writes, as keyword-only functions over a session (or an engine, for claims)."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -15,6 +15,7 @@ from bot.store.models import (
     ChannelSetting,
     Conversation,
     ConversationStatus,
+    InboundEvent,
     Message,
     MessageKind,
     MessageRole,
@@ -187,86 +188,6 @@ def enqueue_turn(
     return work
 
 
-def claim_work(
-    *,
-    engine: Engine,
-    worker: str,
-    lease: timedelta,
-    conversation_id: int | None = None,
-    now: datetime | None = None,
-) -> PendingWork | None:
-    """Take one queued (or abandoned) turn for this worker; each turn goes to exactly one worker.
-
-    The claim is a conditional UPDATE, atomic on SQLite and PostgreSQL alike; on PostgreSQL
-    the candidate read skips rows other workers hold, so many workers don't queue on one row.
-    A conversation with a turn already running (lease alive) is not claimed twice.
-    """
-    now = now or utcnow()
-    claimable = sa.or_(
-        col(PendingWork.status) == WorkStatus.QUEUED,
-        sa.and_(col(PendingWork.status) == WorkStatus.RUNNING, col(PendingWork.lease_until) < now),
-    )
-    busy = (
-        select(PendingWork.conversation_id)
-        .where(PendingWork.status == WorkStatus.RUNNING, col(PendingWork.lease_until) >= now)
-        .scalar_subquery()
-    )
-    with Session(engine, expire_on_commit=False) as session:
-        query = (
-            select(PendingWork.id)
-            .where(claimable, col(PendingWork.available_at) <= now)
-            .where(col(PendingWork.conversation_id).not_in(busy))
-            .order_by(col(PendingWork.id))
-            .limit(5)
-        )
-        if conversation_id is not None:
-            query = query.where(PendingWork.conversation_id == conversation_id)
-        if engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        candidates = list(session.exec(query).all())
-        for work_id in candidates:
-            result = session.execute(
-                sa.update(PendingWork)
-                .where(col(PendingWork.id) == work_id, claimable)
-                .values(
-                    status=WorkStatus.RUNNING,
-                    leased_by=worker,
-                    lease_until=now + lease,
-                    attempts=col(PendingWork.attempts) + 1,
-                )
-            )
-            if getattr(result, "rowcount", 0) == 1:
-                session.commit()
-                return session.get(PendingWork, work_id)
-        session.commit()
-    return None
-
-
-def finish_work(
-    *, session: Session, work_id: int, status: WorkStatus, error: str | None = None
-) -> None:
-    """Close a claimed turn."""
-    work = session.get(PendingWork, work_id)
-    if work is None:
-        return
-    work.status = status
-    work.last_error = error
-    work.finished_at = utcnow()
-    work.lease_until = None
-
-
-def release_work(*, session: Session, work_id: int, error: str, retry_at: datetime) -> None:
-    """Give a claimed turn back to the queue to try again later."""
-    work = session.get(PendingWork, work_id)
-    if work is None:
-        return
-    work.status = WorkStatus.QUEUED
-    work.last_error = error
-    work.available_at = retry_at
-    work.lease_until = None
-    work.leased_by = None
-
-
 def cancel_work(*, session: Session, conversation_id: int) -> int:
     """Cancel every queued turn of a conversation; returns how many."""
     queued = session.exec(
@@ -304,19 +225,29 @@ def claim_post(
     engine: Engine,
     table: type[Message] | type[ScheduledPost],
     row_id: int,
+    worker: str,
     stale_after: timedelta,
+    is_dead: Callable[[str], bool] = lambda _holder: False,
 ) -> tuple[bool, datetime | None]:
     """Claim the posting of an outbox row across processes.
 
     Returns whether this process may post it, and when an earlier attempt started (None for
-    the first attempt). An attempt older than `stale_after` is taken to have died.
+    the first attempt). An earlier attempt is taken to have died when its process is known
+    to be dead, or when it is older than `stale_after`.
     """
     now = utcnow()
     with Session(engine) as session:
         row = cast("Message | ScheduledPost | None", session.get(table, row_id))
         if row is None or row.post_state is not PostState.PENDING:
             return False, None
-        previous = row.post_attempted_at
+        previous, holder = row.post_attempted_at, row.post_claimed_by
+        if (
+            previous is not None
+            and now - previous < stale_after
+            and holder is not None
+            and not is_dead(holder)
+        ):
+            return False, None  # another process is posting it right now
         attempted = col(table.post_attempted_at)
         claimed = session.execute(
             sa.update(table)
@@ -325,23 +256,16 @@ def claim_post(
                 col(table.post_state) == PostState.PENDING,
                 attempted.is_(None) if previous is None else attempted == previous,
             )
-            .values(post_attempted_at=now)
+            .values(post_attempted_at=now, post_claimed_by=worker)
         )
         if getattr(claimed, "rowcount", 0) != 1:
-            return False, None
-        if previous is not None and now - previous < stale_after:
-            session.rollback()  # another process is posting it right now
             return False, None
         session.commit()
         return True, previous
 
 
 def release_post(
-    *,
-    engine: Engine,
-    table: type[Message] | type[ScheduledPost],
-    row_id: int,
-    stale_after: timedelta,
+    *, engine: Engine, table: type[Message] | type[ScheduledPost], row_id: int
 ) -> None:
     """After a failed attempt: let the next flush claim the row at once (it still checks for
     a copy that did get through, since the attempt is remembered)."""
@@ -349,7 +273,7 @@ def release_post(
         session.execute(
             sa.update(table)
             .where(col(table.id) == row_id, col(table.post_state) == PostState.PENDING)
-            .values(post_attempted_at=utcnow() - stale_after - timedelta(seconds=1))
+            .values(post_claimed_by=None)
         )
         session.commit()
 
@@ -470,3 +394,66 @@ def pending_scheduled_posts(*, session: Session) -> Sequence[ScheduledPost]:
         .where(ScheduledPost.post_state == PostState.PENDING)
         .order_by(col(ScheduledPost.id))
     ).all()
+
+
+def store_inbound(*, engine: Engine, event: InboundEvent) -> bool:
+    """Commit a request from the chat before it is acknowledged; False when its key was
+    stored already (Slack delivered it again)."""
+    with Session(engine) as session:
+        session.add(event)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return False
+    return True
+
+
+def prune(*, engine: Engine, before: datetime, batch: int = 1000) -> dict[str, int]:
+    """Delete seen-event keys, finished turns and taken-in requests older than `before`,
+    `batch` rows per statement so no statement holds the tables for long."""
+    removed: dict[str, int] = {}
+    targets: list[tuple[str, Any, Any, sa.ColumnElement[bool]]] = [
+        ("seen_event", SeenEvent, SeenEvent.key, col(SeenEvent.created_at) < before),
+        (
+            "pending_work",
+            PendingWork,
+            PendingWork.id,
+            sa.and_(col(PendingWork.status).in_(_FINISHED), col(PendingWork.finished_at) < before),
+        ),
+        (
+            "inbound_event",
+            InboundEvent,
+            InboundEvent.id,
+            sa.and_(
+                col(InboundEvent.status).in_(_FINISHED), col(InboundEvent.finished_at) < before
+            ),
+        ),
+    ]
+    for name, table, key, old in targets:
+        total = 0
+        while True:
+            with Session(engine) as session:
+                ids = session.exec(select(key).where(old).limit(batch)).all()
+                if not ids:
+                    break
+                session.execute(sa.delete(table).where(col(key).in_(ids)))
+                session.commit()
+            total += len(ids)
+            if len(ids) < batch:
+                break
+        removed[name] = total
+    return removed
+
+
+_FINISHED = (WorkStatus.DONE, WorkStatus.FAILED, WorkStatus.CANCELLED)
+
+
+def ping(*, engine: Engine) -> bool:
+    """Whether the database answers a trivial query."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        return False
+    return True

@@ -144,6 +144,7 @@ class Message(SQLModel, table=True):
     cache_write_tokens: int = 0
     created_at: datetime = _timestamp()
     post_attempted_at: datetime | None = _timestamp(nullable=True)
+    post_claimed_by: str | None = Field(default=None, max_length=100)
     posted_at: datetime | None = _timestamp(nullable=True)
 
 
@@ -151,11 +152,39 @@ class PendingWork(SQLModel, table=True):
     """A turn to run for a conversation, claimed by one worker at a time under a lease."""
 
     __tablename__ = "pending_work"
-    __table_args__ = (sa.Index("ix_pending_work_claim", "status", "available_at"),)
+    __table_args__ = (
+        sa.Index("ix_pending_work_claim", "status", "available_at"),
+        sa.Index("ix_pending_work_finished", "finished_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     message_id: int | None = Field(default=None, foreign_key="message.id")
+    status: WorkStatus = Field(default=WorkStatus.QUEUED, sa_type=enum_column(WorkStatus, 12))
+    attempts: int = 0
+    leased_by: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = _timestamp(nullable=True)
+    available_at: datetime = _timestamp()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _timestamp()
+    finished_at: datetime | None = _timestamp(nullable=True)
+
+
+class InboundEvent(SQLModel, table=True):
+    """A request from the chat (event, command, click) stored before it is acknowledged.
+
+    Taking it in (reading the person's name and the thread, storing the message and its
+    turn) runs after the acknowledgement, from this row, under a lease like a turn's.
+    """
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (sa.Index("ix_inbound_event_claim", "status", "available_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=16)
+    thread_key: str = Field(default="", max_length=100)  # rows of one thread run in order
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: WorkStatus = Field(default=WorkStatus.QUEUED, sa_type=enum_column(WorkStatus, 12))
     attempts: int = 0
     leased_by: str | None = Field(default=None, max_length=100)
@@ -219,6 +248,7 @@ class ScheduledPost(SQLModel, table=True):
     payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     post_state: PostState = Field(default=PostState.PENDING, sa_type=enum_column(PostState, 12))
     post_attempted_at: datetime | None = _timestamp(nullable=True)
+    post_claimed_by: str | None = Field(default=None, max_length=100)
     slack_ts: str | None = Field(default=None, max_length=32)
     created_at: datetime = _timestamp()
 

@@ -7,7 +7,7 @@ import pytest
 
 from bot.engine.desk import Desk
 from bot.engine.inbound import InboundMessage, Source
-from bot.store import crud
+from bot.store import queue
 from bot.store.models import ConversationStatus, MessageKind, PostState, WorkStatus
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.support import PLAN, QUESTIONS, RecordingPoster, desk_with, make_settings
@@ -209,7 +209,7 @@ def test_a_turn_left_running_by_a_dead_worker_resumes(tmp_path: Path, fake: Fake
     settings = make_settings(tmp_path, fake)
     with desk_with(settings) as desk:
         desk.take_in(inbound("Add search", ts="1.0", explicit_agent="backend-feature-developer"))
-        claimed = crud.claim_work(engine=desk.engine, worker="dead", lease=timedelta(seconds=-1))
+        claimed = queue.claim_turn(engine=desk.engine, worker="dead", lease=timedelta(seconds=-1))
         assert claimed is not None and claimed.status is WorkStatus.RUNNING
     with desk_with(settings) as restarted:
         fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
@@ -221,9 +221,9 @@ def test_a_turn_left_running_by_a_dead_worker_resumes(tmp_path: Path, fake: Fake
 def test_a_running_turn_is_not_claimed_twice(desk: Desk) -> None:
     desk.take_in(inbound("Add search", ts="1.0"))
     lease = timedelta(minutes=5)
-    assert crud.claim_work(engine=desk.engine, worker="a", lease=lease) is not None
+    assert queue.claim_turn(engine=desk.engine, worker="a", lease=lease) is not None
     desk.take_in(inbound("and filters", ts="2.0"))
-    assert crud.claim_work(engine=desk.engine, worker="b", lease=lease) is None
+    assert queue.claim_turn(engine=desk.engine, worker="b", lease=lease) is None
 
 
 def test_plain_text_answer_waits_for_the_user(desk: Desk, fake: FakeAnthropic) -> None:

@@ -27,7 +27,7 @@ from bot.engine.desk import Desk
 from bot.runtime import build_desk
 from bot.slack.app import SlackApp, build_slack_app
 from bot.slack.server import build_http_app
-from bot.store import crud
+from bot.store import crud, queue
 from bot.store.models import Conversation, Message
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
@@ -446,8 +446,10 @@ class SlackHarness:
 
     def _desk_idle(self) -> bool:
         with Session(self.desk.engine) as session:
-            return crud.unfinished_work_count(session=session) == 0 and not crud.outbox(
-                session=session
+            return (
+                crud.unfinished_work_count(session=session) == 0
+                and queue.unfinished_inbound_count(session=session) == 0
+                and not crud.outbox(session=session)
             )
 
     # Reading the store ------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from bot.engine.desk import Intake
+from bot.engine.inbound import InboundMessage
 from bot.store.models import ConversationStatus, MessageKind, MessageRole
 from tests.fakes.slack_server import visible_text
 from tests.slack.conftest import (
@@ -190,9 +192,32 @@ def test_url_verification_is_answered_when_signed(harness: SlackHarness) -> None
     assert harness.post(body, content_type="application/json", signed=False).status == 401
 
 
-def test_a_message_that_cannot_be_stored_gets_an_apology_not_silence(
+def test_a_message_whose_take_in_fails_once_is_answered_from_the_stored_event(
     harness: SlackHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    harness.desk.inbox.retry_base_seconds = 0.05
+    take_in = harness.desk.take_in
+    failures = iter([True, True])
+
+    def flaky(inbound: InboundMessage) -> Intake:
+        if next(failures, False):
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return take_in(inbound)
+
+    monkeypatch.setattr(harness.desk, "take_in", flaky)
+    harness.anthropic.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    thread = harness.mention("I need OAuth login for our users")
+    (reply,) = harness.wait_for_bot(CHANNEL, thread)
+    assert "Which identity providers" in visible_text(reply)
+    harness.wait_idle()
+    assert len(harness.bot_messages(CHANNEL, thread)) == 1
+
+
+def test_a_message_that_can_never_be_taken_in_gets_an_apology_not_silence(
+    harness: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.desk.inbox.retry_base_seconds = 0.01
+
     def database_down(_inbound: object) -> None:
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.store import crud
+from bot.store import crud, queue
 from bot.store.db import session_scope, upgrade
 from bot.store.models import Conversation, PendingWork, WorkStatus
 
@@ -33,7 +33,9 @@ def _claim_all_concurrently(engine: Engine, workers: int) -> list[list[int]]:
 
     def worker(index: int) -> None:
         barrier.wait()
-        while (work := crud.claim_work(engine=engine, worker=f"w{index}", lease=LEASE)) is not None:
+        while (
+            work := queue.claim_turn(engine=engine, worker=f"w{index}", lease=LEASE)
+        ) is not None:
             assert work.id is not None
             claimed[index].append(work.id)
 
@@ -69,11 +71,11 @@ def test_postgres_workers_claim_each_turn_once(postgres_engine: Engine) -> None:
 
 def test_an_expired_lease_is_taken_over(sqlite_engine: Engine) -> None:
     _queue_turns(sqlite_engine, 1)
-    first = crud.claim_work(engine=sqlite_engine, worker="a", lease=LEASE)
+    first = queue.claim_turn(engine=sqlite_engine, worker="a", lease=LEASE)
     assert first is not None
-    assert crud.claim_work(engine=sqlite_engine, worker="b", lease=LEASE) is None
+    assert queue.claim_turn(engine=sqlite_engine, worker="b", lease=LEASE) is None
     later = datetime.now(UTC) + LEASE + timedelta(seconds=1)
-    second = crud.claim_work(engine=sqlite_engine, worker="b", lease=LEASE, now=later)
+    second = queue.claim_turn(engine=sqlite_engine, worker="b", lease=LEASE, now=later)
     assert second is not None and second.id == first.id
     assert second.leased_by == "b" and second.attempts == 2
     assert second.status is WorkStatus.RUNNING
@@ -84,3 +86,80 @@ def test_later_messages_join_the_queued_turn(sqlite_engine: Engine) -> None:
     with session_scope(sqlite_engine) as session:
         again = crud.enqueue_turn(session=session, conversation_id=1)
     assert again.id == 1
+
+
+def _queue_for(engine: Engine, people: list[tuple[str, str]]) -> None:
+    """One queued turn per (requester, channel), in this order."""
+    upgrade(engine)
+    with session_scope(engine) as session:
+        for number, (user, channel) in enumerate(people):
+            conversation = Conversation(
+                team_id="T", channel_id=channel, thread_ts=f"{number}.0", requester_id=user
+            )
+            session.add(conversation)
+            session.flush()
+            assert conversation.id is not None
+            crud.enqueue_turn(session=session, conversation_id=conversation.id)
+
+
+def _requesters(engine: Engine, fair: queue.FairShare, count: int) -> list[str]:
+    taken = []
+    for _ in range(count):
+        work = queue.claim_turn(engine=engine, worker="w", lease=LEASE, fair=fair)
+        if work is None:
+            break
+        with Session(engine) as session:
+            conversation = session.get(Conversation, work.conversation_id)
+            assert conversation is not None
+            taken.append(f"{conversation.requester_id}/{conversation.channel_id}")
+    return taken
+
+
+def test_one_person_cannot_take_every_slot(sqlite_engine: Engine) -> None:
+    _queue_for(sqlite_engine, [("U1", "C1")] * 5 + [("U2", "C1"), ("U3", "C2")])
+    taken = _requesters(sqlite_engine, queue.FairShare(per_user=2), 10)
+    assert taken == ["U1/C1", "U1/C1", "U2/C1", "U3/C2"]
+
+
+def test_one_channel_cannot_take_every_slot(sqlite_engine: Engine) -> None:
+    _queue_for(sqlite_engine, [(f"U{n}", "BUSY") for n in range(5)] + [("U9", "QUIET")])
+    taken = _requesters(sqlite_engine, queue.FairShare(per_channel=3), 10)
+    assert taken == ["U0/BUSY", "U1/BUSY", "U2/BUSY", "U9/QUIET"]
+
+
+def test_handed_back_turns_are_claimable_at_once_without_losing_an_attempt(
+    sqlite_engine: Engine,
+) -> None:
+    _queue_turns(sqlite_engine, 2)
+    assert queue.claim_turn(engine=sqlite_engine, worker="stopping", lease=LEASE) is not None
+    assert queue.hand_back(engine=sqlite_engine, table=PendingWork, worker="stopping") == 1
+    again = queue.claim_turn(engine=sqlite_engine, worker="next", lease=LEASE)
+    assert again is not None and again.id == 1 and again.attempts == 1
+    with session_scope(sqlite_engine) as session:  # a late write by the old holder is refused
+        assert not queue.finish(
+            session=session, table=PendingWork, row_id=1, status=WorkStatus.DONE, worker="stopping"
+        )
+
+
+def test_turns_of_dead_processes_are_reclaimed_and_live_ones_are_not(sqlite_engine: Engine) -> None:
+    _queue_turns(sqlite_engine, 2)
+    assert queue.claim_turn(engine=sqlite_engine, worker="dead:1", lease=LEASE) is not None
+    assert queue.claim_turn(engine=sqlite_engine, worker="alive:2", lease=LEASE) is not None
+    reclaimed = queue.reclaim_dead(
+        engine=sqlite_engine, table=PendingWork, is_dead=lambda holder: holder.startswith("dead")
+    )
+    assert reclaimed == 1
+    again = queue.claim_turn(engine=sqlite_engine, worker="new", lease=LEASE)
+    assert again is not None and again.id == 1
+    assert queue.claim_turn(engine=sqlite_engine, worker="new", lease=LEASE) is None
+
+
+def test_a_renewed_lease_is_not_taken_over(sqlite_engine: Engine) -> None:
+    _queue_turns(sqlite_engine, 1)
+    short = timedelta(seconds=1)
+    assert queue.claim_turn(engine=sqlite_engine, worker="a", lease=short) is not None
+    assert queue.renew(
+        engine=sqlite_engine, table=PendingWork, worker="a", row_ids=[1], lease=LEASE
+    )
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    assert queue.claim_turn(engine=sqlite_engine, worker="b", lease=LEASE, now=later) is None

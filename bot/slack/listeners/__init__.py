@@ -1,15 +1,15 @@
-"""Bolt listeners, one concern per module, each with `register(app, services)`."""
+"""Bolt listeners, one concern per module.
+
+Events and clicks are stored before the ack and taken in afterwards from the stored row
+(`bot/slack/inbound.py`), so only `/feature`'s immediate answer is a Bolt listener.
+"""
 
 from slack_bolt import App
 
-from bot.slack.listeners.actions import buttons
 from bot.slack.listeners.commands import feature
-from bot.slack.listeners.events import messages
 from bot.slack.services import SlackServices
 
 
 def register_all(app: App, services: SlackServices) -> None:
     """Attach every listener to the app."""
-    messages.register(app, services)
     feature.register(app, services)
-    buttons.register(app, services)

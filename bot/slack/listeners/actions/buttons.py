@@ -1,13 +1,20 @@
-"""Buttons: choose an agent, answer a question, cancel, retry, hand over, rate a plan."""
+"""Buttons: choose an agent, answer a question, cancel, retry, hand over, rate a plan.
+
+A click is stored before Slack gets its ack (see `bot/slack/inbound.py`); `handle_action`
+runs it afterwards from the stored payload. A click that no longer fits the conversation (a
+stale button) changes nothing and gets a short answer only the clicker sees.
+"""
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.engine.actions import Outcome
 from bot.engine.inbound import InboundMessage, Source
 from bot.slack.render import (
     ANSWER,
@@ -22,101 +29,174 @@ from bot.slack.services import SlackServices
 
 log = logging.getLogger(__name__)
 
-
-def _pattern(action_id: str) -> re.Pattern[str]:
-    return re.compile(rf"^{action_id}(?:_\d+)?$")
+Click = Callable[[dict[str, Any], dict[str, Any], WebClient, Respond, SlackServices], None]
 
 
-def register(app: App, services: SlackServices) -> None:
-    """Every agentdesk button and menu."""
-
-    def choose(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
-        data = read_action_value(action.get("value"))
-        person = services.users.get(body["user"]["id"])
-        if data and services.desk.choose_agent(int(data["c"]), str(data["a"]), by=person.name):
-            _settle(client, body, f"*{data['a']}* takes this (chosen by {person.name}).")
-            services.worker.kick()
-
-    def answer(
-        ack: Ack,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        context: BoltContext,
-        client: WebClient,
-    ) -> None:
-        ack()
-        data = read_action_value(action.get("value"))
-        conversation = services.desk.conversation(int(data["c"])) if data else None
-        if conversation is None:
+def handle_action(*, payload: dict[str, Any], client: WebClient, services: SlackServices) -> None:
+    """Carry out a stored click."""
+    action = payload["actions"][0]
+    action_id = str(action.get("action_id") or "")
+    respond = Respond(response_url=payload.get("response_url"))
+    for prefix, handler in _HANDLERS:
+        if re.fullmatch(rf"{prefix}(?:_\d+)?", action_id):
+            try:
+                handler(payload, action, client, respond, services)
+            except (ValueError, KeyError, TypeError):
+                log.info("ignoring a click with a malformed value on %s", action_id)
             return
-        user_id = body["user"]["id"]
-        person = services.users.get(user_id)
-        action_ts = str(action.get("action_ts") or body.get("trigger_id"))
-        # One answer per person and button: a double click must not start a second turn.
-        message_ts = (body.get("container") or {}).get("message_ts") or action_ts
-        button = f"{conversation.channel_id}:{action.get('block_id')}:{action.get('action_id')}"
-        services.submit(
-            InboundMessage(
-                team_id=conversation.team_id,
-                channel_id=conversation.channel_id,
-                thread_ts=conversation.thread_ts,
-                ts=action_ts,
-                user_id=user_id,
-                user_name=person.name,
-                text=f"Answer to question {data['q']}: {data['v']}",
-                source=Source.THREAD,
-                event_keys=(f"action:{message_ts}:{button}:{user_id}",),
-                start_conversation=False,
-            ),
-            signal_ts=conversation.thread_ts,
-        )
+    log.info("ignoring a click on %s", action_id)
 
-    def cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
-        data = read_action_value(action.get("value"))
-        person = services.users.get(body["user"]["id"])
-        if data and services.desk.cancel(int(data["c"]), by=person.name):
-            _settle(client, body, f"Cancelled by {person.name}.")
-            services.worker.kick()
 
-    def retry(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-        ack()
-        data = read_action_value(action.get("value"))
-        person = services.users.get(body["user"]["id"])
-        if data and services.desk.retry(int(data["c"])):
-            _settle(client, body, f"Retrying (asked by {person.name})…")
-            services.worker.kick()
+def _choose(
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    respond: Respond,
+    services: SlackServices,
+) -> None:
+    data = read_action_value(action.get("value"))
+    if not data:
+        return
+    person = services.users.get(body["user"]["id"])
+    outcome = services.desk.choose_agent(int(data["c"]), str(data["a"]), by=person.name)
+    _answer(outcome, respond, client, body, f"*{data['a']}* takes this (chosen by {person.name}).")
+    if outcome:
+        services.worker.kick()
 
-    def handoff(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        data = read_action_value((action.get("selected_option") or {}).get("value"))
-        person = services.users.get(body["user"]["id"])
-        if data and services.desk.choose_agent(int(data["c"]), str(data["a"]), by=person.name):
-            services.worker.kick()
 
-    def feedback(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
-        data = read_action_value(action.get("value"))
-        if not data:
-            return
-        services.desk.record_feedback(
-            int(data["c"]), message_id=data.get("m"), rating=str(data["v"]), by=body["user"]["id"]
-        )
-        respond(
-            text="Thanks, noted."
-            if data["v"] == "up"
-            else "Thanks. Reply in the thread with what's missing and I'll revise it.",
-            response_type="ephemeral",
-            replace_original=False,
-        )
+def _handoff(
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    respond: Respond,
+    services: SlackServices,
+) -> None:
+    data = read_action_value((action.get("selected_option") or {}).get("value"))
+    if not data:
+        return
+    person = services.users.get(body["user"]["id"])
+    outcome = services.desk.choose_agent(
+        int(data["c"]), str(data["a"]), by=person.name, hand_over=True
+    )
+    _answer(outcome, respond, client, body, None)
+    if outcome:
+        services.worker.kick()
 
-    app.action(_pattern(CHOOSE_AGENT))(choose)
-    app.action(_pattern(ANSWER))(answer)
-    app.action(_pattern(CANCEL))(cancel)
-    app.action(_pattern(RETRY))(retry)
-    app.action(HANDOFF)(handoff)
-    app.action(_pattern(FEEDBACK))(feedback)
+
+def _cancel(
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    respond: Respond,
+    services: SlackServices,
+) -> None:
+    data = read_action_value(action.get("value"))
+    if not data:
+        return
+    person = services.users.get(body["user"]["id"])
+    outcome = services.desk.cancel(int(data["c"]), by=person.name)
+    _answer(outcome, respond, client, body, f"Cancelled by {person.name}.")
+    if outcome:
+        services.worker.kick()
+
+
+def _retry(
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    respond: Respond,
+    services: SlackServices,
+) -> None:
+    data = read_action_value(action.get("value"))
+    if not data:
+        return
+    person = services.users.get(body["user"]["id"])
+    outcome = services.desk.retry(int(data["c"]))
+    _answer(outcome, respond, client, body, f"Retrying (asked by {person.name})…")
+    if outcome:
+        services.worker.kick()
+
+
+def _answer_question(
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    respond: Respond,
+    services: SlackServices,
+) -> None:
+    data = read_action_value(action.get("value"))
+    conversation = services.desk.conversation(int(data["c"])) if data else None
+    if conversation is None:
+        return
+    user_id = body["user"]["id"]
+    person = services.users.get(user_id)
+    action_ts = str(action.get("action_ts") or body.get("trigger_id"))
+    # One answer per person and button: a double click must not start a second turn.
+    message_ts = (body.get("container") or {}).get("message_ts") or action_ts
+    button = f"{conversation.channel_id}:{action.get('block_id')}:{action.get('action_id')}"
+    services.submit(
+        InboundMessage(
+            team_id=conversation.team_id,
+            channel_id=conversation.channel_id,
+            thread_ts=conversation.thread_ts,
+            ts=action_ts,
+            user_id=user_id,
+            user_name=person.name,
+            text=f"Answer to question {data['q']}: {data['v']}",
+            source=Source.THREAD,
+            event_keys=(f"action:{message_ts}:{button}:{user_id}",),
+            start_conversation=False,
+        ),
+        signal_ts=conversation.thread_ts,
+    )
+
+
+def _feedback(
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    respond: Respond,
+    services: SlackServices,
+) -> None:
+    data = read_action_value(action.get("value"))
+    if not data:
+        return
+    services.desk.record_feedback(
+        int(data["c"]), message_id=data.get("m"), rating=str(data["v"]), by=body["user"]["id"]
+    )
+    respond(
+        text="Thanks, noted."
+        if data["v"] == "up"
+        else "Thanks. Reply in the thread with what's missing and I'll revise it.",
+        response_type="ephemeral",
+        replace_original=False,
+    )
+
+
+_HANDLERS: tuple[tuple[str, Click], ...] = (
+    (CHOOSE_AGENT, _choose),
+    (ANSWER, _answer_question),
+    (CANCEL, _cancel),
+    (RETRY, _retry),
+    (HANDOFF, _handoff),
+    (FEEDBACK, _feedback),
+)
+
+
+def _answer(
+    outcome: Outcome,
+    respond: Respond,
+    client: WebClient,
+    body: dict[str, Any],
+    settled: str | None,
+) -> None:
+    """Settle the buttons when the click changed something; else tell the clicker why not."""
+    if outcome:
+        if settled:
+            _settle(client, body, settled)
+        return
+    if outcome.note and body.get("response_url"):
+        respond(text=outcome.note, response_type="ephemeral", replace_original=False)
 
 
 def _settle(client: WebClient, body: dict[str, Any], note: str) -> None:

@@ -16,6 +16,7 @@ from bot.slack.text import from_slack, sanitize_for_slack
 log = logging.getLogger(__name__)
 
 COMMAND = "/feature"
+REQUEST_METADATA = "agentdesk_request"
 _AGENT_FLAG = re.compile(r"(?:^|\s)--agent[= ]\s*(\"[^\"]+\"|'[^']+'|\S+)")
 
 HELP = f"""*agentdesk* turns a feature request into a design and implementation plan.
@@ -31,25 +32,37 @@ You can also @mention me in a channel, DM me, or reply in a thread I'm working i
 
 
 def register(app: App, services: SlackServices) -> None:
-    """`/feature` acks at once; filing a request runs after the ack."""
+    """`/feature` is stored before its ack (see `bot/slack/inbound.py`); the ack answers a
+    subcommand at once, and a new request is filed afterwards from the stored command."""
 
     def acknowledge(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
-        ack(quick_reply(command=command, context=context, services=services) or "")
+        ack(quick_reply(command=command, team_id=context.team_id, services=services) or "")
 
-    def file_request(
-        command: dict[str, Any], context: BoltContext, client: WebClient, respond: Respond
-    ) -> None:
-        # Runs beside the ack, which has answered (and carried out) any subcommand already.
-        if quick_reply(command=command, context=context, services=services, act=False) is None:
-            start_request(
-                command=command, context=context, client=client, respond=respond, services=services
-            )
+    app.command(COMMAND)(acknowledge)
 
-    app.command(COMMAND)(ack=acknowledge, lazy=[file_request])
+
+def file_stored_command(
+    *,
+    command: dict[str, Any],
+    team_id: str | None,
+    client: WebClient,
+    services: SlackServices,
+    retrying: bool = False,
+) -> None:
+    """After the ack: file the request, unless the ack answered a subcommand already."""
+    if quick_reply(command=command, team_id=team_id, services=services, act=False) is None:
+        start_request(
+            command=command,
+            team_id=team_id,
+            client=client,
+            respond=Respond(response_url=command.get("response_url")),
+            services=services,
+            retrying=retrying,
+        )
 
 
 def quick_reply(
-    *, command: dict[str, Any], context: BoltContext, services: SlackServices, act: bool = True
+    *, command: dict[str, Any], team_id: str | None, services: SlackServices, act: bool = True
 ) -> str | None:
     """The answer to a subcommand (shown only to the person), or None for a new request.
 
@@ -58,13 +71,13 @@ def quick_reply(
     text = (command.get("text") or "").strip()
     word, _, rest = text.partition(" ")
     word = word.lower()
-    team_id = context.team_id or command.get("team_id") or ""
+    team_id = team_id or command.get("team_id") or ""
     user_id = command.get("user_id") or ""
     if not text or word in ("help", "-h", "--help"):
         return HELP
     if word == "agents":
         lines = ["*Agents on the desk:*"]
-        for agent in services.desk.registry.roster():
+        for agent in services.desk.roster():
             first = agent.description.replace("\\n", " ").split(". ")[0].split("<example>")[0]
             lines.append(f"• *{agent.name}*: {first.strip()[:200]}")
         return "\n".join(lines)
@@ -97,7 +110,7 @@ def quick_reply(
     if flag:
         name = flag.group(1).strip("\"'")
         if _matched_agent(name, services) is None:
-            known = ", ".join(services.desk.registry.roster().agents)
+            known = ", ".join(services.desk.roster().agents)
             return f"There is no agent named `{name}`. Agents: {known}"
         if not _AGENT_FLAG.sub(" ", text).strip():
             return f"Tell me what you need after `--agent {name}`."
@@ -107,13 +120,18 @@ def quick_reply(
 def start_request(
     *,
     command: dict[str, Any],
-    context: BoltContext,
+    team_id: str | None,
     client: WebClient,
     respond: Respond,
     services: SlackServices,
+    retrying: bool = False,
 ) -> None:
-    """Post the request in the channel and work it in a thread under that post."""
-    team_id = context.team_id or command.get("team_id") or ""
+    """Post the request in the channel and work it in a thread under that post.
+
+    `retrying`: an earlier attempt may have posted it before failing; look for that post
+    (it carries the command's trigger id as metadata) instead of posting again.
+    """
+    team_id = team_id or command.get("team_id") or ""
     channel = command.get("channel_id") or ""
     user_id = command.get("user_id") or ""
     raw = (command.get("text") or "").strip()
@@ -124,9 +142,12 @@ def start_request(
         raw = _AGENT_FLAG.sub(" ", raw).strip()
     text = from_slack(raw, bot_user_id=services.bot_user_id)
     person = services.users.get(user_id)
+    trigger = str(command.get("trigger_id") or "")
+    earlier = _posted_before(client, channel=channel, trigger=trigger) if retrying else None
     try:
-        posted = client.chat_postMessage(
+        posted = earlier or client.chat_postMessage(
             channel=channel,
+            metadata={"event_type": REQUEST_METADATA, "event_payload": {"trigger": trigger}},
             text=f"Feature request from <@{user_id}>: {sanitize_for_slack(text)[:200]}",
             blocks=[
                 {
@@ -149,7 +170,7 @@ def start_request(
             )
         )
         return
-    ts = posted["ts"]
+    ts = str(posted["ts"])
     services.submit(
         InboundMessage(
             team_id=team_id,
@@ -165,6 +186,22 @@ def start_request(
         ),
         signal_ts=ts,
     )
+
+
+def _posted_before(client: WebClient, *, channel: str, trigger: str) -> dict[str, Any] | None:
+    """The request post an earlier attempt made for this command, if Slack has it."""
+    try:
+        history = client.conversations_history(channel=channel, include_all_metadata=True, limit=50)
+    except SlackApiError:
+        return None
+    for item in history.get("messages") or []:
+        metadata = item.get("metadata") or {}
+        if (
+            metadata.get("event_type") == REQUEST_METADATA
+            and (metadata.get("event_payload") or {}).get("trigger") == trigger
+        ):
+            return dict(item)
+    return None
 
 
 _SWITCH = {"on": True, "off": False, "yes": True, "no": False, "true": True, "false": False}
@@ -205,7 +242,7 @@ def _channel_setting(
             return "This channel has no agent of its own now: requests are routed."
         name = _matched_agent(value, services)
         if name is None:
-            return f"There is no agent named `{value}`. Agents: {', '.join(desk.registry.roster().agents)}"
+            return f"There is no agent named `{value}`. Agents: {', '.join(desk.roster().agents)}"
         if act:
             desk.configure_channel(team_id=team_id, channel_id=channel_id, default_agent=name)
         return f"Requests in this channel now go to *{name}* unless they name another agent."
@@ -230,5 +267,5 @@ def _cancel(argument: str, *, team_id: str, user_id: str, services: SlackService
 
 
 def _matched_agent(name: str, services: SlackServices) -> str | None:
-    agent = match_agent_name(name, services.desk.registry.roster())
+    agent = match_agent_name(name, services.desk.roster())
     return agent.name if agent else None

@@ -1,10 +1,8 @@
 """Mentions, DMs, thread replies, intake-channel posts and edits."""
 
 import logging
-import threading
 from typing import Any
 
-from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -19,47 +17,16 @@ _SPOKEN = {None, "file_share", "thread_broadcast"}
 _PRIOR_LIMIT = 50
 
 
-def register(app: App, services: SlackServices) -> None:
-    """Listen to `app_mention` and every `message` event."""
-    apologised: dict[str, None] = {}  # insertion-ordered, bounded
-    apologised_lock = threading.Lock()
-
-    def on_event(
-        event: dict[str, Any], body: dict[str, Any], context: BoltContext, client: WebClient
-    ) -> None:
-        try:
-            handle_message_event(
-                event=event, body=body, context=context, client=client, services=services
-            )
-        except Exception:
-            # Slack has its 200 already and won't retry: say so rather than stay silent.
-            log.exception("could not take in event %s", body.get("event_id"))
-            key = f"{event.get('channel')}:{event.get('ts')}"
-            with apologised_lock:  # a mention arrives twice, at once: apologise once
-                first = key not in apologised
-                apologised[key] = None
-                while len(apologised) > 1000:
-                    apologised.pop(next(iter(apologised)))
-            if first:
-                _apologise(
-                    event, bot_user_id=context.bot_user_id or services.bot_user_id, client=client
-                )
-
-    app.event("app_mention")(on_event)
-    app.event("message")(on_event)
-
-
 def handle_message_event(
     *,
     event: dict[str, Any],
-    body: dict[str, Any],
-    context: BoltContext,
+    team_id: str,
+    bot_user_id: str | None,
     client: WebClient,
     services: SlackServices,
 ) -> None:
-    """Turn one Slack event into at most one stored message for the desk."""
-    team_id = context.team_id or body.get("team_id") or ""
-    bot_user_id = context.bot_user_id or services.bot_user_id
+    """Turn one stored Slack event into at most one stored message for the desk."""
+    bot_user_id = bot_user_id or services.bot_user_id
     subtype = event.get("subtype")
     if subtype == "message_changed":
         _edited(event, team_id=team_id, bot_user_id=bot_user_id, services=services)
@@ -128,7 +95,7 @@ def handle_message_event(
     )
 
 
-def _apologise(event: dict[str, Any], *, bot_user_id: str | None, client: WebClient) -> None:
+def apologise(event: dict[str, Any], *, bot_user_id: str | None, client: WebClient) -> None:
     """Tell the person their message was not taken in, when it was meant for the bot."""
     text = event.get("text") or ""
     addressed = (

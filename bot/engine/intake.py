@@ -1,0 +1,108 @@
+"""Intake: a person's message and the turn it causes, stored in one transaction."""
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.engine.inbound import InboundMessage
+from bot.engine.states import Transition, can, move
+from bot.store import crud
+from bot.store.db import session_scope
+from bot.store.models import Conversation, ConversationStatus, Message, MessageRole
+
+_TITLE_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What happened to an inbound message."""
+
+    conversation_id: int | None
+    message_id: int | None
+    duplicate: bool = False
+    ignored: bool = False  # not part of any conversation (e.g. chatter in a thread we don't own)
+    work_id: int | None = None
+
+
+def take_in(*, engine: Engine, inbound: InboundMessage) -> Intake:
+    """Store a person's message and the turn it causes, in one transaction."""
+    with session_scope(engine) as session:
+        conversation = crud.find_conversation(
+            session=session,
+            team_id=inbound.team_id,
+            channel_id=inbound.channel_id,
+            thread_ts=inbound.thread_ts,
+        )
+        if conversation is None and not inbound.start_conversation:
+            return Intake(conversation_id=None, message_id=None, ignored=True)
+        if not crud.mark_seen(session=session, keys=inbound.event_keys):
+            return Intake(conversation_id=None, message_id=None, duplicate=True)
+        if conversation is None:
+            conversation = _start(session=session, inbound=inbound)
+        assert conversation.id is not None
+        message = crud.add_message(
+            session=session,
+            message=Message(
+                conversation_id=conversation.id,
+                role=MessageRole.USER,
+                author_id=inbound.user_id,
+                author_name=inbound.user_name,
+                text=inbound.text,
+                slack_ts=inbound.ts,
+                payload={"explicit_agent": inbound.explicit_agent}
+                if inbound.explicit_agent
+                else None,
+            ),
+        )
+        if can(conversation, Transition.RESTART):
+            conversation.agent = None  # a reply after a cancel starts afresh
+            move(conversation, Transition.RESTART)
+        elif can(conversation, Transition.PERSON_REPLIED):
+            # Reopens a closed or delivered thread, works a failed one again, and answers
+            # a waiting one (so no reminder is due any more).
+            move(conversation, Transition.PERSON_REPLIED)
+        if inbound.explicit_agent and conversation.agent != inbound.explicit_agent:
+            conversation.agent = None  # re-route: the person named an agent
+            move(conversation, Transition.ROUTE_AGAIN)
+        assert message.id is not None
+        work = crud.enqueue_turn(
+            session=session, conversation_id=conversation.id, message_id=message.id
+        )
+        return Intake(conversation_id=conversation.id, message_id=message.id, work_id=work.id)
+
+
+def _start(*, session: Session, inbound: InboundMessage) -> Conversation:
+    conversation = crud.create_conversation(
+        session=session,
+        conversation=Conversation(
+            team_id=inbound.team_id,
+            channel_id=inbound.channel_id,
+            thread_ts=inbound.thread_ts,
+            source=inbound.source.value,
+            requester_id=inbound.user_id,
+            requester_name=inbound.user_name,
+            title=title_of(inbound.text),
+            status=ConversationStatus.ROUTING,
+        ),
+    )
+    assert conversation.id is not None
+    for prior in inbound.prior_messages:
+        crud.add_message(
+            session=session,
+            message=Message(
+                conversation_id=conversation.id,
+                role=MessageRole.USER,
+                author_id=prior.author_id,
+                author_name=prior.author_name,
+                text=prior.text,
+                slack_ts=prior.ts,
+            ),
+        )
+    return conversation
+
+
+def title_of(text: str) -> str:
+    """A conversation's title: the request on one line, cut to a readable length."""
+    line = " ".join(text.split())
+    return line if len(line) <= _TITLE_CHARS else line[: _TITLE_CHARS - 1] + "…"

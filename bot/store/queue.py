@@ -1,0 +1,254 @@
+"""Leased work: agent turns and stored inbound requests, claimed by one process at a time.
+
+A claim is a conditional UPDATE (atomic on SQLite and PostgreSQL alike; on PostgreSQL the
+candidate read skips rows other workers hold). A holder renews its short lease while it
+works, hands rows back at once when it stops, and rows held by a dead process are taken
+back as soon as that is known (at start on the same host) or when the lease runs out.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bot.store.models import Conversation, InboundEvent, PendingWork, WorkStatus, utcnow
+
+Leased = type[PendingWork] | type[InboundEvent]
+
+
+@dataclass(frozen=True)
+class FairShare:
+    """Most turns one person, or one channel, may have running at once (0 = no cap)."""
+
+    per_user: int = 0
+    per_channel: int = 0
+
+
+def _claimable(table: Leased, now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        sa.or_(
+            col(table.status) == WorkStatus.QUEUED,
+            sa.and_(col(table.status) == WorkStatus.RUNNING, col(table.lease_until) < now),
+        ),
+        col(table.available_at) <= now,
+    )
+
+
+def _running(table: Leased, now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(col(table.status) == WorkStatus.RUNNING, col(table.lease_until) >= now)
+
+
+def _take(
+    session: Session,
+    table: Leased,
+    candidates: Iterable[int | None],
+    *,
+    worker: str,
+    lease: timedelta,
+    now: datetime,
+) -> int | None:
+    for row_id in candidates:
+        if row_id is None:
+            continue
+        result = session.execute(
+            sa.update(table)
+            .where(col(table.id) == row_id, _claimable(table, now))
+            .values(
+                status=WorkStatus.RUNNING,
+                leased_by=worker,
+                lease_until=now + lease,
+                attempts=col(table.attempts) + 1,
+            )
+        )
+        if getattr(result, "rowcount", 0) == 1:
+            session.commit()
+            return row_id
+    session.commit()
+    return None
+
+
+def claim_turn(
+    *,
+    engine: Engine,
+    worker: str,
+    lease: timedelta,
+    fair: FairShare = FairShare(),
+    conversation_id: int | None = None,
+    now: datetime | None = None,
+) -> PendingWork | None:
+    """Take the oldest turn that may run now: its conversation has no running turn, and
+    neither its requester nor its channel is at their cap."""
+    now = now or utcnow()
+    running = (
+        select(PendingWork.conversation_id).where(_running(PendingWork, now)).scalar_subquery()
+    )
+    query = (
+        select(PendingWork.id)
+        .join(Conversation, col(Conversation.id) == col(PendingWork.conversation_id))
+        .where(_claimable(PendingWork, now), col(PendingWork.conversation_id).not_in(running))
+        .order_by(col(PendingWork.id))
+        .limit(20)
+    )
+    for column, cap in (
+        (Conversation.requester_id, fair.per_user),
+        (Conversation.channel_id, fair.per_channel),
+    ):
+        if cap > 0:
+            busy = (
+                select(column)
+                .select_from(PendingWork)
+                .join(Conversation, col(Conversation.id) == col(PendingWork.conversation_id))
+                .where(_running(PendingWork, now))
+                .group_by(column)
+                .having(sa.func.count() >= cap)
+            )
+            query = query.where(col(column).not_in(busy.scalar_subquery()))
+    if conversation_id is not None:
+        query = query.where(PendingWork.conversation_id == conversation_id)
+    if engine.dialect.name == "postgresql":
+        query = query.with_for_update(of=PendingWork, skip_locked=True)
+    with Session(engine, expire_on_commit=False) as session:
+        taken = _take(
+            session, PendingWork, session.exec(query).all(), worker=worker, lease=lease, now=now
+        )
+        return session.get(PendingWork, taken) if taken is not None else None
+
+
+def claim_inbound(
+    *, engine: Engine, worker: str, lease: timedelta, now: datetime | None = None
+) -> InboundEvent | None:
+    """Take the oldest stored request whose thread has no other request being taken in."""
+    now = now or utcnow()
+    busy = select(InboundEvent.thread_key).where(_running(InboundEvent, now)).scalar_subquery()
+    query = (
+        select(InboundEvent.id)
+        .where(_claimable(InboundEvent, now))
+        .where(
+            sa.or_(col(InboundEvent.thread_key) == "", col(InboundEvent.thread_key).not_in(busy))
+        )
+        .order_by(col(InboundEvent.id))
+        .limit(20)
+    )
+    if engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    with Session(engine, expire_on_commit=False) as session:
+        taken = _take(
+            session, InboundEvent, session.exec(query).all(), worker=worker, lease=lease, now=now
+        )
+        return session.get(InboundEvent, taken) if taken is not None else None
+
+
+def finish(
+    *,
+    session: Session,
+    table: Leased,
+    row_id: int,
+    status: WorkStatus,
+    error: str | None = None,
+    worker: str | None = None,
+) -> bool:
+    """Close a claimed row; with `worker`, only while that worker still holds it (a turn
+    handed back at shutdown, or taken over after its lease ran out, is not closed twice)."""
+    row = cast("PendingWork | InboundEvent | None", session.get(table, row_id))
+    if row is None:
+        return False
+    if worker is not None and (row.leased_by != worker or row.status is not WorkStatus.RUNNING):
+        return False
+    row.status = status
+    row.last_error = error
+    row.finished_at = utcnow()
+    row.lease_until = None
+    return True
+
+
+def still_held(*, engine: Engine, table: Leased, row_id: int, worker: str) -> bool:
+    """Whether `worker` still holds the row (its lease was not handed back or taken over)."""
+    with Session(engine) as session:
+        row = cast("PendingWork | InboundEvent | None", session.get(table, row_id))
+        return row is not None and row.status is WorkStatus.RUNNING and row.leased_by == worker
+
+
+def renew(
+    *, engine: Engine, table: Leased, worker: str, row_ids: Iterable[int], lease: timedelta
+) -> int:
+    """Extend the leases `worker` holds on these rows; returns how many it still holds."""
+    ids = list(row_ids)
+    if not ids:
+        return 0
+    with Session(engine) as session:
+        result = session.execute(
+            sa.update(table)
+            .where(
+                col(table.id).in_(ids),
+                col(table.leased_by) == worker,
+                col(table.status) == WorkStatus.RUNNING,
+            )
+            .values(lease_until=utcnow() + lease)
+        )
+        session.commit()
+        return int(getattr(result, "rowcount", 0))
+
+
+def hand_back(*, engine: Engine, table: Leased, worker: str) -> int:
+    """Give every row `worker` holds back to the queue at once (a clean shutdown); the
+    interrupted attempt does not count against the row's attempts."""
+    with Session(engine) as session:
+        result = session.execute(
+            sa.update(table)
+            .where(col(table.leased_by) == worker, col(table.status) == WorkStatus.RUNNING)
+            .values(
+                status=WorkStatus.QUEUED,
+                leased_by=None,
+                lease_until=None,
+                available_at=utcnow(),
+                attempts=sa.case((col(table.attempts) > 0, col(table.attempts) - 1), else_=0),
+            )
+        )
+        session.commit()
+        return int(getattr(result, "rowcount", 0))
+
+
+def reclaim_dead(*, engine: Engine, table: Leased, is_dead: Callable[[str], bool]) -> int:
+    """Queue again at once the rows held by processes known to be dead."""
+    with Session(engine) as session:
+        holders = session.exec(
+            select(table.leased_by)
+            .where(col(table.status) == WorkStatus.RUNNING, col(table.leased_by).is_not(None))
+            .distinct()
+        ).all()
+        dead = [holder for holder in holders if holder and is_dead(holder)]
+        if not dead:
+            return 0
+        result = session.execute(
+            sa.update(table)
+            .where(col(table.leased_by).in_(dead), col(table.status) == WorkStatus.RUNNING)
+            .values(
+                status=WorkStatus.QUEUED, leased_by=None, lease_until=None, available_at=utcnow()
+            )
+        )
+        session.commit()
+        return int(getattr(result, "rowcount", 0))
+
+
+def turns_ahead(*, session: Session, work_id: int) -> int:
+    """How many turns queued before this one have not started yet."""
+    count = session.exec(
+        select(sa.func.count())
+        .select_from(PendingWork)
+        .where(PendingWork.status == WorkStatus.QUEUED, col(PendingWork.id) < work_id)
+    ).one()
+    return int(count)
+
+
+def unfinished_inbound_count(*, session: Session) -> int:
+    """Stored requests not yet taken in."""
+    count = session.exec(
+        select(sa.func.count())
+        .select_from(InboundEvent)
+        .where(col(InboundEvent.status).in_([WorkStatus.QUEUED, WorkStatus.RUNNING]))
+    ).one()
+    return int(count)
