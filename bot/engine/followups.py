@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.engine.calendar import WorkingHours, zone
+from bot.engine.states import Transition, move
 from bot.store import crud
 from bot.store.db import session_scope
 from bot.store.models import (
@@ -52,6 +53,7 @@ class SweepReport:
     closed: int = 0
     digest: bool = False
     redacted: int = 0
+    pruned: int = 0
 
 
 class FollowUps:
@@ -74,7 +76,13 @@ class FollowUps:
             closed=self.auto_close(now),
             digest=self.queue_digest(now),
             redacted=self.apply_retention(now),
+            pruned=self.prune(now),
         )
+
+    def prune(self, now: datetime) -> int:
+        """Forget seen-event keys, finished turns and taken-in requests past PRUNE_AFTER_DAYS."""
+        before = now - timedelta(days=self.settings.prune_after_days)
+        return sum(crud.prune(engine=self.engine, before=before).values())
 
     # Reminders ------------------------------------------------------------------------------
 
@@ -186,8 +194,8 @@ class FollowUps:
                         post_state=PostState.PENDING,
                     ),
                 )
-                crud.set_status(conversation=conversation, status=ConversationStatus.CLOSED)
-                closed += 1
+                if move(conversation, Transition.CLOSE):
+                    closed += 1
         return closed
 
     # Digest ---------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ _RULES: dict[Transition, _Rule] = {
     Transition.FAIL: _Rule(_OPEN, S.FAILED),
     Transition.CANCEL: _Rule(_WORKED, S.CANCELLED),
     Transition.CLOSE: _Rule(
-        frozenset({S.AWAITING_USER, S.DELIVERED, S.CHOOSING_AGENT, S.ROUTING}), S.CLOSED
+        frozenset({S.AWAITING_USER, S.DELIVERED, S.CHOOSING_AGENT, S.ROUTING, S.FAILED}), S.CLOSED
     ),
 }
 
