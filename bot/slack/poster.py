@@ -27,32 +27,32 @@ class SlackPoster:
     def post(self, *, conversation: Conversation, message: Message) -> str | None:
         """Post a reply in its thread and return the first message's ts.
 
-        After an interrupted attempt, the parts that did reach the thread are not posted
-        again, and the ones that did not are posted now.
+        After an interrupted attempt, the parts (and the attached plan) that did reach the
+        thread are not posted again, and the ones that did not are posted now.
         """
-        posted: dict[int, str] = {}
-        if message.post_attempted_at is not None:
-            posted = self._already_posted(conversation, message)
+        replies = self._replies(conversation) if message.post_attempted_at is not None else []
+        posted = _parts_posted(replies, message_id=message.id)
         agents = list(self.desk.roster().agents)
         first_ts: str | None = None
-        pieces = render(message, conversation=conversation, agents=agents)
-        for index, piece in enumerate(pieces):
-            if index in posted:
-                first_ts = first_ts or posted[index]
-                continue
-            response = self.client.chat_postMessage(
-                channel=conversation.channel_id,
-                thread_ts=conversation.thread_ts,
-                text=piece.text,
-                blocks=piece.blocks,
-                metadata={
-                    "event_type": METADATA_EVENT,
-                    "event_payload": {"message_id": message.id, "part": index},
-                },
-                unfurl_links=False,
-            )
-            first_ts = first_ts or response.get("ts")
-            if piece.attachment:
+        for index, piece in enumerate(render(message, conversation=conversation, agents=agents)):
+            piece_ts = posted.get(index)
+            if piece_ts is None:
+                response = self.client.chat_postMessage(
+                    channel=conversation.channel_id,
+                    thread_ts=conversation.thread_ts,
+                    text=piece.text,
+                    blocks=piece.blocks,
+                    metadata={
+                        "event_type": METADATA_EVENT,
+                        "event_payload": {"message_id": message.id, "part": index},
+                    },
+                    unfurl_links=False,
+                )
+                piece_ts = str(response.get("ts") or "")
+            first_ts = first_ts or piece_ts
+            if piece.attachment and not _file_posted_after(
+                replies, filename=piece.attachment[0], after=piece_ts
+            ):
                 self._attach(conversation, *piece.attachment)
         return first_ts
 
@@ -88,27 +88,26 @@ class SlackPoster:
             fallback_ts=conversation.thread_ts,
         )
 
-    def _already_posted(self, conversation: Conversation, message: Message) -> dict[int, str]:
-        """The parts of this reply an earlier attempt did post in the thread, with their ts."""
-        posted: dict[int, str] = {}
+    def _replies(self, conversation: Conversation) -> list[dict[str, Any]]:
+        """The thread as Slack has it, with our metadata (empty when it can't be read)."""
+        replies: list[dict[str, Any]] = []
+        cursor: str | None = None
         try:
-            response = self.client.conversations_replies(
-                channel=conversation.channel_id,
-                ts=conversation.thread_ts,
-                include_all_metadata=True,
-                limit=200,
-            )
+            while True:
+                response = self.client.conversations_replies(
+                    channel=conversation.channel_id,
+                    ts=conversation.thread_ts,
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+                replies.extend(response.get("messages") or [])
+                cursor = (response.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return replies
         except SlackApiError:
-            return posted
-        for item in response.get("messages") or []:
-            metadata = item.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if (
-                metadata.get("event_type") == METADATA_EVENT
-                and payload.get("message_id") == message.id
-            ):
-                posted.setdefault(int(payload.get("part") or 0), str(item.get("ts")))
-        return posted
+            log.warning("could not read the thread to look for an earlier post", exc_info=True)
+            return replies
 
     def _thread_link(self, item: dict[str, Any]) -> str:
         title = str(item.get("title") or f"request {item.get('conversation_id')}")
@@ -170,3 +169,23 @@ def show_status(
     except SlackApiError as error:
         if error.response.get("error") != "already_reacted":
             log.info("could not react either: %s", error.response.get("error"))
+
+
+def _parts_posted(replies: list[dict[str, Any]], *, message_id: int | None) -> dict[int, str]:
+    """The parts of a reply an earlier attempt did post in the thread, with their ts."""
+    posted: dict[int, str] = {}
+    for item in replies:
+        metadata = item.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == METADATA_EVENT and payload.get("message_id") == message_id:
+            posted.setdefault(int(payload.get("part") or 0), str(item.get("ts")))
+    return posted
+
+
+def _file_posted_after(replies: list[dict[str, Any]], *, filename: str, after: str) -> bool:
+    """Whether the thread shows this file, uploaded after the part it belongs to."""
+    return any(
+        float(item.get("ts") or 0) > float(after or 0)
+        and any(file.get("name") == filename for file in item.get("files") or [])
+        for item in replies
+    )

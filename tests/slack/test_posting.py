@@ -5,6 +5,8 @@ import re
 import time
 from typing import Any
 
+import pytest
+
 from tests.fakes.slack_server import MAX_MARKDOWN_CHARS, visible_text
 from tests.slack.conftest import BOT_USER, CHANNEL, SlackHarness
 from tests.support import QUESTIONS
@@ -189,3 +191,31 @@ def test_a_long_reply_cut_short_by_a_failure_is_completed_once(harness: SlackHar
     for n in range(8):
         assert shown.count(f"Section {n}:") == 1, harness.slack.dump()
     assert len(harness.agent_requests()) == 1
+
+
+def test_a_plan_file_lost_after_its_summary_is_uploaded_when_the_post_resumes(
+    harness: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = "\n\n".join(f"## Step {n}\n\n" + "detail " * 300 for n in range(6))
+    plan = {"title": "Billing revamp", "summary": "Usage-based plans.", "document": document}
+    poster = harness.app.worker.poster
+    attach = poster._attach  # type: ignore[attr-defined]
+    crashes = iter([True])
+
+    def crash_once(*args: Any) -> None:
+        if next(crashes, False):
+            raise ConnectionError("the process died between the summary and the file")
+        attach(*args)
+
+    monkeypatch.setattr(poster, "_attach", crash_once)
+    harness.anthropic.reply_tool_use("deliver_result", plan)
+    ts = harness.mention("Plan the billing revamp; everything is decided")
+    harness.slack.wait_for(lambda: harness.slack.files, message="the plan file")
+    harness.wait_idle()
+    assert [f["name"] for f in harness.slack.files] == ["billing-revamp.md"]
+    summaries = [
+        m
+        for m in harness.bot_messages(CHANNEL, ts)
+        if "The full plan is attached below." in visible_text(m)
+    ]
+    assert len(summaries) == 1
