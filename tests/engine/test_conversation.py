@@ -327,3 +327,24 @@ def test_a_huge_message_is_kept_whole_and_the_model_gets_a_bounded_copy(
     conversation = desk.conversation(1)
     assert conversation is not None and conversation.title.endswith("…")
     assert len(conversation.title) <= 120
+
+
+def test_a_malformed_questions_call_is_answered_with_a_tool_error_the_model_corrects(
+    desk: Desk, fake: FakeAnthropic
+) -> None:
+    desk.take_in(inbound("Add audit logs", ts="1.0", explicit_agent="backend-feature-developer"))
+    fake.reply_tool_use(
+        "ask_clarifying_questions", {"questions": [{"question": "Which?", "choices": 5}]}
+    )
+    fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    assert desk.work() == 1
+
+    conversation = desk.conversation(1)
+    assert conversation is not None
+    assert conversation.status is ConversationStatus.AWAITING_USER
+    correction = fake.message_requests[-1].body["messages"][-1]["content"][0]
+    assert correction["type"] == "tool_result" and correction["is_error"] is True
+    assert "questions.0.choices" in correction["content"]
+    asked = desk.messages(1)[-1]
+    assert asked.kind is MessageKind.QUESTIONS
+    assert asked.text.startswith("A few questions before I design this:")
