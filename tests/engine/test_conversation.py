@@ -348,3 +348,38 @@ def test_a_malformed_questions_call_is_answered_with_a_tool_error_the_model_corr
     asked = desk.messages(1)[-1]
     assert asked.kind is MessageKind.QUESTIONS
     assert asked.text.startswith("A few questions before I design this:")
+
+
+def test_a_refused_key_says_what_to_fix_instead_of_press_retry(tmp_path: Path) -> None:
+    poster = RecordingPoster()
+    with (
+        FakeAnthropic(api_key="the-right-key") as strict,
+        desk_with(make_settings(tmp_path, strict, anthropic_api_key="wrong-key")) as desk,
+    ):
+        desk.take_in(inbound("Add SSO", ts="1.0", explicit_agent="backend-feature-developer"))
+        desk.work(poster=poster)
+        requests = len(strict.message_requests)
+    failure = poster.posted[-1]
+    assert failure.kind is MessageKind.FAILURE
+    assert "check ANTHROPIC_API_KEY" in failure.text
+    assert "Press Retry to try again" not in failure.text
+    assert "Retrying won't help until" in failure.text
+    assert requests == 1  # a 401 is not retried
+
+
+def test_an_unreachable_model_server_is_not_named_in_the_thread(tmp_path: Path) -> None:
+    with FakeAnthropic() as gone:
+        url = gone.base_url
+    poster = RecordingPoster()
+    settings = make_settings(tmp_path, anthropic_api_key="k", anthropic_base_url=url)
+    with desk_with(settings) as desk:
+        desk.take_in(inbound("Add SSO", ts="1.0", explicit_agent="backend-feature-developer"))
+        desk.work(poster=poster)
+        conversation = desk.conversation(1)
+    failure = poster.posted[-1]
+    assert failure.kind is MessageKind.FAILURE
+    assert "couldn't reach the model API" in failure.text
+    assert "Press Retry to try again" in failure.text
+    host = url.split("//")[1]
+    assert conversation is not None and host not in (conversation.failure_reason or "")
+    assert host not in failure.text and "127.0.0.1" not in failure.text
