@@ -2,6 +2,7 @@
 
 import logging
 import threading
+from collections import deque
 from typing import Any
 
 from slack_bolt import App, BoltContext
@@ -16,7 +17,9 @@ log = logging.getLogger(__name__)
 
 # Message subtypes that are people talking; everything else (joins, topics, deletions…) is not.
 _SPOKEN = {None, "file_share", "thread_broadcast"}
-_PRIOR_LIMIT = 50
+_PRIOR_LIMIT = 50  # messages of an existing thread given as context
+_PRIOR_PAGE_SIZE = 200
+_PRIOR_PAGES = 50  # at most 10,000 replies are paged through (Slack lists oldest first)
 
 
 def register(app: App, services: SlackServices) -> None:
@@ -163,14 +166,14 @@ def _edited(
 def _earlier_messages(
     client: WebClient, channel: str, thread_ts: str, *, before: str, services: SlackServices
 ) -> tuple[PriorMessage, ...]:
-    """The thread's messages before the mention, as context for the agent."""
+    """The thread's first message and the newest ones before the mention, as context."""
     try:
-        response = client.conversations_replies(channel=channel, ts=thread_ts, limit=_PRIOR_LIMIT)
+        first, newest = _thread_before(client, channel, thread_ts, before=before)
     except SlackApiError as error:
         log.warning("could not read the thread for context: %s", error.response.get("error"))
         return ()
     prior = []
-    for item in response.get("messages") or []:
+    for item in [*first, *newest]:
         if float(item.get("ts", "0")) >= float(before) or not item.get("text"):
             continue
         author = item.get("user")
@@ -184,3 +187,22 @@ def _earlier_messages(
             )
         )
     return tuple(prior)
+
+
+def _thread_before(
+    client: WebClient, channel: str, thread_ts: str, *, before: str
+) -> tuple[list[dict[str, Any]], deque[dict[str, Any]]]:
+    """The thread's parent, and its newest replies before `before` (Slack lists oldest first)."""
+    first: list[dict[str, Any]] = []
+    newest: deque[dict[str, Any]] = deque(maxlen=_PRIOR_LIMIT - 1)
+    cursor: str | None = None
+    for _ in range(_PRIOR_PAGES):
+        response = client.conversations_replies(
+            channel=channel, ts=thread_ts, latest=before, limit=_PRIOR_PAGE_SIZE, cursor=cursor
+        )
+        for item in response.get("messages") or []:
+            (first if item.get("ts") == thread_ts else newest).append(item)
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not response.get("has_more") or not cursor:
+            break
+    return first[:1], newest
