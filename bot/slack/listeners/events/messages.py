@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 # Message subtypes that are people talking; everything else (joins, topics, deletions…) is not.
 _SPOKEN = {None, "file_share", "thread_broadcast"}
+_LEGACY_BOT = "bot_message"  # heard only where a channel allows bots
 _PRIOR_LIMIT = 50  # messages of an existing thread given as context
 _PRIOR_PAGE_SIZE = 200
 _PRIOR_PAGES = 50  # at most 10,000 replies are paged through (Slack lists oldest first)
@@ -67,14 +68,17 @@ def handle_message_event(
     if subtype == "message_changed":
         _edited(event, team_id=team_id, bot_user_id=bot_user_id, services=services)
         return
-    if subtype not in _SPOKEN:
+    if subtype not in _SPOKEN and subtype != _LEGACY_BOT:
         return
     channel = event.get("channel") or ""
-    user = event.get("user")
+    # A legacy integration's post has no user: the bot's ID stands in for one.
+    user = event.get("user") or (event.get("bot_id") if subtype == _LEGACY_BOT else None)
     ts = event.get("ts") or ""
     if not channel or not ts or not user or user == bot_user_id:
         return
-    if event.get("bot_id") or event.get("bot_profile"):
+    if event.get("bot_id") or event.get("bot_profile") or subtype == _LEGACY_BOT:
+        if context.bot_id and event.get("bot_id") == context.bot_id:
+            return
         setting = services.desk.channel_setting(team_id=team_id, channel_id=channel)
         if setting is None or not setting.allow_bots:
             return
@@ -96,7 +100,11 @@ def handle_message_event(
             return
         source, start = Source.INTAKE, True
     conversation_ts = thread_ts or ts
-    person = services.users.get(user)
+    person_name = (
+        str(event.get("username") or user)
+        if subtype == _LEGACY_BOT
+        else services.users.get(user).name
+    )
     prior: tuple[PriorMessage, ...] = ()
     if (
         start
@@ -120,7 +128,7 @@ def handle_message_event(
             thread_ts=conversation_ts,
             ts=ts,
             user_id=user,
-            user_name=person.name,
+            user_name=person_name,
             text=text or "(see the thread above)",
             source=source,
             event_keys=(f"msg:{team_id}:{channel}:{ts}",),
