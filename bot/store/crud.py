@@ -255,18 +255,6 @@ def finish_work(
     work.lease_until = None
 
 
-def release_work(*, session: Session, work_id: int, error: str, retry_at: datetime) -> None:
-    """Give a claimed turn back to the queue to try again later."""
-    work = session.get(PendingWork, work_id)
-    if work is None:
-        return
-    work.status = WorkStatus.QUEUED
-    work.last_error = error
-    work.available_at = retry_at
-    work.lease_until = None
-    work.leased_by = None
-
-
 def cancel_work(*, session: Session, conversation_id: int) -> int:
     """Cancel every queued turn of a conversation; returns how many."""
     queued = session.exec(

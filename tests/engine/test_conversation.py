@@ -288,6 +288,28 @@ def test_prompt_too_long_from_the_api_condenses_harder(tmp_path: Path, fake: Fak
         assert second < first
 
 
+@pytest.mark.parametrize("reply", ["yes", "2", "sounds good", "add a settings page too"])
+def test_a_reply_stays_with_the_thread_agent_without_routing(
+    desk: Desk, fake: FakeAnthropic, reply: str
+) -> None:
+    desk.take_in(inbound("Add OAuth login", ts="1.0", explicit_agent="backend-feature-developer"))
+    fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    desk.work()
+    # The channel now defaults elsewhere and the reply may sound like another agent's work:
+    # the thread still belongs to its agent, and the router is not asked.
+    desk.configure_channel(
+        team_id="T1", channel_id="C1", default_agent="frontend-feature-developer"
+    )
+    desk.take_in(inbound(reply, ts="2.0"))
+    fake.reply_text("Noted.")
+    desk.work()
+    conversation = desk.conversation(1)
+    assert conversation is not None and conversation.agent == "backend-feature-developer"
+    assert [record.method for record in desk.routing_history(1)] == ["explicit"]
+    assert len(fake.message_requests) == 2  # two agent turns, no routing call
+    assert "You are an expert backend developer" in str(fake.message_requests[-1].body["system"])
+
+
 def test_an_agent_file_that_breaks_mid_thread_hands_the_thread_on(
     desk: Desk, fake: FakeAnthropic
 ) -> None:
