@@ -31,7 +31,7 @@ _COMMON_FLAGS = (
     "--color=never",
     "--sort=path",
     "--iglob=!.git",
-    *(f"--iglob=!{pattern}" for pattern in SECRET_PATTERNS),
+    *(f"--iglob=!{'**/' if '/' in pattern else ''}{pattern}" for pattern in SECRET_PATTERNS),
 )
 
 

@@ -124,7 +124,7 @@ def matching_lines(
     """Each matching line as (path, line number, text), file by file in the order given."""
     whole = _whole_file_regex(regex)
     for rel in files:
-        text = _read_text(root / rel, max_file_bytes)
+        text = _read_text(root, rel, max_file_bytes)
         if not text or (whole is not None and whole.search(text) is None):
             continue
         lines = text.split("\n")
@@ -153,9 +153,9 @@ def _whole_file_regex(regex: re.Pattern[str]) -> re.Pattern[str] | None:
     return re.compile(regex.pattern, regex.flags | re.MULTILINE)
 
 
-def _read_text(path: Path, max_file_bytes: int) -> str | None:
+def _read_text(root: Path, rel: str, max_file_bytes: int) -> str | None:
     try:
-        data = read_bytes_no_follow(path, max_file_bytes)
+        data = read_bytes_no_follow(root=root, rel=rel, max_bytes=max_file_bytes)
     except OSError:
         return None
     if data is None or b"\x00" in data:

@@ -290,7 +290,7 @@ class RepoTools:
                 f"`{rel}` is a folder; list it with list_files and pattern `{rel}/*`."
             )
         try:
-            fd = open_no_follow(target)
+            fd = open_no_follow(root=root, rel=target.relative_to(root).as_posix())
         except FileNotFoundError:
             raise _RefusalError(
                 f"`{rel}` does not exist; use list_files to find the right path."
