@@ -28,19 +28,19 @@ class Check:
     fix: str = ""
 
 
-def required_scopes(manifest: Path = MANIFEST) -> set[str]:
-    """The bot scopes the app manifest asks for."""
+def required_scopes(*, manifest: Path = MANIFEST) -> set[str] | None:
+    """The bot scopes the app manifest asks for; None when the manifest can't be read."""
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    return set(data.get("oauth_config", {}).get("scopes", {}).get("bot", []))
+        return set(data["oauth_config"]["scopes"]["bot"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
-def run_checks(settings: Settings) -> list[Check]:
+def run_checks(settings: Settings, *, manifest: Path = MANIFEST) -> list[Check]:
     """Every check, in the order a person would fix things."""
     return [
-        *_slack_checks(settings),
+        *_slack_checks(settings, manifest=manifest),
         _database_check(settings),
         _agents_check(settings),
         _repos_check(settings),
@@ -48,7 +48,7 @@ def run_checks(settings: Settings) -> list[Check]:
     ]
 
 
-def _slack_checks(settings: Settings) -> list[Check]:
+def _slack_checks(settings: Settings, *, manifest: Path) -> list[Check]:
     checks: list[Check] = []
     token = settings.slack_bot_token
     if token is None:
@@ -95,17 +95,7 @@ def _slack_checks(settings: Settings) -> list[Check]:
                 for s in (response.headers.get("x-oauth-scopes") or "").split(",")
                 if s.strip()
             }
-            missing = sorted(required_scopes() - granted)
-            checks.append(
-                Check(
-                    "Slack scopes",
-                    not missing,
-                    "all granted" if not missing else "missing: " + ", ".join(missing),
-                    "Add the scopes (or re-create the app from manifest.json) and reinstall it."
-                    if missing
-                    else "",
-                )
-            )
+            checks.append(_scopes_check(granted, required_scopes(manifest=manifest), manifest))
     modes = []
     if settings.slack_app_token is not None:
         app_token = settings.slack_app_token.get_secret_value()
@@ -136,6 +126,26 @@ def _slack_checks(settings: Settings) -> list[Check]:
         )
     )
     return checks
+
+
+def _scopes_check(granted: set[str], required: set[str] | None, manifest: Path) -> Check:
+    if required is None:
+        return Check(
+            "Slack scopes",
+            False,
+            f"cannot tell what is missing: {manifest} can't be read "
+            f"(granted: {', '.join(sorted(granted)) or 'none'})",
+            "Run `agentdesk doctor` from a checkout that has the app's manifest.json.",
+        )
+    missing = sorted(required - granted)
+    return Check(
+        "Slack scopes",
+        not missing,
+        "all granted" if not missing else "missing: " + ", ".join(missing),
+        "Add the scopes (or re-create the app from manifest.json) and reinstall it."
+        if missing
+        else "",
+    )
 
 
 def _database_check(settings: Settings) -> Check:

@@ -12,7 +12,6 @@ from bot.engine.desk import Desk
 from bot.engine.inbound import InboundMessage, Source
 from bot.store.models import (
     Conversation,
-    ConversationStatus,
     Message,
     MessageKind,
     ScheduledPost,
@@ -198,11 +197,3 @@ class Shell:
             self.console.print("Nothing to cancel.")
             return
         self.desk.flush_outbox(self.poster, conversation_id=self.conversation_id)
-
-
-def conversation_status(desk: Desk, conversation_id: int | None) -> ConversationStatus | None:
-    """The status of the shell's thread, for tests and the prompt."""
-    if conversation_id is None:
-        return None
-    conversation = desk.conversation(conversation_id)
-    return conversation.status if conversation else None

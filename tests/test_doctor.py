@@ -56,6 +56,17 @@ def test_missing_scopes_a_bad_token_and_no_key_say_what_to_fix(tmp_path: Path) -
         assert not token.ok and token.detail == "auth.test failed: invalid_auth"
 
 
+def test_without_the_manifest_the_scopes_are_not_called_granted(tmp_path: Path) -> None:
+    with FakeSlack(scopes=("chat:write",)) as slack:
+        settings = make_settings(tmp_path, slack_bot_token="xoxb-test", slack_api_url=slack.api_url)
+        checks = run_checks(settings, manifest=tmp_path / "missing" / "manifest.json")
+    scopes = next(check for check in checks if check.name == "Slack scopes")
+    assert not scopes.ok
+    assert "manifest.json" in scopes.detail and "all granted" not in scopes.detail
+    assert "granted: chat:write" in scopes.detail
+    assert scopes.fix
+
+
 def test_the_command_exits_1_and_never_prints_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL_MAX_RETRIES", "0")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")

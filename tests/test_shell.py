@@ -63,7 +63,8 @@ def test_shell_without_a_key_routes_then_says_what_is_missing(tmp_path: Path) ->
     assert "→ frontend-feature-developer (local" in text
     assert "No model API key is set: put ANTHROPIC_API_KEY in the environment or .env" in text
     assert "ANTHROPIC_BASE_URL can point at any Anthropic-compatible server" in text
-    assert "Type /retry to try again." in text
+    assert "Retrying won't help until whoever runs agentdesk fixes that." in text
+    assert "Type /retry once it is fixed." in text
     assert "Nothing to cancel." in text
 
 

@@ -1,10 +1,54 @@
 """The tools every agent has: ask clarifying questions, or deliver the result."""
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 ASK_QUESTIONS = "ask_clarifying_questions"
 DELIVER = "deliver_result"
+
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class Question(BaseModel):
+    """One clarifying question, with optional choices."""
+
+    model_config = ConfigDict(frozen=True)
+
+    question: _Text
+    choices: list[_Text] = Field(
+        default_factory=list,
+        max_length=5,
+        description="Short answer options, if the answer is a pick.",
+    )
+
+
+class AskQuestionsInput(BaseModel):
+    """The input of `ask_clarifying_questions`: the model is given its schema, then checked."""
+
+    intro: str = Field(
+        default="", description="One short sentence before the questions (optional)."
+    )
+    questions: list[Question] = Field(min_length=1, max_length=6)
+
+
+class DeliverInput(BaseModel):
+    """The input of `deliver_result`: the model is given its schema, then checked."""
+
+    title: _Text = Field(description="A short title for the plan.")
+    summary: str = Field(description="Two to four sentences for the thread: what and how.")
+    document: _Text = Field(description="The full plan in Markdown.")
+
+
+_INPUTS: dict[str, type[BaseModel]] = {ASK_QUESTIONS: AskQuestionsInput, DELIVER: DeliverInput}
+
+
+def _input_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema the model is given; our docstring stays out of it."""
+    schema = model.model_json_schema()
+    schema.pop("description", None)
+    return schema
+
 
 CONVERSATION_TOOLS: list[dict[str, Any]] = [
     {
@@ -15,34 +59,7 @@ CONVERSATION_TOOLS: list[dict[str, Any]] = [
             "a short list (they are shown as buttons); leave them out for open questions. "
             "After calling it, stop and wait for the answers."
         ),
-        "input_schema": {
-            "type": "object",
-            "properties": {
-                "intro": {
-                    "type": "string",
-                    "description": "One short sentence before the questions (optional).",
-                },
-                "questions": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": 6,
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "question": {"type": "string"},
-                            "choices": {
-                                "type": "array",
-                                "items": {"type": "string"},
-                                "maxItems": 5,
-                                "description": "Short answer options, if the answer is a pick.",
-                            },
-                        },
-                        "required": ["question"],
-                    },
-                },
-            },
-            "required": ["questions"],
-        },
+        "input_schema": _input_schema(AskQuestionsInput),
     },
     {
         "name": DELIVER,
@@ -52,42 +69,37 @@ CONVERSATION_TOOLS: list[dict[str, Any]] = [
             "implementation plan in ordered steps, tests, risks and open questions. "
             "When you read the team's code, cite what you relied on as `path:line`."
         ),
-        "input_schema": {
-            "type": "object",
-            "properties": {
-                "title": {"type": "string", "description": "A short title for the plan."},
-                "summary": {
-                    "type": "string",
-                    "description": "Two to four sentences for the thread: what and how.",
-                },
-                "document": {"type": "string", "description": "The full plan in Markdown."},
-            },
-            "required": ["title", "summary", "document"],
-        },
+        "input_schema": _input_schema(DeliverInput),
     },
 ]
 
 
-@dataclass(frozen=True)
-class Question:
-    """One clarifying question, with optional choices."""
-
-    question: str
-    choices: tuple[str, ...] = ()
+def input_error(*, name: str, data: Any) -> str | None:
+    """Why a conversation tool's input does not fit its schema, for the model; None when it fits."""
+    schema = _INPUTS.get(name)
+    if schema is None:
+        return None
+    try:
+        schema.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']) or 'input'}: {problem['msg']}"
+            for problem in error.errors(include_url=False)
+        )
+        return f"The {name} input does not match its schema ({problems}). Call it again, corrected."
+    return None
 
 
 def parse_questions(data: Any) -> tuple[str, list[Question]]:
-    """The intro and questions from an `ask_clarifying_questions` call, tolerating loose input."""
-    data = data if isinstance(data, dict) else {}
-    questions: list[Question] = []
-    for item in data.get("questions") or []:
-        if isinstance(item, str):
-            item = {"question": item}
-        if not isinstance(item, dict) or not str(item.get("question", "")).strip():
-            continue
-        choices = tuple(str(c).strip() for c in item.get("choices") or [] if str(c).strip())
-        questions.append(Question(question=str(item["question"]).strip(), choices=choices[:5]))
-    return str(data.get("intro") or "").strip(), questions
+    """The intro and questions of an `ask_clarifying_questions` call; none when it is malformed.
+
+    The turn loop has already answered a malformed call with a tool error the model can correct.
+    """
+    try:
+        parsed = AskQuestionsInput.model_validate(data)
+    except ValidationError:
+        return "", []
+    return parsed.intro.strip(), parsed.questions
 
 
 def render_questions(intro: str, questions: list[Question]) -> str:

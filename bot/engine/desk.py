@@ -61,7 +61,6 @@ class Desk:
         self.registry = registry
         self.llm = llm
         self.router = router
-        self.toolbox = toolbox
         self.worker_id = worker_id or identity.process_id()
         self.lease = timedelta(seconds=settings.turn_lease_seconds)
         self.fair = queue.FairShare(
@@ -79,6 +78,15 @@ class Desk:
             worker_id=self.worker_id,
             toolbox=toolbox,
         )
+
+    @property
+    def toolbox(self) -> Toolbox | None:
+        """The repository tools agents may use (None without REPOS)."""
+        return self.turns.toolbox
+
+    @toolbox.setter
+    def toolbox(self, toolbox: Toolbox | None) -> None:
+        self.turns.toolbox = toolbox
 
     def roster(self) -> Roster:
         """The agents loaded now (re-checked on disk)."""

@@ -8,7 +8,12 @@ from typing import Any, Protocol
 
 from bot.agents.model import AgentDefinition
 from bot.config import Settings
-from bot.engine.conversation_tools import ASK_QUESTIONS, CONVERSATION_TOOLS, DELIVER
+from bot.engine.conversation_tools import (
+    ASK_QUESTIONS,
+    CONVERSATION_TOOLS,
+    DELIVER,
+    input_error,
+)
 from bot.engine.prompt import estimate_tokens, system_prompt, thread_for_model
 from bot.llm.client import Completion, LLMClient, ModelUnavailableError
 from bot.llm.models import resolve_model
@@ -124,29 +129,42 @@ def _loop(
     sources: list[str] = []
     steps: list[dict[str, Any]] = []
     working = list(history)
+    offered = tools
     tool_choice: dict[str, Any] | None = None
     while True:
         completion = llm.complete(
-            model=model, system=system, messages=working, tools=tools, tool_choice=tool_choice
+            model=model, system=system, messages=working, tools=offered, tool_choice=tool_choice
         )
         usage += completion.usage
         calls = completion.tool_uses()
-        reading = [call for call in calls if call.name not in _TERMINAL]
-        if toolbox is None or not reading or any(call.name in _TERMINAL for call in calls):
-            return TurnResult(
-                completion=completion, usage=usage, condensed=0, sources=sources, steps=steps
-            )
-        if tool_choice is not None:  # told to wrap up and still reading: stop here
+        malformed = {
+            call.id: error
+            for call in calls
+            if call.name in _TERMINAL and (error := input_error(name=call.name, data=call.input))
+        }
+        finished = any(call.name in _TERMINAL and call.id not in malformed for call in calls)
+        reading = toolbox is not None and any(call.name not in _TERMINAL for call in calls)
+        # Told to wrap up and still not done: the answer stands as it is.
+        if finished or tool_choice is not None or not (malformed or reading):
             return TurnResult(
                 completion=completion, usage=usage, condensed=0, sources=sources, steps=steps
             )
         results = []
-        for call in reading:
+        for call in calls:
             arguments = call.input if isinstance(call.input, dict) else {}
-            if on_activity is not None:
-                on_activity(toolbox.describe(call.name, arguments))
-            output = toolbox.run(agent, call.name, arguments)
-            sources.extend(s for s in output.sources if s not in sources)
+            if call.id in malformed:
+                output = ToolOutput(text=malformed[call.id], is_error=True)
+            elif toolbox is None:
+                results.append(_refused(call.id, f"{call.name} is not available."))
+                continue
+            elif len(steps) >= settings.agent_max_tool_steps:
+                results.append(_refused(call.id, f"Not run: {_WRAP_UP}"))
+                continue
+            else:
+                if on_activity is not None:
+                    on_activity(toolbox.describe(call.name, arguments))
+                output = toolbox.run(agent, call.name, arguments)
+                sources.extend(s for s in output.sources if s not in sources)
             steps.append({"tool": call.name, "input": arguments, "error": output.is_error})
             results.append(
                 {
@@ -168,5 +186,11 @@ def _loop(
         )
         if out_of_budget:
             results.append({"type": "text", "text": _WRAP_UP})
+            offered = CONVERSATION_TOOLS  # only asking or delivering is left to choose from
             tool_choice = {"type": "any"}
         working.append({"role": "user", "content": results})
+
+
+def _refused(tool_use_id: str, reason: str) -> dict[str, Any]:
+    """The answer to a tool call that was not run."""
+    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": reason, "is_error": True}

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from bot.agents.model import AgentDefinition
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
+from bot.engine import failures
 from bot.engine.conversation_tools import (
     ASK_QUESTIONS,
     DELIVER,
@@ -327,7 +328,7 @@ class TurnRunner:
                 session=session,
                 conversation_id=work.conversation_id,
                 kind=MessageKind.FAILURE,
-                text=f"I couldn't finish this turn. {reason} Press Retry to try again.",
+                text=failures.failure_text(reason=reason),
                 payload={"reason": reason},
             )
 

@@ -16,12 +16,23 @@ from bot.llm.usage import TokenUsage
 log = logging.getLogger(__name__)
 
 
+class FailureReason(str):
+    """A reason written for the people in a thread that knows whether trying again can help."""
+
+    retryable: bool
+
+    def __new__(cls, text: str, *, retryable: bool = True) -> "FailureReason":
+        reason = super().__new__(cls, text)
+        reason.retryable = retryable
+        return reason
+
+
 class ModelUnavailableError(Exception):
     """The model could not answer; `reason` is written for the people in the thread."""
 
     def __init__(self, reason: str, *, retryable: bool = True, too_long: bool = False) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason = FailureReason(reason, retryable=retryable)
         self.retryable = retryable
         self.too_long = too_long
 
@@ -145,17 +156,20 @@ def _explain(error: anthropic.APIError, settings: Settings) -> ModelUnavailableE
     """A sentence a teammate can act on, for an SDK error after its retries."""
     retries = settings.model_max_retries
     after = f" (still after {retries} retries)" if retries else ""
+    # The address stays in the log: a thread is no place for an internal host name.
     where = settings.anthropic_base_url or "Anthropic's API"
-    log.warning("model call failed: %s", error)
+    log.warning("model call to %s failed: %s", where, error)
     if isinstance(error, anthropic.APIConnectionError):
-        return ModelUnavailableError(f"I couldn't reach the model at {where}{after}.")
+        return ModelUnavailableError(f"I couldn't reach the model API{after}.")
     if isinstance(error, anthropic.AuthenticationError):
         return ModelUnavailableError(
             "The model API refused our key (401): check ANTHROPIC_API_KEY.", retryable=False
         )
     if isinstance(error, anthropic.PermissionDeniedError):
         return ModelUnavailableError(
-            "The model API says our key may not use this model (403).", retryable=False
+            "The model API says our key may not use this model (403): check the agent's "
+            "`model:` and the key's permissions.",
+            retryable=False,
         )
     if isinstance(error, anthropic.RateLimitError):
         return ModelUnavailableError(f"The model API is rate-limiting us (429){after}.")

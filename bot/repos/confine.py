@@ -15,8 +15,9 @@ from pathlib import Path, PurePosixPath
 
 from bot.repos.ignore import IgnoreRules
 
-# Matched, case-insensitively, against every component of a path, so a folder that
-# matches hides everything under it. Keep in step with the README.
+# Matched, case-insensitively, against every component of a path (or, for an entry with a
+# `/`, against consecutive components), so a folder that matches hides everything under it.
+# Keep in step with the README.
 SECRET_PATTERNS: tuple[str, ...] = (
     # environment files: .env, .env.local, .env.production, prod.env, direnv's .envrc
     ".env",
@@ -50,6 +51,8 @@ SECRET_PATTERNS: tuple[str, ...] = (
     ".htpasswd",
     ".git-credentials",
     ".dockercfg",
+    ".docker/config.json",
+    ".kube/config",
     "*.tfstate",
     "*.tfstate.*",
     "*.tfvars",
@@ -98,6 +101,9 @@ def hidden_path(rel: str) -> bool:
     One regex search over the whole path, since listings run this on every file.
     """
     return _HIDDEN_COMPONENT.search(f"/{rel.lower()}/") is not None
+
+
+_NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class PathRefusedError(Exception):
@@ -177,19 +183,31 @@ def _check_visible(rel: str, ignore: IgnoreRules) -> None:
         raise PathRefusedError(f"`{rel}` is ignored by .gitignore, so it is not shown.")
 
 
-def open_no_follow(path: Path) -> int:
-    """An fd for reading the regular file at `path`, refusing a symlink swapped in late."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(path, flags)
+def open_no_follow(*, root: Path, rel: str) -> int:
+    """An fd for reading the regular file `rel` under `root`, following no symlink on the way.
+
+    Each folder is opened relative to the one before with O_NOFOLLOW, so a folder swapped
+    for a symlink after the path was checked cannot lead the read anywhere else.
+    """
+    *folders, name = PurePosixPath(rel).parts
+    directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for folder in folders:
+            inner = os.open(folder, _NO_FOLLOW | os.O_DIRECTORY, dir_fd=directory)
+            os.close(directory)
+            directory = inner
+        fd = os.open(name, _NO_FOLLOW | os.O_NONBLOCK, dir_fd=directory)
+    finally:
+        os.close(directory)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise IsADirectoryError(f"{path} is not a regular file")
+        raise IsADirectoryError(f"{rel} is not a regular file")
     return fd
 
 
-def read_bytes_no_follow(path: Path, max_bytes: int) -> bytes | None:
+def read_bytes_no_follow(*, root: Path, rel: str, max_bytes: int) -> bytes | None:
     """The file's bytes, or None when it is larger than `max_bytes`; OSError when unreadable."""
-    with os.fdopen(open_no_follow(path), "rb") as handle:
+    with os.fdopen(open_no_follow(root=root, rel=rel), "rb") as handle:
         if os.fstat(handle.fileno()).st_size > max_bytes:
             return None
         return handle.read()

@@ -11,12 +11,12 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import threading
 from functools import lru_cache
 from pathlib import Path
 
+from bot.repos.bounded import bounded_lines
 from bot.repos.confine import SECRET_PATTERNS, hidden_reason
-from bot.repos.search import SearchCaps, SearchOutcome, make_match
+from bot.repos.search import SearchCaps, SearchOutcome, make_match, stopped_after
 from bot.repos.walk import tree_order
 
 _COMMON_FLAGS = (
@@ -31,7 +31,7 @@ _COMMON_FLAGS = (
     "--color=never",
     "--sort=path",
     "--iglob=!.git",
-    *(f"--iglob=!{pattern}" for pattern in SECRET_PATTERNS),
+    *(f"--iglob=!{'**/' if '/' in pattern else ''}{pattern}" for pattern in SECRET_PATTERNS),
 )
 
 
@@ -101,57 +101,29 @@ def rg_search(
         command.append("--ignore-case")
     command += ["--regexp", pattern, "--", "."]
     outcome = SearchOutcome()
-    timed_out = threading.Event()
     try:
         # The pattern is passed as one argument after --regexp, never through a shell.
-        process = subprocess.Popen(  # noqa: S603
-            command,
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        with bounded_lines(command, cwd=root, timeout=timeout) as run:
+            for raw in run.lines:
+                path_bytes, _, rest = raw.rstrip(b"\n").partition(b"\x00")
+                number, _, text = rest.partition(b":")
+                rel = _relative(path_bytes)
+                if hidden_reason(rel) is not None or not caps.keep(rel) or not number.isdigit():
+                    continue
+                if len(outcome.matches) == caps.limit:
+                    outcome.more = True
+                    break
+                line = text.decode("utf-8", "replace")
+                outcome.matches.append(make_match(rel, int(number), line, line_chars))
     except OSError as error:
         raise RipgrepError(f"ripgrep could not run: {error}") from None
-
-    def stop() -> None:
-        timed_out.set()
-        process.kill()
-
-    timer = threading.Timer(timeout, stop)
-    timer.start()
-    try:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            path_bytes, _, rest = raw.rstrip(b"\n").partition(b"\x00")
-            number, _, text = rest.partition(b":")
-            rel = _relative(path_bytes)
-            if hidden_reason(rel) is not None or not caps.keep(rel) or not number.isdigit():
-                continue
-            if len(outcome.matches) == caps.limit:
-                outcome.more = True
-                break
-            line = text.decode("utf-8", "replace")
-            outcome.matches.append(make_match(rel, int(number), line, line_chars))
-    finally:
-        timer.cancel()
-        if process.poll() is None:
-            process.kill()
-        stderr_bytes = b""
-        if process.stderr is not None:
-            stderr_bytes = process.stderr.read()
-            process.stderr.close()
-        if process.stdout is not None:
-            process.stdout.close()
-        process.wait()
-    stderr = stderr_bytes.decode("utf-8", "replace")
-    if timed_out.is_set():
-        outcome.stopped = f"the search took longer than {timeout:g} s and was stopped"
-    elif process.returncode == 2 and not outcome.matches:
-        if "regex" in stderr:
-            raise RipgrepPatternError(stderr.strip())
-        if stderr.strip():
-            raise RipgrepError(stderr.strip())
+    if run.timed_out:
+        outcome.stopped = stopped_after(timeout)
+    elif run.returncode == 2 and not outcome.matches:
+        if "regex" in run.stderr:
+            raise RipgrepPatternError(run.stderr.strip())
+        if run.stderr.strip():
+            raise RipgrepError(run.stderr.strip())
     return outcome
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.repos.git import GitError, HttpAuth, run_git
-from bot.repos.locking import ReadWriteLock
+from bot.repos.locking import ReadWriteLock, exclusive_across_processes
 from bot.repos.spec import RepoSpec
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,9 @@ class RepoMirror:
         self.environ = environ
         self.last_error: str | None = None
         self._sync_lock = threading.Lock()
-        self._tree_lock = ReadWriteLock()
+        locks = self.cache_dir / ".locks"
+        self._sync_lock_file = locks / f"{spec.name}.sync"
+        self._tree_lock = ReadWriteLock(lock_file=locks / f"{spec.name}.tree")
         self._checkout: _Checkout | None = None
 
     @property
@@ -138,7 +140,8 @@ class RepoMirror:
 
     def sync(self) -> RepoSnapshot:
         """Clone or fetch now; RepoSyncError (the last good checkout kept) when that fails."""
-        with self._sync_lock:
+        lock_file = self._sync_lock_file if self.spec.url else None  # a local folder: no cache
+        with exclusive_across_processes(lock=self._sync_lock, lock_file=lock_file):
             if self.spec.url is None:
                 self._check_local_folder(RepoSyncError)
             else:

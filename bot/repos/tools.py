@@ -33,7 +33,6 @@ from bot.repos.search import (
     SearchCaps,
     SearchOutcome,
     SearchPatternError,
-    compile_pattern,
     python_search,
 )
 from bot.repos.sync import RepoSnapshot, RepoUnavailableError
@@ -195,7 +194,7 @@ class RepoTools:
             try:
                 keep = compile_glob(path_glob) if path_glob else _everything
                 outcome = self._search(snapshot, pattern, ignore_case, keep, count)
-            except (GlobError, SearchPatternError) as error:
+            except (GlobError, SearchPatternError, OSError) as error:
                 return _error(snapshot, str(error))
             return _render_search(snapshot, pattern, path_glob, outcome, self.limits)
 
@@ -268,8 +267,13 @@ class RepoTools:
                 pass  # e.g. look-around: Python's re reads it, or says what is wrong
             except RipgrepError as error:
                 log.warning("ripgrep search failed, searching in Python: %s", error)
-        regex = compile_pattern(pattern, ignore_case=ignore_case)
-        return python_search(snapshot.root, self._visible_files(snapshot), regex, caps)
+        return python_search(
+            root=snapshot.root,
+            files=self._visible_files(snapshot),
+            pattern=pattern,
+            ignore_case=ignore_case,
+            caps=caps,
+        )
 
     def _read(
         self, snapshot: RepoSnapshot, path: str, start_line: int, end_line: int | None
@@ -286,7 +290,7 @@ class RepoTools:
                 f"`{rel}` is a folder; list it with list_files and pattern `{rel}/*`."
             )
         try:
-            fd = open_no_follow(target)
+            fd = open_no_follow(root=root, rel=target.relative_to(root).as_posix())
         except FileNotFoundError:
             raise _RefusalError(
                 f"`{rel}` does not exist; use list_files to find the right path."

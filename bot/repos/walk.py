@@ -35,7 +35,7 @@ def _walk(
         return
     for entry in entries:
         rel = f"{folder}/{entry.name}" if folder else entry.name
-        if hidden_path(entry.name) or entry.is_symlink():
+        if hidden_path(rel) or entry.is_symlink():
             continue
         if entry.is_dir(follow_symlinks=False):
             if not matches(active, rel, is_dir=True):

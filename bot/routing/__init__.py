@@ -1,4 +1,4 @@
-"""Choosing the agent for a request: explicit name, thread, channel, local scores, model, ask.
+"""Choosing the agent for a request: explicit name, channel, local scores, model, ask.
 
 Knows nothing of Slack or SQL: the engine records each `RouteDecision` (`to_dict()`).
 """

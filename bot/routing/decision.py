@@ -9,7 +9,6 @@ class RouteMethod(StrEnum):
     """How an agent was chosen, or why none was."""
 
     EXPLICIT = "explicit"  # the request, a button or `--agent` named the agent
-    STICKY = "sticky"  # a reply in a thread that already has an agent
     CHANNEL_DEFAULT = "channel_default"  # the channel is bound to an agent
     LOCAL = "local"  # local scoring was sure enough on its own
     MODEL = "model"  # the small model chose
@@ -27,11 +26,6 @@ class Candidate:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: `{"agent": …, "score": …}`."""
         return {"agent": self.agent, "score": round(self.score, 4)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Candidate":
-        """The inverse of `to_dict`."""
-        return cls(agent=str(data["agent"]), score=float(data["score"]))
 
 
 @dataclass(frozen=True)
@@ -69,23 +63,3 @@ class RouteDecision:
             "text": self.text,
             "model_answer": self.model_answer,
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RouteDecision":
-        """The inverse of `to_dict`; missing optional keys take their defaults."""
-        return cls(
-            agent=data.get("agent"),
-            method=RouteMethod(data["method"]),
-            confidence=float(data.get("confidence", 0.0)),
-            candidates=[Candidate.from_dict(c) for c in data.get("candidates", [])],
-            ms=float(data.get("ms", 0.0)),
-            reason=str(data.get("reason", "")),
-            coverage=data.get("coverage"),
-            text=data.get("text"),
-            model_answer=data.get("model_answer"),
-        )
-
-    @property
-    def decided(self) -> bool:
-        """True when an agent was chosen."""
-        return self.agent is not None

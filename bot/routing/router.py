@@ -1,4 +1,7 @@
-"""Choose the agent for a request: explicit, sticky, channel default, local, model, or ask."""
+"""Choose the agent for a request: explicit, channel default, local, model, or ask.
+
+A thread that already has an agent stays with it without asking the router (the desk).
+"""
 
 import time
 from collections.abc import Callable, Sequence
@@ -87,20 +90,18 @@ class Router:
         self,
         *,
         text: str,
-        thread_agent: str | None = None,
         channel_default: str | None = None,
         explicit_agent: str | None = None,
         previous_turn: str | None = None,
         local_only: bool = False,
     ) -> RouteDecision:
-        """Decide who takes `text`: explicit name, thread, channel, local scores, model, ask.
+        """Decide who takes `text`: explicit name, channel, local scores, model, ask.
 
         Never raises for a model failure: it asks the requester instead.
         """
         started = time.perf_counter()
         decision = self._decide(
             text=text,
-            thread_agent=thread_agent,
             channel_default=channel_default,
             explicit_agent=explicit_agent,
             previous_turn=previous_turn,
@@ -112,7 +113,6 @@ class Router:
         self,
         *,
         text: str,
-        thread_agent: str | None,
         channel_default: str | None,
         explicit_agent: str | None,
         previous_turn: str | None,
@@ -123,7 +123,6 @@ class Router:
         given = _named_or_bound(
             text=text,
             roster=roster,
-            thread_agent=thread_agent,
             channel_default=channel_default,
             explicit_agent=explicit_agent,
         )
@@ -169,11 +168,10 @@ def _named_or_bound(
     *,
     text: str,
     roster: Roster,
-    thread_agent: str | None,
     channel_default: str | None,
     explicit_agent: str | None,
 ) -> RouteDecision | None:
-    """Steps 1 to 3: a named agent, the thread's agent, the channel's default agent."""
+    """A named agent, or the channel's default agent."""
     agents = list(roster)
     if explicit_agent:
         chosen = match_agent_name(explicit_agent, agents)
@@ -183,10 +181,6 @@ def _named_or_bound(
     if named is not None:
         decision = _given(named, RouteMethod.EXPLICIT, f"the request names {named.name}")
         return replace(decision, text=rest)
-    sticky = roster.get(thread_agent) if thread_agent else None
-    if sticky is not None:
-        reason = f"the thread already belongs to {sticky.name}"
-        return _given(sticky, RouteMethod.STICKY, reason)
     bound = match_agent_name(channel_default, agents) if channel_default else None
     if bound is not None:
         reason = f"{bound.name} is this channel's default agent"

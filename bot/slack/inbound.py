@@ -48,6 +48,7 @@ def register(app: App, services: SlackServices) -> None:
             "payload": req.body,
             "team_id": req.context.team_id,
             "bot_user_id": req.context.bot_user_id,
+            "bot_id": req.context.bot_id,
         }
         try:
             services.desk.inbox.store(
@@ -87,6 +88,7 @@ def handle_stored(row: InboundEvent, *, services: SlackServices) -> None:
                 event=event,
                 team_id=str(team_id or ""),
                 bot_user_id=row.body.get("bot_user_id"),
+                bot_id=row.body.get("bot_id"),
                 client=client,
                 services=services,
             )

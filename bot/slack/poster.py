@@ -62,9 +62,13 @@ class SlackPoster:
             existing = self._already_in_channel(post)
             if existing:
                 return existing
-        text = render_digest(post.payload, link=self._thread_link) if post.payload else post.text
+        text = (
+            render_digest(_sanitized_digest(post.payload), link=self._thread_link)
+            if post.payload
+            else sanitize_for_slack(post.text)
+        )
         ts: str | None = None
-        for piece in split_markdown(sanitize_for_slack(text)):
+        for piece in split_markdown(text):
             response = self.client.chat_postMessage(
                 channel=post.channel_id,
                 text=plain_preview(piece),
@@ -153,6 +157,24 @@ class SlackPoster:
                     text=piece[:300],
                     blocks=[{"type": "markdown", "text": piece}],
                 )
+
+
+def _sanitized_digest(payload: dict[str, Any]) -> dict[str, Any]:
+    """The digest's stored texts made safe for Slack; the mentions we add come later."""
+    safe = dict(payload)
+    for section in ("waiting", "failed"):
+        safe[section] = [
+            {
+                **item,
+                **{
+                    key: sanitize_for_slack(str(item[key]))
+                    for key in ("title", "reason")
+                    if item.get(key)
+                },
+            }
+            for item in payload.get(section) or []
+        ]
+    return safe
 
 
 def show_status(

@@ -1,7 +1,7 @@
 """Stored messages as Slack messages: Markdown blocks, question buttons, and actions."""
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
@@ -26,7 +26,6 @@ class SlackMessage:
     blocks: list[dict[str, Any]]
     text: str
     attachment: tuple[str, str] | None = None  # (filename, content) to upload in the thread
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def action_value(**data: Any) -> str:

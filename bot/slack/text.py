@@ -30,7 +30,7 @@ def from_slack(text: str, *, bot_user_id: str | None, names: dict[str, str] | No
     text = _SUBTEAM.sub(lambda m: "@" + (m.group(1) or "group").lstrip("@"), text)
     text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
     text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
-    return html.unescape(" ".join(text.split(" ")).strip())
+    return html.unescape(text.strip())
 
 
 def sanitize_for_slack(markdown: str) -> str:

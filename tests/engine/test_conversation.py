@@ -288,6 +288,28 @@ def test_prompt_too_long_from_the_api_condenses_harder(tmp_path: Path, fake: Fak
         assert second < first
 
 
+@pytest.mark.parametrize("reply", ["yes", "2", "sounds good", "add a settings page too"])
+def test_a_reply_stays_with_the_thread_agent_without_routing(
+    desk: Desk, fake: FakeAnthropic, reply: str
+) -> None:
+    desk.take_in(inbound("Add OAuth login", ts="1.0", explicit_agent="backend-feature-developer"))
+    fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    desk.work()
+    # The channel now defaults elsewhere and the reply may sound like another agent's work:
+    # the thread still belongs to its agent, and the router is not asked.
+    desk.configure_channel(
+        team_id="T1", channel_id="C1", default_agent="frontend-feature-developer"
+    )
+    desk.take_in(inbound(reply, ts="2.0"))
+    fake.reply_text("Noted.")
+    desk.work()
+    conversation = desk.conversation(1)
+    assert conversation is not None and conversation.agent == "backend-feature-developer"
+    assert [record.method for record in desk.routing_history(1)] == ["explicit"]
+    assert len(fake.message_requests) == 2  # two agent turns, no routing call
+    assert "You are an expert backend developer" in str(fake.message_requests[-1].body["system"])
+
+
 def test_an_agent_file_that_breaks_mid_thread_hands_the_thread_on(
     desk: Desk, fake: FakeAnthropic
 ) -> None:
@@ -327,3 +349,59 @@ def test_a_huge_message_is_kept_whole_and_the_model_gets_a_bounded_copy(
     conversation = desk.conversation(1)
     assert conversation is not None and conversation.title.endswith("…")
     assert len(conversation.title) <= 120
+
+
+def test_a_malformed_questions_call_is_answered_with_a_tool_error_the_model_corrects(
+    desk: Desk, fake: FakeAnthropic
+) -> None:
+    desk.take_in(inbound("Add audit logs", ts="1.0", explicit_agent="backend-feature-developer"))
+    fake.reply_tool_use(
+        "ask_clarifying_questions", {"questions": [{"question": "Which?", "choices": 5}]}
+    )
+    fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    assert desk.work() == 1
+
+    conversation = desk.conversation(1)
+    assert conversation is not None
+    assert conversation.status is ConversationStatus.AWAITING_USER
+    correction = fake.message_requests[-1].body["messages"][-1]["content"][0]
+    assert correction["type"] == "tool_result" and correction["is_error"] is True
+    assert "questions.0.choices" in correction["content"]
+    asked = desk.messages(1)[-1]
+    assert asked.kind is MessageKind.QUESTIONS
+    assert asked.text.startswith("A few questions before I design this:")
+
+
+def test_a_refused_key_says_what_to_fix_instead_of_press_retry(tmp_path: Path) -> None:
+    poster = RecordingPoster()
+    with (
+        FakeAnthropic(api_key="the-right-key") as strict,
+        desk_with(make_settings(tmp_path, strict, anthropic_api_key="wrong-key")) as desk,
+    ):
+        desk.take_in(inbound("Add SSO", ts="1.0", explicit_agent="backend-feature-developer"))
+        desk.work(poster=poster)
+        requests = len(strict.message_requests)
+    failure = poster.posted[-1]
+    assert failure.kind is MessageKind.FAILURE
+    assert "check ANTHROPIC_API_KEY" in failure.text
+    assert "Press Retry to try again" not in failure.text
+    assert "Retrying won't help until" in failure.text
+    assert requests == 1  # a 401 is not retried
+
+
+def test_an_unreachable_model_server_is_not_named_in_the_thread(tmp_path: Path) -> None:
+    with FakeAnthropic() as gone:
+        url = gone.base_url
+    poster = RecordingPoster()
+    settings = make_settings(tmp_path, anthropic_api_key="k", anthropic_base_url=url)
+    with desk_with(settings) as desk:
+        desk.take_in(inbound("Add SSO", ts="1.0", explicit_agent="backend-feature-developer"))
+        desk.work(poster=poster)
+        conversation = desk.conversation(1)
+    failure = poster.posted[-1]
+    assert failure.kind is MessageKind.FAILURE
+    assert "couldn't reach the model API" in failure.text
+    assert "Press Retry to try again" in failure.text
+    host = url.split("//")[1]
+    assert conversation is not None and host not in (conversation.failure_reason or "")
+    assert host not in failure.text and "127.0.0.1" not in failure.text

@@ -8,7 +8,7 @@ import pytest
 from bot.engine.desk import Desk
 from bot.store.models import ConversationStatus, MessageKind
 from tests.engine.test_conversation import inbound
-from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.anthropic_server import FakeAnthropic, MessageSpec, ToolUseSpec
 from tests.repos.support import git, write
 from tests.support import RecordingPoster, desk_with, make_settings
 
@@ -143,7 +143,52 @@ def test_the_step_limit_makes_the_agent_wrap_up(
         desk.work()
         last = fake.message_requests[-1].body
         assert last["tool_choice"] == {"type": "any"}
+        # Under `any`, only asking or delivering is offered: no more reading.
+        assert [t["name"] for t in last["tools"]] == ["ask_clarifying_questions", "deliver_result"]
         assert "used this turn's budget for reading" in str(last["messages"][-1])
         conversation = desk.conversation(1)
         assert conversation is not None
         assert conversation.status is ConversationStatus.AWAITING_USER
+
+
+def test_the_step_limit_holds_inside_one_response(
+    tmp_path: Path, fake: FakeAnthropic, upstream: Path
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        fake,
+        repos=f"shop=file://{upstream}",
+        repos_cache_dir=tmp_path / "mirrors",
+        agent_max_tool_steps=2,
+    )
+    with desk_with(settings) as desk:
+        assert desk.toolbox is not None
+        desk.toolbox.repos.sync_all()  # type: ignore[attr-defined]
+        desk.take_in(inbound("Add refunds", ts="1.0", explicit_agent="backend-feature-developer"))
+        fake.enqueue(
+            MessageSpec(
+                content=[
+                    ToolUseSpec("list_files", {"repo": "shop"}),
+                    ToolUseSpec("read_file", {"repo": "shop", "path": "shop/models.py"}),
+                    ToolUseSpec("search_code", {"repo": "shop", "pattern": "Order"}),
+                ]
+            )
+        )
+        fake.reply_tool_use(
+            "ask_clarifying_questions", {"questions": [{"question": "Partial refunds?"}]}
+        )
+        desk.work()
+
+        assert len(fake.message_requests) == 2
+        wrap_up = fake.message_requests[-1].body
+        results = [b for b in wrap_up["messages"][-1]["content"] if b["type"] == "tool_result"]
+        assert [bool(r.get("is_error")) for r in results] == [False, False, True]
+        assert "budget" in str(results[2]["content"])
+        assert wrap_up["tool_choice"] == {"type": "any"}
+        assert [t["name"] for t in wrap_up["tools"]] == [
+            "ask_clarifying_questions",
+            "deliver_result",
+        ]
+        questions = desk.messages(1)[-1]
+        assert questions.kind is MessageKind.QUESTIONS and questions.payload is not None
+        assert [step["tool"] for step in questions.payload["steps"]] == ["list_files", "read_file"]

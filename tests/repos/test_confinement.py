@@ -1,11 +1,12 @@
 """Confinement: every way out of the repository, or into what it hides, is refused by every tool."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 from bot.repos import RepoMirror, RepoSet, RepoSpec, RepoTools
-from bot.repos.confine import PathRefusedError, hidden_reason, normalise
+from bot.repos.confine import PathRefusedError, hidden_reason, normalise, open_no_follow
 from tests.repos.support import write
 
 # path → what the refusal says
@@ -120,13 +121,22 @@ def test_local_folder_with_untracked_secrets_and_ignored_files(tmp_path: Path, e
     write(folder, ".env.local", "hello=secret\n")
     write(folder, "deploy/server.key", "hello key\n")
     write(folder, "Secrets.yaml", "hello: secret\n")
+    write(folder, "ops/.docker/config.json", '{"auths": {"hello": {}}}\n')
+    write(folder, ".kube/config", "hello: cluster token\n")
     tools = RepoTools(
         RepoSet([RepoMirror(RepoSpec(name="work", path=folder), tmp_path / "cache")]),
         use_ripgrep=engine == "ripgrep",
     )
     assert tools.list_files(repo="work").files == [".gitignore", "app.py"]
     assert tools.search_code(repo="work", pattern="hello").files == ["app.py"]
-    for path in ("cache.tmp", ".env.local", "deploy/server.key", "Secrets.yaml"):
+    for path in (
+        "cache.tmp",
+        ".env.local",
+        "deploy/server.key",
+        "Secrets.yaml",
+        "ops/.docker/config.json",
+        ".kube/config",
+    ):
         assert tools.read_file(repo="work", path=path).is_error
 
 
@@ -159,6 +169,10 @@ def test_normalise_refuses(path: str) -> None:
         "infra/main.tfstate",
         "a/.ssh/known_hosts",
         "keys/api.KEY",
+        ".docker/config.json",
+        "deploy/.docker/config.json",
+        ".kube/config",
+        "ops/.kube/config",
     ],
 )
 def test_hidden_paths(path: str) -> None:
@@ -166,7 +180,32 @@ def test_hidden_paths(path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["src/environment.py", "docs/keys.md", "envelope.txt", ".github/ci.yml", "a/.gitignore"]
+    "path",
+    [
+        "src/environment.py",
+        "docs/keys.md",
+        "envelope.txt",
+        ".github/ci.yml",
+        "a/.gitignore",
+        "config.json",
+        ".docker/php/Dockerfile",
+        "src/config",
+    ],
 )
 def test_ordinary_paths_are_not_hidden(path: str) -> None:
     assert hidden_reason(path) is None
+
+
+def test_no_component_of_a_path_is_followed_when_opened(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    write(root, "src/app.py", "print('inside')\n")
+    write(tmp_path, "elsewhere/app.py", "print('outside')\n")
+    (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with os.fdopen(open_no_follow(root=root, rel="src/app.py"), "rb") as handle:
+        assert handle.read() == b"print('inside')\n"
+    # A folder swapped for a symlink after the checks cannot lead the read elsewhere.
+    with pytest.raises(OSError):
+        open_no_follow(root=root, rel="linked/app.py")
+    (root / "src" / "link.py").symlink_to(root / "src" / "app.py")
+    with pytest.raises(OSError):
+        open_no_follow(root=root, rel="src/link.py")

@@ -1,5 +1,7 @@
 """Mirrors: clone, fetch a new commit, keep the last good checkout, tokens, local folders."""
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -94,7 +96,8 @@ def test_a_repository_never_fetched_is_unavailable(tmp_path: Path) -> None:
     assert result.is_error
     assert "repo ghost has not been fetched" in result.text
     assert not (tmp_path / "cache" / "ghost").exists()
-    assert list((tmp_path / "cache").iterdir()) == []  # no half-made clone left behind
+    left = [p.name for p in (tmp_path / "cache").iterdir()]
+    assert left == [".locks"]  # the lock files, and no half-made clone
 
 
 def test_a_named_branch_is_followed(upstream: Path, tmp_path: Path) -> None:
@@ -156,6 +159,46 @@ def test_reads_during_syncs_see_whole_commits(mirror: RepoMirror, upstream: Path
             reader.join(timeout=30)
     assert failures == []
     assert (mirror.root / "counter.txt").read_text() == "2\n"
+
+
+_HOLD_A_READ = """
+import sys
+from pathlib import Path
+from bot.repos import RepoMirror, RepoSpec
+mirror = RepoMirror(RepoSpec(name="demo", url=sys.argv[1]), Path(sys.argv[2]))
+with mirror.reading() as snapshot:
+    print(snapshot.commit, flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_a_sync_waits_for_a_read_in_another_process(
+    mirror: RepoMirror, upstream: Path, tmp_path: Path
+) -> None:
+    before = mirror.commit()
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_A_READ, str(mirror.spec.url), str(tmp_path / "cache")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdin is not None and reader.stdout is not None
+    try:
+        assert reader.stdout.readline().strip() == before  # the other process is reading
+        newer = commit_file(upstream, "counter.txt", "1\n", "Count 1")
+        syncing = threading.Thread(target=mirror.sync)
+        syncing.start()
+        syncing.join(timeout=1.5)
+        assert syncing.is_alive()  # the tree is not moved under the other process's read
+        assert mirror.commit() == before
+        reader.stdin.write("done\n")
+        reader.stdin.flush()
+        syncing.join(timeout=30)
+        assert not syncing.is_alive()
+        assert mirror.commit() == newer
+    finally:
+        reader.kill()
+        reader.wait()
 
 
 # Local folders

@@ -1,12 +1,13 @@
 """The three tools over a mirrored repository: results, caps, binaries, bad input."""
 
+import time
 from pathlib import Path
 
 import pytest
 
 from bot.repos import RepoMirror, RepoSet, RepoSpec, RepoTools, ToolLimits
 from bot.repos.ripgrep import find_ripgrep
-from tests.repos.support import BIG_LINES, LONG_LINE_CHARS, write
+from tests.repos.support import BIG_LINES, LONG_LINE_CHARS, git, write
 
 # list_files
 
@@ -220,6 +221,28 @@ def test_bad_regex_is_an_error_string(tools: RepoTools) -> None:
 def test_lookaround_works_with_either_engine(tools: RepoTools) -> None:
     result = tools.search_code(repo="demo", pattern=r"(?<=def )greet")
     assert result.text.splitlines()[1:] == ["src/app.py:8: def greet(name: str) -> str:"]
+
+
+# The thread method: a regex match holds the interpreter, so a signal would never get in.
+@pytest.mark.timeout(60, method="thread")
+def test_a_catastrophic_pattern_is_stopped_at_the_deadline(tmp_path: Path, engine: str) -> None:
+    upstream = tmp_path / "slow"
+    upstream.mkdir()
+    git("init", "--quiet", "--initial-branch=main", cwd=upstream)
+    write(upstream, "a.txt", "a" * 64 + "\n")
+    git("add", "-A", cwd=upstream)
+    git("commit", "--quiet", "-m", "a", cwd=upstream)
+    mirror = RepoMirror(RepoSpec(name="slow", url=upstream.as_uri()), tmp_path / "cache")
+    mirror.sync()
+    tools = RepoTools(
+        RepoSet([mirror]),
+        limits=ToolLimits(timeout_seconds=1),
+        use_ripgrep=engine == "ripgrep",
+    )
+    started = time.monotonic()
+    result = tools.search_code(repo="slow", pattern="(?=(a+)+b)")  # look-ahead: Python's re
+    assert time.monotonic() - started < 10
+    assert "the search took longer than 1 s and was stopped" in result.text
 
 
 def test_no_matches_is_not_an_error(tools: RepoTools) -> None:

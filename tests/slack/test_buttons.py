@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from bot.agents.model import AgentDefinition
+from bot.engine.turn import ToolOutput
 from bot.store.models import ConversationStatus, MessageKind
 from tests.fakes.slack_server import visible_text
 from tests.slack.conftest import (
@@ -171,13 +173,25 @@ def test_feedback_buttons_answer_privately(harness: SlackHarness) -> None:
     assert len(harness.agent_requests()) == 1
 
 
+class _BrokenToolbox:
+    """A toolbox with a bug: its tool raises, which a Toolbox must never do."""
+
+    def definitions(self, agent: AgentDefinition) -> list[dict[str, Any]]:
+        return [{"name": "read_file", "description": "Read a file.", "input_schema": {}}]
+
+    def run(self, agent: AgentDefinition, name: str, arguments: dict[str, Any]) -> ToolOutput:
+        raise TypeError("'int' object is not iterable")
+
+    def describe(self, name: str, arguments: dict[str, Any]) -> str:
+        return "is reading"
+
+
 def test_a_crash_while_working_shows_a_short_failure_not_a_stack_trace(
     harness: SlackHarness,
 ) -> None:
-    # A malformed tool call (choices must be a list) trips the turn over.
-    harness.anthropic.reply_tool_use(
-        "ask_clarifying_questions", {"questions": [{"question": "Which?", "choices": 5}]}
-    )
+    working_toolbox = harness.desk.toolbox
+    harness.desk.toolbox = _BrokenToolbox()
+    harness.anthropic.reply_tool_use("read_file", {"path": "app.py"})
     thread = harness.mention("Add audit logs")
     failure = harness.wait_for_text(CHANNEL, thread, "I couldn't finish this turn.")
     shown = visible_text(failure)
@@ -190,6 +204,7 @@ def test_a_crash_while_working_shows_a_short_failure_not_a_stack_trace(
     assert _controls(failure) == ["Retry", "Cancel"]
     harness.wait_idle()
 
+    harness.desk.toolbox = working_toolbox  # the bug is fixed; Retry works
     harness.anthropic.reply_tool_use("ask_clarifying_questions", QUESTIONS)
     harness.click(failure, "Retry")
     harness.wait_for_text(CHANNEL, thread, "Which identity providers?")

@@ -112,6 +112,24 @@ def test_mention_in_an_existing_thread_reads_it_and_replies_there(harness: Slack
     assert harness.conversation_of(CHANNEL, root).requester_id == ALICE
 
 
+def test_a_mention_in_a_long_thread_reads_the_newest_messages_before_it(
+    harness: SlackHarness,
+) -> None:
+    root = harness.slack.add_user_message(CHANNEL, "Exports time out for big accounts", BOB)
+    for number in range(1, 121):
+        harness.slack.add_user_message(CHANNEL, f"thread remark number {number}.", BOB, root)
+    harness.anthropic.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    harness.mention("can you plan this?", thread_ts=root)
+    harness.wait_for_bot(CHANNEL, root)
+    harness.wait_idle()
+    told = harness.model_texts()
+    assert "Exports time out for big accounts" in told  # the request the thread is about
+    assert "thread remark number 120." in told  # the message right before the mention
+    assert "thread remark number 100." in told
+    assert "thread remark number 1." not in told  # the oldest are the ones left out
+    assert told.count("thread remark number") < 50
+
+
 def test_intake_channel_posts_become_requests(harness: SlackHarness) -> None:
     intake = "C0INTAKE"
     harness.desk.configure_channel(

@@ -68,5 +68,7 @@ def test_the_digest_is_posted_once_at_the_top_of_its_channel(harness: SlackHarne
     assert digest["thread_ts"] is None
     assert "**Waiting on people:** 1" in shown
     assert "[I need OAuth login for our users](" in shown  # a link to the thread
+    assert f"from <@{ALICE}>" in shown  # the requester's mention survives sanitizing
+    assert "someone" not in shown
     harness.wait_idle()
     assert len(harness.slack.messages("C0DIGEST")) == 1

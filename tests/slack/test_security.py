@@ -160,6 +160,17 @@ def test_other_bots_are_ignored(harness: SlackHarness) -> None:
     harness.anthropic.reply_tool_use("ask_clarifying_questions", QUESTIONS)
     harness.event({**bot_mention, "ts": "1700000100.000300", "event_ts": "1700000100.000300"})
     harness.wait_for_bot(CHANNEL, "1700000100.000300")
+    harness.wait_idle()
+
+    # A legacy integration's post (subtype bot_message, no user) counts there too.
+    harness.anthropic.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    harness.event({**legacy, "ts": "1700000100.000400", "event_ts": "1700000100.000400"})
+    harness.wait_for_bot(CHANNEL, "1700000100.000400")
+    harness.wait_idle()
+    legacy_request = harness.conversation_of(CHANNEL, "1700000100.000400")
+    assert legacy_request.requester_id == OTHER_BOT_ID
+    assert "nightly build is red" in harness.model_texts()
+    assert "legacy-hook" in harness.model_texts()
 
 
 def test_the_bot_never_answers_itself(harness: SlackHarness) -> None:

@@ -1,6 +1,7 @@
 """Mentions, DMs, thread replies, intake-channel posts and edits."""
 
 import logging
+from collections import deque
 from typing import Any
 
 from slack_sdk import WebClient
@@ -14,7 +15,10 @@ log = logging.getLogger(__name__)
 
 # Message subtypes that are people talking; everything else (joins, topics, deletions…) is not.
 _SPOKEN = {None, "file_share", "thread_broadcast"}
-_PRIOR_LIMIT = 50
+_LEGACY_BOT = "bot_message"  # heard only where a channel allows bots
+_PRIOR_LIMIT = 50  # messages of an existing thread given as context
+_PRIOR_PAGE_SIZE = 200
+_PRIOR_PAGES = 50  # at most 10,000 replies are paged through (Slack lists oldest first)
 
 
 def handle_message_event(
@@ -24,6 +28,7 @@ def handle_message_event(
     bot_user_id: str | None,
     client: WebClient,
     services: SlackServices,
+    bot_id: str | None = None,
 ) -> None:
     """Turn one stored Slack event into at most one stored message for the desk."""
     bot_user_id = bot_user_id or services.bot_user_id
@@ -31,14 +36,17 @@ def handle_message_event(
     if subtype == "message_changed":
         _edited(event, team_id=team_id, bot_user_id=bot_user_id, services=services)
         return
-    if subtype not in _SPOKEN:
+    if subtype not in _SPOKEN and subtype != _LEGACY_BOT:
         return
     channel = event.get("channel") or ""
-    user = event.get("user")
+    # A legacy integration's post has no user: the bot's ID stands in for one.
+    user = event.get("user") or (event.get("bot_id") if subtype == _LEGACY_BOT else None)
     ts = event.get("ts") or ""
     if not channel or not ts or not user or user == bot_user_id:
         return
-    if event.get("bot_id") or event.get("bot_profile"):
+    if event.get("bot_id") or event.get("bot_profile") or subtype == _LEGACY_BOT:
+        if bot_id and event.get("bot_id") == bot_id:
+            return
         setting = services.desk.channel_setting(team_id=team_id, channel_id=channel)
         if setting is None or not setting.allow_bots:
             return
@@ -60,7 +68,11 @@ def handle_message_event(
             return
         source, start = Source.INTAKE, True
     conversation_ts = thread_ts or ts
-    person = services.users.get(user)
+    person_name = (
+        str(event.get("username") or user)
+        if subtype == _LEGACY_BOT
+        else services.users.get(user).name
+    )
     prior: tuple[PriorMessage, ...] = ()
     if (
         start
@@ -84,7 +96,7 @@ def handle_message_event(
             thread_ts=conversation_ts,
             ts=ts,
             user_id=user,
-            user_name=person.name,
+            user_name=person_name,
             text=text or "(see the thread above)",
             source=source,
             event_keys=(f"msg:{team_id}:{channel}:{ts}",),
@@ -130,14 +142,14 @@ def _edited(
 def _earlier_messages(
     client: WebClient, channel: str, thread_ts: str, *, before: str, services: SlackServices
 ) -> tuple[PriorMessage, ...]:
-    """The thread's messages before the mention, as context for the agent."""
+    """The thread's first message and the newest ones before the mention, as context."""
     try:
-        response = client.conversations_replies(channel=channel, ts=thread_ts, limit=_PRIOR_LIMIT)
+        first, newest = _thread_before(client, channel, thread_ts, before=before)
     except SlackApiError as error:
         log.warning("could not read the thread for context: %s", error.response.get("error"))
         return ()
     prior = []
-    for item in response.get("messages") or []:
+    for item in [*first, *newest]:
         if float(item.get("ts", "0")) >= float(before) or not item.get("text"):
             continue
         author = item.get("user")
@@ -151,3 +163,22 @@ def _earlier_messages(
             )
         )
     return tuple(prior)
+
+
+def _thread_before(
+    client: WebClient, channel: str, thread_ts: str, *, before: str
+) -> tuple[list[dict[str, Any]], deque[dict[str, Any]]]:
+    """The thread's parent, and its newest replies before `before` (Slack lists oldest first)."""
+    first: list[dict[str, Any]] = []
+    newest: deque[dict[str, Any]] = deque(maxlen=_PRIOR_LIMIT - 1)
+    cursor: str | None = None
+    for _ in range(_PRIOR_PAGES):
+        response = client.conversations_replies(
+            channel=channel, ts=thread_ts, latest=before, limit=_PRIOR_PAGE_SIZE, cursor=cursor
+        )
+        for item in response.get("messages") or []:
+            (first if item.get("ts") == thread_ts else newest).append(item)
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not response.get("has_more") or not cursor:
+            break
+    return first[:1], newest
