@@ -168,7 +168,7 @@ def _ready_desk() -> Desk:
     """Migrate, load agents, and report what is missing for the model."""
     settings = get_settings()
     desk = build_desk(settings)
-    roster = desk.registry.roster()
+    roster = desk.roster()
     console.print(
         f"Database {describe_url(settings.database_url)} migrated; "
         f"{len(roster)} agents loaded from {settings.agents_dir}"

@@ -167,7 +167,7 @@ class Shell:
         self.console.print("[dim]New thread.[/]")
 
     def _pick_agent(self, name: str) -> None:
-        roster = self.desk.registry.roster()
+        roster = self.desk.roster()
         agent = roster.get(name) if name else None
         if agent is None:
             self.console.print(f"No agent named {name!r}. Agents: {', '.join(roster.agents)}")
@@ -180,7 +180,7 @@ class Shell:
         self._work()
 
     def _list_agents(self) -> None:
-        for agent in self.desk.registry.roster():
+        for agent in self.desk.roster():
             first = agent.description.split(". ")[0].replace("\\n", " ")[:100]
             self.console.print(f"[bold]{agent.name}[/]: {first}", markup=True, highlight=False)
 
