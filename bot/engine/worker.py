@@ -42,8 +42,9 @@ class Worker:
         self.inbound = inbound
         self.concurrency = concurrency or desk.settings.turn_concurrency
         self.poll_seconds = poll_seconds
+        # Turns and stored requests have a slot budget each; one more thread posts leftovers.
         self._pool = ThreadPoolExecutor(
-            max_workers=self.concurrency + 1, thread_name_prefix="agentdesk-work"
+            max_workers=2 * self.concurrency + 1, thread_name_prefix="agentdesk-work"
         )
         self._lock = threading.Lock()
         self._turns: set[int] = set()
@@ -74,9 +75,13 @@ class Worker:
         self._wake.set()
 
     def free_slots(self) -> int:
-        """How many more turns or requests this process would start right now."""
+        """How many more turns this process would start right now."""
         with self._lock:
-            return max(0, self.concurrency - len(self._turns) - len(self._requests))
+            return max(0, self.concurrency - len(self._turns))
+
+    def _free_request_slots(self) -> int:
+        with self._lock:
+            return max(0, self.concurrency - len(self._requests))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Hand running work back at once, then stop (threads still running are abandoned:
@@ -106,11 +111,13 @@ class Worker:
                 log.exception("claiming work failed; trying again shortly")
 
     def _claim_all(self) -> None:
-        while not self._stop.is_set() and self.free_slots() > 0:
-            request = self.desk.inbox.claim() if self.inbound is not None else None
-            if request is not None:
-                self._start(self._requests, request, self._take_in)
-                continue
+        """Stored requests first (they are quick and bring new turns), then turns."""
+        while self.inbound is not None and not self._stop.is_set() and self._free_request_slots():
+            request = self.desk.inbox.claim()
+            if request is None:
+                break
+            self._start(self._requests, request, self._take_in)
+        while not self._stop.is_set() and self.free_slots():
             work = self.desk.claim_turn()
             if work is None:
                 return

@@ -36,40 +36,41 @@ class SlackServices:
             self.desk.conversation(intake.conversation_id) if intake.conversation_id else None
         )
         agent = conversation.agent if conversation and conversation.agent else "agentdesk"
-        ahead = self._waiting_ahead(intake)
+        place = self._place_in_queue(intake)
         show_status(
             self.client,
             channel=inbound.channel_id,
             thread_ts=inbound.thread_ts,
             status=f"{agent} is reading your message…"
-            if not ahead
-            else f"{agent} is busy: {_requests(ahead)} ahead of yours",
+            if place is None
+            else f"{agent} is busy: {place}",
             fallback_ts=signal_ts or inbound.ts,
         )
-        if ahead:
-            self._tell_place(inbound, ahead)
+        if place is not None:
+            self._tell_place(inbound, place)
         return intake
 
-    def _waiting_ahead(self, intake: Intake) -> int:
-        """Requests that will still be waiting ahead of this one once free slots fill."""
+    def _place_in_queue(self, intake: Intake) -> str | None:
+        """Where this request waits, when the free slots won't reach it at once."""
         if intake.work_id is None:
-            return 0
-        return max(0, self.desk.turns_ahead(intake.work_id) - self.worker.free_slots())
+            return None
+        ahead = self.desk.turns_ahead(intake.work_id)
+        if ahead < self.worker.free_slots():
+            return None
+        if ahead == 0:
+            return "yours is next"
+        return f"{ahead} request{'s' if ahead != 1 else ''} ahead of yours"
 
-    def _tell_place(self, inbound: InboundMessage, ahead: int) -> None:
+    def _tell_place(self, inbound: InboundMessage, place: str) -> None:
         try:
             self.client.chat_postEphemeral(
                 channel=inbound.channel_id,
                 user=inbound.user_id,
                 thread_ts=inbound.thread_ts,
-                text=f"Got it. The desk is busy: {_requests(ahead)} ahead of yours. "
+                text=f"Got it. The desk is busy right now: {place}. "
                 "I'll answer in this thread as soon as an agent is free.",
             )
         except SlackApiError as error:
             log.info(
                 "could not tell %s their place: %s", inbound.user_id, error.response.get("error")
             )
-
-
-def _requests(count: int) -> str:
-    return f"{count} request{'s' if count != 1 else ''}"

@@ -519,18 +519,23 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 
 @pytest.fixture
 def harness(
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     fake_slack: FakeSlack,
     fake_anthropic: FakeAnthropic,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[SlackHarness]:
-    """The whole app - desk, Bolt, worker, Starlette - served by uvicorn on 127.0.0.1."""
+    """The whole app - desk, Bolt, worker, Starlette - served by uvicorn on 127.0.0.1.
+
+    `@pytest.mark.app_settings(NAME=value, …)` changes settings for one test."""
+    marker = request.node.get_closest_marker("app_settings")
     settings = make_settings(
         tmp_path,
         fake_anthropic,
         slack_bot_token="xoxb-test",
         slack_signing_secret=SECRET,
         slack_api_url=fake_slack.api_url,
+        **(marker.kwargs if marker else {}),
     )
     desk = build_desk(settings)
     desk.configure_channel(team_id=TEAM, channel_id=CHANNEL, default_agent=BACKEND)
