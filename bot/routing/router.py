@@ -36,6 +36,7 @@ CLOSE_MARGIN = LOCAL_MARGIN / 2
 ASK_CANDIDATES = 3  # buttons offered when asking
 RECORDED_CANDIDATES = 5  # local candidates kept with a decision
 NEAREST_EXAMPLES = 6  # example requests shown to the model
+MODEL_CANDIDATES = 12  # agents offered to the model, best local scores first
 MODEL_SURE = 0.9
 MODEL_UNSURE = 0.5
 
