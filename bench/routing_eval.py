@@ -38,7 +38,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -49,22 +49,34 @@ try:
     from bot.agents.model import AgentDefinition, ExampleTurn
     from bot.agents.parser import parse_agent_file
     from bot.agents.registry import load_roster
-    from bot.routing.decision import Candidate
-    from bot.routing.local import LocalIndex
-    from bot.routing.router import LOCAL_FLOOR, LOCAL_MARGIN, MODEL_CANDIDATES, local_lead
+    from bot.routing.local import LocalIndex, LocalRanking
+    from bot.routing.router import (
+        LOCAL_EVIDENCE,
+        LOCAL_FLOOR,
+        LOCAL_MARGIN,
+        MODEL_CANDIDATES,
+        confident_locally,
+        local_lead,
+    )
 except ImportError:  # run without the editable install: import from the checkout
     sys.path.insert(0, str(ROOT))
     from bot.agents.model import AgentDefinition, ExampleTurn
     from bot.agents.parser import parse_agent_file
     from bot.agents.registry import load_roster
-    from bot.routing.decision import Candidate
-    from bot.routing.local import LocalIndex
-    from bot.routing.router import LOCAL_FLOOR, LOCAL_MARGIN, MODEL_CANDIDATES, local_lead
+    from bot.routing.local import LocalIndex, LocalRanking
+    from bot.routing.router import (
+        LOCAL_EVIDENCE,
+        LOCAL_FLOOR,
+        LOCAL_MARGIN,
+        MODEL_CANDIDATES,
+        confident_locally,
+        local_lead,
+    )
 
 _EXAMPLE_BLOCK = re.compile(r"<example>.*?</example>", re.DOTALL | re.IGNORECASE)
 # The most wrong local decisions the tuning accepts on the data it tunes on; lower than the
 # 5% promised, so the thresholds still hold on the fold they are judged on.
-TUNING_MAX_ERROR = 0.02
+TUNING_MAX_ERROR = 0.0
 
 Pair = dict[str, Any]
 
@@ -73,8 +85,7 @@ Pair = dict[str, Any]
 class Row:
     """One scored request: the numbers the local decision reads, and the truth."""
 
-    top: float
-    lead: float
+    ranking: LocalRanking
     pick: str | None  # the top candidate, None when nothing scored
     gold: str | None  # the labelled agent; None for chit-chat
     rank: int | None  # where the labelled agent is among the candidates (0 = first)
@@ -182,39 +193,59 @@ class DevSet:
                 self.rosters[name] = [a for a in (parse_agent_file(p).agent for p in paths) if a]
 
 
-def score_row(candidates: Sequence[Candidate], gold: str | None, text: str = "") -> Row:
-    """The numbers the local decision looks at, the pick, and where the truth ranks."""
-    top = candidates[0].score if candidates else 0.0
-    pick = candidates[0].agent if candidates and top > 0 else None
+def score_row(ranking: LocalRanking, gold: str | None, text: str = "") -> Row:
+    """The local ranking of a request, its pick, and where the truth ranks."""
+    top = ranking.top
+    candidates = ranking.candidates
     rank = next((i for i, c in enumerate(candidates) if c.agent == gold), None)
-    return Row(top=top, lead=local_lead(candidates), pick=pick, gold=gold, rank=rank, text=text)
+    pick = top.agent if top else None
+    return Row(ranking=ranking, pick=pick, gold=gold, rank=rank, text=text)
 
 
-def decides(row: Row, floor: float, margin: float) -> bool:
+class Thresholds(NamedTuple):
+    """What `confident_locally` compares against."""
+
+    floor: float
+    margin: float
+    evidence: float
+
+    def __str__(self) -> str:
+        return f"floor {self.floor:g}, margin {self.margin:g}, evidence {self.evidence:g}"
+
+
+SHIPPED = Thresholds(LOCAL_FLOOR, LOCAL_MARGIN, LOCAL_EVIDENCE)
+_GRID = [
+    Thresholds(round(float(f), 2), round(float(m), 2), round(float(e), 1))
+    for f in np.arange(0.0, 0.21, 0.01)
+    for m in np.arange(0.2, 0.91, 0.05)
+    for e in np.arange(0.0, 10.1, 0.5)
+]
+
+
+def decides(row: Row, thresholds: Thresholds) -> bool:
     """True when the local step would pick the top agent alone."""
-    return row.pick is not None and row.top >= floor and row.lead >= margin
+    return confident_locally(row.ranking, **thresholds._asdict())
 
 
-def decided(rows: Iterable[Row], floor: float, margin: float) -> tuple[int, int]:
+def decided(rows: Iterable[Row], thresholds: Thresholds) -> tuple[int, int]:
     """How many rows the local step decides alone, and how many of those are wrong."""
-    chosen = [row.right for row in rows if decides(row, floor, margin)]
+    chosen = [row.right for row in rows if decides(row, thresholds)]
     return len(chosen), sum(not ok for ok in chosen)
 
 
-def tune(rows: Sequence[Row], max_error: float = TUNING_MAX_ERROR) -> tuple[float, float]:
-    """The floor and margin deciding the most rows with at most `max_error` of them wrong.
+def tune(rows: Sequence[Row], max_error: float = TUNING_MAX_ERROR) -> Thresholds:
+    """The thresholds deciding the most rows with at most `max_error` of them wrong.
 
-    Ties go to the strictest setting (largest floor + margin) that decides as many.
+    Ties go to the strictest setting that decides as many.
     """
-    best = (1.0, 1.0, 0)
-    for floor in np.arange(0.0, 0.6, 0.01):
-        for margin in np.arange(0.0, 1.0, 0.01):
-            count, wrong = decided(rows, float(floor), float(margin))
-            if not count or wrong > max_error * count:
-                continue
-            if count > best[2] or (count == best[2] and floor + margin > best[0] + best[1]):
-                best = (round(float(floor), 2), round(float(margin), 2), count)
-    return best[0], best[1]
+    best, best_count = Thresholds(1.0, 1.0, 99.0), 0
+    for thresholds in _GRID:
+        count, wrong = decided(rows, thresholds)
+        if not count or wrong > max_error * count:
+            continue
+        if count > best_count or (count == best_count and sum(thresholds) > sum(best)):
+            best, best_count = thresholds, count
+    return best
 
 
 def cross_validate(rows: Sequence[Row], folds: int, seed: int = 12) -> tuple[int, int, int]:
@@ -224,10 +255,10 @@ def cross_validate(rows: Sequence[Row], folds: int, seed: int = 12) -> tuple[int
     count = wrong = chatter = 0
     for fold in range(folds):
         held = {order[i] for i in range(fold, len(order), folds)}
-        floor, margin = tune([row for i, row in enumerate(rows) if i not in held])
+        thresholds = tune([row for i, row in enumerate(rows) if i not in held])
         for i in held:
             row = rows[i]
-            if decides(row, floor, margin):
+            if decides(row, thresholds):
                 count += 1
                 wrong += not row.right
                 chatter += row.gold is None
@@ -250,7 +281,7 @@ def development(dev: DevSet, args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     for request in dev.rows:
         index = LocalIndex(dev.rosters[request["roster"]])
-        rows.append(score_row(index.score(request["text"]), request["agent"], request["text"]))
+        rows.append(score_row(index.rank(request["text"]), request["agent"], request["text"]))
     chat = [row for row in rows if row.gold is None]
     labelled, found = in_candidates(rows)
     print(
@@ -271,17 +302,17 @@ def development(dev: DevSet, args: argparse.Namespace) -> list[Row]:
         f"labelled agent among the {MODEL_CANDIDATES} model candidates: "
         f"{percent(found, labelled)} ({found}/{labelled})"
     )
-    floor, margin = tune(rows)
-    count, wrong = decided(rows, LOCAL_FLOOR, LOCAL_MARGIN)
+    tuned = tune(rows)
+    count, wrong = decided(rows, SHIPPED)
     print(
-        f"  tuned on the whole set: floor {floor}, margin {margin}; shipped in router.py: "
-        f"floor {LOCAL_FLOOR}, margin {LOCAL_MARGIN} (in-sample with the shipped values: "
+        f"  tuned on the whole set: {tuned}; shipped in router.py: {SHIPPED} "
+        "(in-sample with the shipped values: "
         f"decides {percent(count, len(rows))}, wrong {percent(wrong, count)} — not a "
         "generalisation figure)"
     )
     if args.show_errors:
         for row in rows:
-            if decides(row, LOCAL_FLOOR, LOCAL_MARGIN) and not row.right:
+            if decides(row, SHIPPED) and not row.right:
                 print(f"    wrong: {row.text[:70]!r} → {row.pick} (want {row.gold})")
     return rows
 
@@ -289,7 +320,7 @@ def development(dev: DevSet, args: argparse.Namespace) -> list[Row]:
 def held_out_corpus(corpus: Corpus, args: argparse.Namespace) -> None:
     print(
         f"[held-out test: {corpus.directory.name}/routing_pairs.jsonl, whole <example> block "
-        f"left out; thresholds from router.py (floor {LOCAL_FLOOR}, margin {LOCAL_MARGIN}), "
+        f"left out; thresholds from router.py ({SHIPPED}), "
         "never tuned on these pairs]"
     )
     everything: list[Row] = []
@@ -298,10 +329,10 @@ def held_out_corpus(corpus: Corpus, args: argparse.Namespace) -> None:
         rows = []
         for pair in pairs:
             agents = corpus.roster_for(pair, without_example)
-            candidates = LocalIndex(agents).score(pair["request"])
-            rows.append(score_row(candidates, pair["agent"], pair["request"]))
+            ranking = LocalIndex(agents).rank(pair["request"])
+            rows.append(score_row(ranking, pair["agent"], pair["request"]))
         everything += rows
-        count, wrong = decided(rows, LOCAL_FLOOR, LOCAL_MARGIN)
+        count, wrong = decided(rows, SHIPPED)
         labelled, found = in_candidates(rows)
         kind = "proactive" if proactive else "non-proactive"
         top1 = sum(row.right for row in rows)
@@ -312,9 +343,9 @@ def held_out_corpus(corpus: Corpus, args: argparse.Namespace) -> None:
         )
         if args.show_errors:
             for row in rows:
-                if decides(row, LOCAL_FLOOR, LOCAL_MARGIN) and not row.right:
+                if decides(row, SHIPPED) and not row.right:
                     print(f"    wrong: {row.text[:70]!r} → {row.pick} (want {row.gold})")
-    count, wrong = decided(everything, LOCAL_FLOOR, LOCAL_MARGIN)
+    count, wrong = decided(everything, SHIPPED)
     labelled, found = in_candidates(everything)
     print(
         f"  all {len(everything)} pairs: local step decides {percent(count, len(everything))}, "
