@@ -30,9 +30,11 @@ from bot.engine.ports import Poster
 from bot.engine.turn import Toolbox, TurnResult, run_agent_turn
 from bot.llm.client import LLMClient, ModelUnavailableError
 from bot.routing.decision import RouteDecision, RouteMethod
+from bot.routing.explicit import named_in_thread
 from bot.routing.router import Router
 from bot.store import crud
 from bot.store.db import session_scope
+from bot.store.learned_examples import learn_from
 from bot.store.models import (
     ChannelSetting,
     Conversation,
@@ -133,6 +135,9 @@ class Desk:
                         ),
                     )
             assert conversation.id is not None
+            explicit = inbound.explicit_agent or named_in_thread(
+                inbound.text, owner=conversation.agent, registry=self.registry
+            )
             message = crud.add_message(
                 session=session,
                 message=Message(
@@ -142,9 +147,7 @@ class Desk:
                     author_name=inbound.user_name,
                     text=inbound.text,
                     slack_ts=inbound.ts,
-                    payload={"explicit_agent": inbound.explicit_agent}
-                    if inbound.explicit_agent
-                    else None,
+                    payload={"explicit_agent": explicit} if explicit else None,
                 ),
             )
             if conversation.status is ConversationStatus.CANCELLED:
@@ -154,7 +157,7 @@ class Desk:
                 # Reopens a closed or delivered thread, works a failed one again, and answers
                 # a waiting one (so no reminder is due any more).
                 crud.set_status(conversation=conversation, status=ConversationStatus.WORKING)
-            if inbound.explicit_agent and conversation.agent != inbound.explicit_agent:
+            if explicit and conversation.agent != explicit:
                 conversation.agent = None  # re-route: the person named an agent
                 crud.set_status(conversation=conversation, status=ConversationStatus.ROUTING)
             assert message.id is not None
@@ -223,10 +226,10 @@ class Desk:
             setting = crud.channel_setting(
                 session=session, team_id=conversation.team_id, channel_id=conversation.channel_id
             )
-            owner = conversation.agent
+            owner, team_id = conversation.agent, conversation.team_id
         agent = self.registry.roster().get(owner) if owner else None
         # Routing may ask the model: no transaction stays open while it does.
-        decision = None if agent else self._route(messages, setting)
+        decision = None if agent else self._route(messages, setting, team_id)
         with session_scope(self.engine) as session:
             conversation = session.get(Conversation, work.conversation_id)
             assert conversation is not None
@@ -271,7 +274,9 @@ class Desk:
 
     # Routing ----------------------------------------------------------------------------------
 
-    def _route(self, messages: Sequence[Message], setting: ChannelSetting | None) -> RouteDecision:
+    def _route(
+        self, messages: Sequence[Message], setting: ChannelSetting | None, team_id: str
+    ) -> RouteDecision:
         """Ask the router who takes the people's unanswered messages."""
         pending = _unanswered(messages)
         text = "\n\n".join(m.text for m in pending) or (messages[-1].text if messages else "")
@@ -289,6 +294,7 @@ class Desk:
             channel_default=setting.default_agent if setting else None,
             previous_turn=_previous_turn(messages, pending),
             local_only=not self.llm.configured,
+            team_id=team_id,
         )
 
     def _apply_route(
@@ -330,6 +336,7 @@ class Desk:
         agent = self.registry.roster().get(decision.agent) if decision.agent else None
         if agent is not None:
             conversation.agent = agent.name
+            learn_from(session, conversation, decision)
             return agent
         self._explain_undecided(session, conversation, decision)
         return None
@@ -473,6 +480,9 @@ class Desk:
             previous = conversation.agent
             conversation.agent = agent.name
             crud.set_status(conversation=conversation, status=ConversationStatus.WORKING)
+            crud.add_route_example(
+                session=session, conversation=conversation, agent=agent.name, source="chosen"
+            )
             crud.record_routing(
                 session=session,
                 record=RoutingRecord(

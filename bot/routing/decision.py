@@ -44,6 +44,8 @@ class RouteDecision:
     it was unsure; 1.0 for a `none` where no agent matched a single word.
     `text` is the request with an explicit `NAME:` or `--agent NAME` removed, when one was.
     `model_answer` is what the model said (an agent, `none` or `error`) when it was asked.
+    `examples`: the examples that weighed in (a confirmed route that decided locally, or the
+    few-shot examples the model was shown), each `{agent, request, score, source}`.
     """
 
     agent: str | None
@@ -55,6 +57,7 @@ class RouteDecision:
     coverage: str | None = None
     text: str | None = None
     model_answer: str | None = None
+    examples: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with every field."""
@@ -68,6 +71,7 @@ class RouteDecision:
             "coverage": self.coverage,
             "text": self.text,
             "model_answer": self.model_answer,
+            "examples": list(self.examples),
         }
 
     @classmethod
@@ -83,6 +87,7 @@ class RouteDecision:
             coverage=data.get("coverage"),
             text=data.get("text"),
             model_answer=data.get("model_answer"),
+            examples=list(data.get("examples", [])),
         )
 
     @property

@@ -51,6 +51,16 @@ class ExampleMatch:
     agent: str
     request: str
     score: float
+    source: str = "agent"  # "agent": an `<example>` of its file; "team": a confirmed route
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict."""
+        return {
+            "agent": self.agent,
+            "request": self.request,
+            "score": round(self.score, 4),
+            "source": self.source,
+        }
 
 
 class _Field:
@@ -253,7 +263,11 @@ class LocalIndex:
                 continue
             score = self.similarity(query, query_terms(example.text))
             if score >= LEARNED_MIN_SIMILARITY:
-                found.append(ExampleMatch(agent=example.agent, request=example.text, score=score))
+                found.append(
+                    ExampleMatch(
+                        agent=example.agent, request=example.text, score=score, source="team"
+                    )
+                )
         found.sort(key=lambda match: -match.score)
         return found
 
