@@ -16,6 +16,7 @@ from bot.routing.model_classifier import ModelClassifier
 from bot.routing.router import Router
 from bot.scheduler import SchedulerService
 from bot.store.db import make_engine, upgrade
+from bot.store.learned_examples import StoredRouteExamples
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,8 @@ def build_desk(settings: Settings, *, llm: LLMClient | None = None, migrate: boo
         upgrade(engine)
     registry = AgentRegistry(settings.agents_dir)
     llm = llm or LLMClient(settings)
-    classifier = (
-        ModelClassifier(client=llm.sdk, model=settings.model_router) if llm.configured else None
-    )
-    router = Router(registry, classifier)
+    classifier = ModelClassifier(llm=llm, model=settings.model_router) if llm.configured else None
+    router = Router(registry, classifier, learned=StoredRouteExamples(engine))
     repos = build_repo_set(settings)
     toolbox = (
         RepoToolbox(

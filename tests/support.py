@@ -34,6 +34,12 @@ QUESTIONS = {
         {"question": "Do existing password accounts need linking?"},
     ],
 }
+# The router's model step sending a request to the customer's agent.
+ROUTED_TO_BACKEND = {
+    "reasoning": "Login with OAuth is server-side work.",
+    "agent": "backend-feature-developer",
+    "confident": True,
+}
 PLAN = {
     "title": "OAuth login",
     "summary": "Add Google and GitHub sign-in beside passwords, linking by verified email.",

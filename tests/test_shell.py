@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.shell import Shell
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.support import desk_with, make_settings
+from tests.support import ROUTED_TO_BACKEND, desk_with, make_settings
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -99,6 +99,7 @@ def test_serve_without_slack_settings_says_what_is_missing() -> None:
 def test_conversations_can_be_read_back(tmp_path: Path) -> None:
     console, _ = _console()
     with FakeAnthropic() as fake, desk_with(make_settings(tmp_path, fake)) as desk:
+        fake.reply_tool_use("choose_agent", ROUTED_TO_BACKEND)  # OAuth fits two agents
         fake.reply_tool_use(
             "ask_clarifying_questions", {"questions": [{"question": "Which providers?"}]}
         )
@@ -111,7 +112,7 @@ def test_conversations_can_be_read_back(tmp_path: Path) -> None:
     assert "awaiting_user" in listed.output and "I need OAuth login" in listed.output
     shown = runner.invoke(app, ["conversations", "show", "1"])
     assert shown.exit_code == 0, shown.output
-    assert "local → backend-feature-developer" in shown.output
+    assert "model → backend-feature-developer" in shown.output
     assert "[questions] backend-feature-developer" in shown.output
     assert "1. Which providers?" in shown.output
     missing = runner.invoke(app, ["conversations", "show", "99"])

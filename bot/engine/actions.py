@@ -77,6 +77,9 @@ def choose_agent(
         previous = conversation.agent
         conversation.agent = agent.name
         move(conversation, transition)
+        crud.add_route_example(
+            session=session, conversation=conversation, agent=agent.name, source="chosen"
+        )
         handed = f", handed over from {previous}" if previous else ""
         crud.record_routing(
             session=session,

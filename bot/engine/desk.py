@@ -96,7 +96,7 @@ class Desk:
 
     def take_in(self, inbound: InboundMessage) -> Intake:
         """Store a person's message and the turn it causes, in one transaction."""
-        return take_in(engine=self.engine, inbound=inbound)
+        return take_in(engine=self.engine, inbound=inbound, registry=self.registry)
 
     def turns_ahead(self, work_id: int) -> int:
         """How many turns queued before this one have not started yet."""

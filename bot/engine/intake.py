@@ -5,8 +5,10 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.agents.registry import AgentRegistry
 from bot.engine.inbound import InboundMessage
 from bot.engine.states import Transition, can, move
+from bot.routing.explicit import named_in_thread
 from bot.store import crud
 from bot.store.db import session_scope
 from bot.store.models import Conversation, ConversationStatus, Message, MessageRole
@@ -25,7 +27,7 @@ class Intake:
     work_id: int | None = None
 
 
-def take_in(*, engine: Engine, inbound: InboundMessage) -> Intake:
+def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry) -> Intake:
     """Store a person's message and the turn it causes, in one transaction."""
     with session_scope(engine) as session:
         conversation = crud.find_conversation(
@@ -41,6 +43,10 @@ def take_in(*, engine: Engine, inbound: InboundMessage) -> Intake:
         if conversation is None:
             conversation = _start(session=session, inbound=inbound)
         assert conversation.id is not None
+        # "frontend-feature-developer: take over" inside a thread hands it over.
+        explicit = inbound.explicit_agent or named_in_thread(
+            inbound.text, owner=conversation.agent, registry=registry
+        )
         message = crud.add_message(
             session=session,
             message=Message(
@@ -50,9 +56,7 @@ def take_in(*, engine: Engine, inbound: InboundMessage) -> Intake:
                 author_name=inbound.user_name,
                 text=inbound.text,
                 slack_ts=inbound.ts,
-                payload={"explicit_agent": inbound.explicit_agent}
-                if inbound.explicit_agent
-                else None,
+                payload={"explicit_agent": explicit} if explicit else None,
             ),
         )
         if can(conversation, Transition.RESTART):
@@ -62,7 +66,7 @@ def take_in(*, engine: Engine, inbound: InboundMessage) -> Intake:
             # Reopens a closed or delivered thread, works a failed one again, and answers
             # a waiting one (so no reminder is due any more).
             move(conversation, Transition.PERSON_REPLIED)
-        if inbound.explicit_agent and conversation.agent != inbound.explicit_agent:
+        if explicit and conversation.agent != explicit:
             conversation.agent = None  # re-route: the person named an agent
             move(conversation, Transition.ROUTE_AGAIN)
         assert message.id is not None

@@ -33,6 +33,7 @@ from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.router import Router
 from bot.store import crud, queue
 from bot.store.db import session_scope
+from bot.store.learned_examples import learn_from
 from bot.store.models import (
     ChannelSetting,
     Conversation,
@@ -105,10 +106,10 @@ class TurnRunner:
             setting = crud.channel_setting(
                 session=session, team_id=conversation.team_id, channel_id=conversation.channel_id
             )
-            owner = conversation.agent
+            owner, team_id = conversation.agent, conversation.team_id
         agent = self.registry.roster().get(owner) if owner else None
         # Routing may ask the model: no transaction stays open while it does.
-        decision = None if agent else self._route(messages, setting)
+        decision = None if agent else self._route(messages, setting, team_id)
         with session_scope(self.engine) as session:
             conversation = session.get(Conversation, work.conversation_id)
             assert conversation is not None
@@ -157,7 +158,9 @@ class TurnRunner:
 
     # Routing ----------------------------------------------------------------------------------
 
-    def _route(self, messages: Sequence[Message], setting: ChannelSetting | None) -> RouteDecision:
+    def _route(
+        self, messages: Sequence[Message], setting: ChannelSetting | None, team_id: str
+    ) -> RouteDecision:
         """Ask the router who takes the people's unanswered messages."""
         pending = unanswered(messages)
         text = "\n\n".join(m.text for m in pending) or (messages[-1].text if messages else "")
@@ -175,6 +178,7 @@ class TurnRunner:
             channel_default=setting.default_agent if setting else None,
             previous_turn=_previous_turn(messages, pending),
             local_only=not self.llm.configured,
+            team_id=team_id,
         )
 
     def _apply_route(
@@ -216,6 +220,7 @@ class TurnRunner:
         agent = self.registry.roster().get(decision.agent) if decision.agent else None
         if agent is not None:
             conversation.agent = agent.name
+            learn_from(session, conversation, decision)
             return agent
         self._explain_undecided(session, conversation, decision)
         return None

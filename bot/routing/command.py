@@ -4,14 +4,16 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import anthropic
 import typer
 
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings, get_settings
+from bot.llm.client import LLMClient
 from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.model_classifier import ModelClassifier
 from bot.routing.router import Router
+from bot.store.db import make_engine, upgrade
+from bot.store.learned_examples import StoredRouteExamples
 
 
 def route(
@@ -28,6 +30,16 @@ def route(
         bool,
         typer.Option("--json", help="Print one JSON object: agent, method, confidence, …"),
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Also show the examples that weighed in, and whose."),
+    ] = False,
+    team: Annotated[
+        str | None,
+        typer.Option(
+            "--team", help="Count this workspace's confirmed routes (read from DATABASE_URL)."
+        ),
+    ] = None,
 ) -> None:
     """Show which agent a request would go to, how it was chosen, and the time taken."""
     settings = get_settings()
@@ -38,31 +50,36 @@ def route(
         )
         raise typer.Exit(code=2)
     classifier = None if local_only else _classifier(settings)
-    router = Router(AgentRegistry(directory), classifier)
-    decision = router.route(text=text, local_only=classifier is None)
-    typer.echo(_as_json(decision) if json_output else _as_text(decision))
+    learned = _stored_examples(settings) if team else None
+    router = Router(AgentRegistry(directory), classifier, learned=learned)
+    decision = router.route(text=text, local_only=classifier is None, team_id=team)
+    if json_output:
+        typer.echo(_as_json(decision, explain=explain))
+    else:
+        typer.echo(_as_text(decision, explain=explain))
 
 
 def _classifier(settings: Settings) -> ModelClassifier | None:
-    """The model step, or None when no API key is set."""
-    if settings.anthropic_api_key is None:
-        return None
-    client = anthropic.Anthropic(
-        api_key=settings.anthropic_api_key.get_secret_value(),
-        base_url=settings.anthropic_base_url,
-        max_retries=min(settings.model_max_retries, 2),
-    )
-    return ModelClassifier(client=client, model=settings.model_router)
+    """The model step through `LLMClient`, or None when no API key is set."""
+    llm = LLMClient(settings)
+    return ModelClassifier(llm=llm, model=settings.model_router) if llm.configured else None
 
 
-def _as_json(decision: RouteDecision) -> str:
+def _stored_examples(settings: Settings) -> StoredRouteExamples:
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    return StoredRouteExamples(engine)
+
+
+def _as_json(decision: RouteDecision, *, explain: bool = False) -> str:
     data = decision.to_dict()
-    return json.dumps(
-        {key: data[key] for key in ("agent", "method", "confidence", "candidates", "ms")}
-    )
+    keys = ["agent", "method", "confidence", "candidates", "ms"]
+    if explain:
+        keys += ["reason", "model_answer", "examples"]
+    return json.dumps({key: data[key] for key in keys})
 
 
-def _as_text(decision: RouteDecision) -> str:
+def _as_text(decision: RouteDecision, *, explain: bool = False) -> str:
     if decision.agent:
         agent = decision.agent
     elif decision.method is RouteMethod.ASK:
@@ -79,7 +96,24 @@ def _as_text(decision: RouteDecision) -> str:
         lines.append("candidates:")
         width = max(len(c.agent) for c in decision.candidates)
         lines += [f"  {c.agent:<{width}}  {c.score:.3f}" for c in decision.candidates]
+    if explain:
+        lines += _explained(decision)
     if decision.coverage:
         lines.append(decision.coverage)
     lines.append(f"time:       {decision.ms:.1f} ms")
     return "\n".join(lines)
+
+
+def _explained(decision: RouteDecision) -> list[str]:
+    """The examples that weighed in: confirmed routes and the agents' own examples."""
+    if not decision.examples:
+        return ["examples:   none weighed in"]
+    whose = {"team": "confirmed by the team", "agent": "from the agent's file"}
+    lines = ["examples:"]
+    for example in decision.examples:
+        source = whose.get(str(example.get("source")), str(example.get("source")))
+        lines.append(
+            f"  {float(example['score']):.2f}  {example['agent']}  ({source}): "
+            f"{str(example['request'])[:100]!r}"
+        )
+    return lines

@@ -38,6 +38,8 @@ class RouteDecision:
     it was unsure; 1.0 for a `none` where no agent matched a single word.
     `text` is the request with an explicit `NAME:` or `--agent NAME` removed, when one was.
     `model_answer` is what the model said (an agent, `none` or `error`) when it was asked.
+    `examples`: the examples that weighed in (a confirmed route that decided locally, or the
+    few-shot examples the model was shown), each `{agent, request, score, source}`.
     """
 
     agent: str | None
@@ -49,6 +51,7 @@ class RouteDecision:
     coverage: str | None = None
     text: str | None = None
     model_answer: str | None = None
+    examples: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with every field."""
@@ -62,4 +65,5 @@ class RouteDecision:
             "coverage": self.coverage,
             "text": self.text,
             "model_answer": self.model_answer,
+            "examples": list(self.examples),
         }

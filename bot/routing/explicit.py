@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Iterable
+from typing import Protocol
 
 from rapidfuzz import fuzz, process
 
@@ -103,3 +104,18 @@ def _bare_prefix(text: str, agents: list[AgentDefinition]) -> tuple[AgentDefinit
     count, agent = best
     rest = stripped.split(maxsplit=count)
     return agent, rest[count].strip() if len(rest) > count else ""
+
+
+def named_agent(text: str, roster: Iterable[AgentDefinition]) -> str | None:
+    """The name of the loaded agent a message names (`NAME: take over`), or None."""
+    agent, _ = parse_explicit(text, roster)
+    return agent.name if agent is not None else None
+
+
+class _HasRoster(Protocol):
+    def roster(self) -> Iterable[AgentDefinition]: ...
+
+
+def named_in_thread(text: str, *, owner: str | None, registry: _HasRoster) -> str | None:
+    """The agent a message in a thread that already has one names (`NAME: take over`)."""
+    return named_agent(text, registry.roster()) if owner else None

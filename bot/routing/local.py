@@ -1,22 +1,24 @@
 """Local scoring: how well a request matches each agent, in about a millisecond.
 
-Each agent is scored over four BM25 indexes (the `bm25s` library), each normalised to 0..1 by
+Each agent is scored over BM25 indexes (the `bm25s` library), each normalised to 0..1 by
 the best score the request could get there (the summed IDF of its terms, so words no agent
-uses count against it), then averaged with `FIELD_WEIGHTS`:
+uses count against it), then averaged with `FIELD_WEIGHTS` over the fields that agent has
+(an agent without `<example>` blocks is not capped by the fields it lacks):
 
 - `name`: the agent's name, split into words;
 - `prose`: the description without its `<example>` blocks;
+- `body`: the opening of the agent's system prompt;
 - `examples`: everything in the agent's `<example>` blocks (context, dialogue, commentary);
 - `nearest`: each `<example>` block on its own; an agent scores its best-matching block.
 
-Measured with `bench/routing_eval.py` against plain BM25 over name and description, and
-against the same index without the per-example neighbours; see the figures in `router.py`.
+`rank` also returns what the router needs to judge whether to trust the top score (see
+`LocalRanking`), and counts the team's confirmed routes in. Figures: `bench/routing_eval.py`.
 """
 
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import log
 
 import bm25s
@@ -26,9 +28,16 @@ import numpy.typing as npt
 from bot.agents.model import AgentDefinition, AgentExample
 from bot.agents.registry import Roster
 from bot.routing.decision import Candidate
+from bot.routing.learned import LabelledExample
+from bot.routing.specificity import specificity
 from bot.routing.text import name_words, prose, query_terms, terms
 
-FIELD_WEIGHTS = {"name": 0.3, "prose": 1.0, "examples": 1.0, "nearest": 1.0}
+FIELD_WEIGHTS = {"name": 0.3, "prose": 1.0, "body": 0.5, "examples": 1.0, "nearest": 1.0}
+_DESCRIBED = ("name", "prose", "body")  # the fields every agent has
+# A confirmed route adds this times its similarity to its agent's score.
+LEARNED_WEIGHT = 0.5
+LEARNED_MIN_SIMILARITY = 0.2
+BODY_CHAR_LIMIT = 6000  # the opening of an agent's system prompt says what it does
 BM25_K1 = 1.2
 BM25_B = 0.75
 
@@ -42,6 +51,16 @@ class ExampleMatch:
     agent: str
     request: str
     score: float
+    source: str = "agent"  # "agent": an `<example>` of its file; "team": a confirmed route
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict."""
+        return {
+            "agent": self.agent,
+            "request": self.request,
+            "score": round(self.score, 4),
+            "source": self.source,
+        }
 
 
 class _Field:
@@ -49,6 +68,7 @@ class _Field:
 
     def __init__(self, documents: Sequence[list[str]]) -> None:
         self.size = len(documents)
+        self.nonempty = np.asarray([1.0 if doc else 0.0 for doc in documents], dtype=np.float64)
         self.document_frequency = Counter(term for doc in documents for term in set(doc))
         self.bm25: bm25s.BM25 | None = None
         if self.document_frequency:
@@ -72,6 +92,31 @@ class _Field:
         return result
 
 
+@dataclass(frozen=True)
+class LocalRanking:
+    """Every agent's local score for one request, and what the decision to trust it reads.
+
+    `matched_terms`: distinct request terms found anywhere in the top agent's text.
+    `described_top`: the best agent on name, description and body alone (examples ignored);
+    when it differs from the top candidate, the lead rests on examples only.
+    `evidence`: how specific (see `specificity`) the request's words are that the top agent
+    has and the runner-up lacks: "terraform" is strong evidence, "api" or "review" weak.
+    `learned`: the team's confirmed routes most like the request, best first.
+    """
+
+    candidates: list[Candidate]
+    matched_terms: int = 0
+    described_top: str | None = None
+    described_lead: float = 0.0
+    evidence: float = 0.0
+    learned: list[ExampleMatch] = field(default_factory=list)
+
+    @property
+    def top(self) -> Candidate | None:
+        """The best candidate, if any agent scored above zero."""
+        return self.candidates[0] if self.candidates and self.candidates[0].score > 0 else None
+
+
 class LocalIndex:
     """Scores requests against a fixed set of agents; build once per roster version."""
 
@@ -81,6 +126,10 @@ class LocalIndex:
             unique.setdefault(agent.name, agent)
         self.agents: tuple[AgentDefinition, ...] = tuple(unique.values())
         self.names: tuple[str, ...] = tuple(unique)
+        self._positions = {name: i for i, name in enumerate(self.names)}
+        by_name = sorted(range(len(self.names)), key=lambda i: self.names[i].casefold())
+        self._name_order = np.empty(len(self.names), dtype=np.intp)
+        self._name_order[by_name] = np.arange(len(self.names))
         owners: list[int] = []
         self._examples: list[tuple[str, str]] = []  # (agent, request) per example document
         example_docs: list[list[str]] = []
@@ -92,14 +141,28 @@ class LocalIndex:
                     example_docs.append(tokens)
                     self._examples.append((agent.name, _example_request(example)))
         self._owners = np.asarray(owners, dtype=np.intp)
-        self._fields = {
-            "name": _Field([terms(name_words(a.name)) for a in self.agents]),
-            "prose": _Field([terms(prose(a.description)) for a in self.agents]),
-            "examples": _Field(
-                [terms(" ".join(map(_example_text, a.examples))) for a in self.agents]
-            ),
+        documents = {
+            "name": [terms(name_words(a.name)) for a in self.agents],
+            "prose": [terms(prose(a.description)) for a in self.agents],
+            "body": [terms(a.body[:BODY_CHAR_LIMIT]) for a in self.agents],
+            "examples": [terms(" ".join(map(_example_text, a.examples))) for a in self.agents],
         }
+        self._fields = {name: _Field(docs) for name, docs in documents.items()}
         self._nearest = _Field(example_docs)
+        self._vocabulary = [
+            frozenset(term for docs in documents.values() for term in docs[i])
+            for i in range(len(self.agents))
+        ]
+        # Each agent is averaged over the fields it has, so one without examples is not capped.
+        present = np.zeros(len(self.agents), dtype=np.float64)
+        for name, index in self._fields.items():
+            present += FIELD_WEIGHTS[name] * index.nonempty
+        has_examples = np.zeros(len(self.agents), dtype=np.float64)
+        has_examples[self._owners] = 1.0
+        present += FIELD_WEIGHTS["nearest"] * has_examples
+        self._weights = np.maximum(present, 1e-9)
+        described = sum(FIELD_WEIGHTS[name] * self._fields[name].nonempty for name in _DESCRIBED)
+        self._described_weights = np.maximum(described, 1e-9)
 
     @classmethod
     def for_roster(cls, roster: Roster) -> "LocalIndex":
@@ -114,35 +177,109 @@ class LocalIndex:
 
     def score(self, text: str) -> list[Candidate]:
         """Every agent with its score for the request, best first (ties by name)."""
+        return self.rank(text).candidates
+
+    def rank(self, text: str, learned: Sequence[LabelledExample] = ()) -> LocalRanking:
+        """Every agent's score, with the team's confirmed routes counted in, and the evidence."""
         if not self.agents:
-            return []
+            return LocalRanking(candidates=[])
         query = query_terms(text)
-        total = np.zeros(len(self.agents), dtype=np.float64)
-        for name, field in self._fields.items():
-            total += FIELD_WEIGHTS[name] * field.scores(query)
+        fields = {name: index.scores(query) for name, index in self._fields.items()}
+        described = sum(FIELD_WEIGHTS[name] * fields[name] for name in _DESCRIBED)
+        total = described + FIELD_WEIGHTS["examples"] * fields["examples"]
         if len(self._owners):
             best = np.zeros(len(self.agents), dtype=np.float64)
             np.maximum.at(best, self._owners, self._nearest.scores(query))
-            total += FIELD_WEIGHTS["nearest"] * best
-        total /= sum(FIELD_WEIGHTS.values())
-        ranked = sorted(zip(self.names, total.tolist(), strict=True), key=_best_first)
-        return [Candidate(agent=name, score=score) for name, score in ranked]
+            total = total + FIELD_WEIGHTS["nearest"] * best
+        total = total / self._weights
+        matches = self._learned_matches(query, learned)
+        for match in matches:
+            position = self._positions[match.agent]
+            boost = LEARNED_WEIGHT * match.score
+            total[position] = max(total[position], min(1.0, total[position] + boost))
+        order = np.lexsort((self._name_order, -total))  # best first, ties by name
+        scores = total[order].tolist()
+        names = self.names
+        candidates = [
+            Candidate(agent=names[i], score=score)
+            for i, score in zip(order.tolist(), scores, strict=True)
+        ]
+        described_scores = described / self._described_weights
+        described_top, described_lead = _leader(self.names, described_scores)
+        top = self._positions[candidates[0].agent]
+        vocabulary = self._vocabulary[top]
+        runner_up = (
+            self._vocabulary[self._positions[candidates[1].agent]]
+            if len(candidates) > 1
+            else frozenset()
+        )
+        matched = sum(term in vocabulary for term in query)
+        evidence = sum(
+            specificity(term) for term in query if term in vocabulary and term not in runner_up
+        )
+        return LocalRanking(
+            candidates=candidates,
+            matched_terms=matched,
+            described_top=described_top,
+            described_lead=described_lead,
+            evidence=evidence,
+            learned=matches,
+        )
 
-    def nearest_examples(self, text: str, k: int = 5) -> list[ExampleMatch]:
-        """The `k` example requests most like this one, from any agent, best first."""
-        if not self._examples or k <= 0:
-            return []
-        scores = self._nearest.scores(query_terms(text))
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [
+    def nearest_examples(
+        self, text: str, k: int = 5, learned: Sequence[LabelledExample] = ()
+    ) -> list[ExampleMatch]:
+        """The `k` example requests most like this one, the team's confirmed routes first."""
+        query = query_terms(text)
+        found = self._learned_matches(query, learned)[:k]
+        if not self._examples or len(found) >= k:
+            return found
+        scores = self._nearest.scores(query)
+        order = np.argsort(-scores, kind="stable")[: k - len(found)]
+        return found + [
             ExampleMatch(agent=self._examples[i][0], request=self._examples[i][1], score=s)
             for i in order.tolist()
             if (s := float(scores[i])) > 0
         ]
 
+    def similarity(self, first: Sequence[str], second: Sequence[str]) -> float:
+        """Weighted Jaccard similarity of two term lists, weighting rare words more (0 to 1)."""
+        left, right = set(first), set(second)
+        union = sum(self._weight(term) for term in left | right)
+        if not union:
+            return 0.0
+        return sum(self._weight(term) for term in left & right) / union
 
-def _best_first(item: tuple[str, float]) -> tuple[float, str]:
-    return -item[1], item[0].casefold()
+    def _weight(self, term: str) -> float:
+        return self._fields["prose"].idf(term)
+
+    def _learned_matches(
+        self, query: Sequence[str], learned: Sequence[LabelledExample]
+    ) -> list[ExampleMatch]:
+        """Confirmed routes to loaded agents sharing words with the request, most alike first."""
+        found: list[ExampleMatch] = []
+        for example in learned:
+            if example.agent not in self._positions:
+                continue
+            score = self.similarity(query, query_terms(example.text))
+            if score >= LEARNED_MIN_SIMILARITY:
+                found.append(
+                    ExampleMatch(
+                        agent=example.agent, request=example.text, score=score, source="team"
+                    )
+                )
+        found.sort(key=lambda match: -match.score)
+        return found
+
+
+def _leader(names: Sequence[str], scores: _Scores) -> tuple[str | None, float]:
+    """The best-scoring name and its lead over the runner-up as a share of its score."""
+    if not len(scores) or scores.max() <= 0:
+        return None, 0.0
+    order = np.argsort(-scores, kind="stable")
+    best = float(scores[order[0]])
+    second = float(scores[order[1]]) if len(order) > 1 else 0.0
+    return names[int(order[0])], (best - second) / best
 
 
 def _example_text(example: AgentExample) -> str:

@@ -10,8 +10,55 @@ from bot.agents.model import AgentDefinition
 QUERY_CHAR_LIMIT = 4000
 QUERY_TERM_LIMIT = 128
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+# Word boundaries inside code identifiers: `emailService`, `HTTPServer`. A capital after a
+# single lower-case letter (`jQuery`, `iOS`) or before more capitals (`PostgreSQL`, `GraphQL`)
+# is part of a product name, not a boundary.
+_CAMEL = re.compile(r"(?<=[a-z0-9]{2})(?=[A-Z][a-z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WORD = re.compile(r"\w+")
+# Product names written like identifiers whose parts would mislead (`JavaScript` is not Java).
+_WHOLE_WORDS = frozenset(
+    [
+        "javascript",
+        "typescript",
+        "coffeescript",
+        "actionscript",
+        "github",
+        "gitlab",
+        "bitbucket",
+        "websocket",
+        "devops",
+        "youtube",
+        "wordpress",
+        "woocommerce",
+        "postgresql",
+        "mysql",
+        "mongodb",
+        "dynamodb",
+        "cockroachdb",
+        "firebase",
+        "supabase",
+        "fastapi",
+        "graphql",
+        "openai",
+        "chatgpt",
+        "linkedin",
+        "hubspot",
+        "quickbooks",
+        "salesforce",
+        "testflight",
+        "xcode",
+        "swiftui",
+        "jetpack",
+        "playwright",
+    ]
+)
+# Names whose punctuation is the name.
+_SYMBOL_WORDS = (
+    (re.compile(r"(?i)(?<!\w)c\+\+"), " cpp "),
+    (re.compile(r"(?i)(?<!\w)c#"), " csharp "),
+    (re.compile(r"(?i)(?<!\w)f#"), " fsharp "),
+    (re.compile(r"(?i)(?<![\w.])\.net\b"), " dotnet "),
+)
 # Scripts written without spaces between words: indexed as overlapping character pairs.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _EXAMPLE_BLOCK = re.compile(r"<example>.*?(?:</example>|$)", re.DOTALL | re.IGNORECASE)
@@ -39,16 +86,26 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def terms(text: str, *, limit_chars: int | None = None) -> list[str]:
-    """Lower-cased, lightly stemmed content words; camelCase and kebab-case are split."""
+    """Lower-cased, lightly stemmed content words.
+
+    Product names stay whole (`jQuery` → `jquery`, `iOS` → `ios`, `PostgreSQL` →
+    `postgresql`, `C++` → `cpp`); a code identifier gives its whole and its parts
+    (`EmailService` → `emailservice`, `email`, `service`); `snake_case` is split.
+    """
     text = unicodedata.normalize("NFKC", text[:limit_chars] if limit_chars else text)
-    text = _CAMEL.sub(" ", text).replace("_", " ")
+    for pattern, replacement in _SYMBOL_WORDS:
+        text = pattern.sub(replacement, text)
     found: list[str] = []
-    for match in _WORD.finditer(text.casefold()):
-        word = match.group()
-        if _UNSPACED.search(word):
-            found.extend(word[i : i + 2] for i in range(max(1, len(word) - 1)))
-        elif len(word) > 1 and word not in STOPWORDS and not (word.isdigit() and len(word) < 3):
-            found.append(stem(word))
+    for match in _WORD.finditer(text.replace("_", " ")):
+        original = match.group()
+        parts = _CAMEL.split(original)
+        split = len(parts) > 1 and original.casefold() not in _WHOLE_WORDS
+        words = [original] + (parts if split else [])
+        for word in (w.casefold() for w in words):
+            if _UNSPACED.search(word):
+                found.extend(word[i : i + 2] for i in range(max(1, len(word) - 1)))
+            elif len(word) > 1 and word not in STOPWORDS and not (word.isdigit() and len(word) < 3):
+                found.append(stem(word))
     return found
 
 
@@ -64,7 +121,7 @@ def stem(word: str) -> str:
         return word
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
-    if word.endswith(("ss", "us", "is")):
+    if word.endswith(("ss", "us", "is", "os")):
         return word
     for suffix in ("ing", "ed"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:

@@ -221,6 +221,21 @@ class RoutingRecord(SQLModel, table=True):
     created_at: datetime = _timestamp()
 
 
+class RouteExample(SQLModel, table=True):
+    """A request a person gave to an agent (button, `--agent`, hand-over): learned from."""
+
+    __tablename__ = "route_example"
+    __table_args__ = (sa.Index("ix_route_example_team", "team_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    text: str = Field(sa_type=sa.Text)
+    agent: str = Field(max_length=200)
+    source: str = Field(max_length=20)  # button, option, handoff, named
+    created_at: datetime = _timestamp()
+
+
 class ChannelSetting(SQLModel, table=True):
     """Per-channel behaviour: a default agent, intake mode, whether other bots may file requests."""
 

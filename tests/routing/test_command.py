@@ -33,7 +33,13 @@ def invoke(*args: str) -> dict[str, object]:
 
 
 def test_json_output_of_a_local_decision(agents_dir: Path) -> None:
-    data = invoke("--agents-dir", str(agents_dir), "--json", "--local-only", "add OAuth login")
+    data = invoke(
+        "--agents-dir",
+        str(agents_dir),
+        "--json",
+        "--local-only",
+        "build OAuth login with database schemas for authentication",
+    )
     assert set(data) == KEYS
     assert data["agent"] == "backend-feature-developer" and data["method"] == "local"
     candidates = data["candidates"]
@@ -64,7 +70,15 @@ def test_with_an_api_key_the_model_is_asked(
 
 
 def test_human_output(agents_dir: Path) -> None:
-    result = runner.invoke(app, ["route", "--agents-dir", str(agents_dir), "add OAuth login"])
+    result = runner.invoke(
+        app,
+        [
+            "route",
+            "--agents-dir",
+            str(agents_dir),
+            "build OAuth login with database schemas for authentication",
+        ],
+    )
     assert result.exit_code == 0
     assert "agent:      backend-feature-developer" in result.output
     assert "method:     local" in result.output

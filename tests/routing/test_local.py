@@ -84,11 +84,23 @@ def test_index_is_reused_until_the_roster_changes(agents_dir: Path) -> None:
 
 def test_terms_split_code_identifiers_and_stem() -> None:
     assert terms("EmailService refactored_queries HTTPServer") == [
+        "emailservice",
         "email",
         "service",
         "refactor",
         "query",
+        "httpserver",
         "http",
         "server",
+    ]
+    assert terms("jQuery iOS PostgreSQL GraphQL JavaScript C++ C# .NET") == [
+        "jquery",
+        "ios",
+        "postgresql",
+        "graphql",
+        "javascript",
+        "cpp",
+        "csharp",
+        "dotnet",
     ]
     assert stem("running") == "run" and stem("classes") == "class" and stem("status") == "status"

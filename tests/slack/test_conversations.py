@@ -151,9 +151,10 @@ def test_intake_channel_posts_become_requests(harness: SlackHarness) -> None:
 
 
 def test_an_edited_request_not_yet_answered_is_read_anew(harness: SlackHarness) -> None:
-    # Local scoring can't tell the two agents apart and the routing model is unsure: ask.
+    # Local scoring can't tell the agents apart and the routing model is unsure: ask. (An
+    # unsure pick that is also the local top is taken, so the model leans to none here.)
     harness.anthropic.reply_tool_use(
-        "choose_agent", {"agent": BACKEND, "confident": False, "reason": "could be either"}
+        "choose_agent", {"reasoning": "could be either", "agent": "none", "confident": False}
     )
     thread = harness.mention("Add a toggle for notifications", channel=OPEN_CHANNEL)
     choose = harness.wait_for_text(OPEN_CHANNEL, thread, "Which agent should take this?")

@@ -18,7 +18,7 @@ from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.slack.conftest import SECRET
 from tests.slack.processes import app_environment, mention_envelope
-from tests.support import QUESTIONS
+from tests.support import QUESTIONS, ROUTED_TO_BACKEND
 
 CHANNEL = "C0SERVE"
 
@@ -60,6 +60,7 @@ def _post_signed(url: str, body: str) -> int:
 def test_serve_answers_a_mention_and_stops_cleanly(tmp_path: Path) -> None:
     port = _free_port()
     with FakeSlack(users={"U1": {"real_name": "Alice"}}) as slack, FakeAnthropic() as model:
+        model.reply_tool_use("choose_agent", ROUTED_TO_BACKEND)  # OAuth fits two agents
         model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
         env = app_environment(
             slack=slack,

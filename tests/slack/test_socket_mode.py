@@ -14,7 +14,7 @@ from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.fakes.socket_mode_server import FakeSocketMode
 from tests.slack.processes import app_environment, mention_envelope
-from tests.support import QUESTIONS
+from tests.support import QUESTIONS, ROUTED_TO_BACKEND
 
 CHANNEL = "C0SOCKET"
 
@@ -42,6 +42,7 @@ def test_run_connects_over_socket_mode_and_answers_a_mention(tmp_path: Path) -> 
         FakeSocketMode(slack) as socket_mode,
         FakeAnthropic() as model,
     ):
+        model.reply_tool_use("choose_agent", ROUTED_TO_BACKEND)  # OAuth fits two agents
         model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
         env = app_environment(
             slack=slack, model=model, database=tmp_path / "socket.db", SLACK_APP_TOKEN="xapp-test"
@@ -78,4 +79,4 @@ def test_run_connects_over_socket_mode_and_answers_a_mention(tmp_path: Path) -> 
                 app.kill()
                 output, _ = app.communicate()
         assert "Connecting to Slack in Socket Mode" in output
-        assert len(model.message_requests) == 1
+        assert len(model.message_requests) == 2  # routing, then the agent
