@@ -10,7 +10,8 @@ from anthropic.types import Message as ApiMessage
 
 from bot.config import Settings
 from bot.llm.caching import cached_messages, cached_system, cached_tools
-from bot.llm.usage import TokenUsage
+from bot.llm.usage import usage_from_api
+from bot.token_usage import TokenUsage
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class LLMClient:
         return Completion(
             content=list(response.content),
             stop_reason=response.stop_reason,
-            usage=TokenUsage.from_api(response.usage),
+            usage=usage_from_api(response.usage),
             model=response.model or model,
             raw=response,
         )
