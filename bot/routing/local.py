@@ -23,10 +23,11 @@ import bm25s
 import numpy as np
 import numpy.typing as npt
 
+from bot.agents.description import prose
 from bot.agents.model import AgentDefinition, AgentExample
 from bot.agents.registry import Roster
 from bot.routing.decision import Candidate
-from bot.routing.text import name_words, prose, query_terms, terms
+from bot.routing.text import name_words, query_terms, terms
 
 FIELD_WEIGHTS = {"name": 0.3, "prose": 1.0, "examples": 1.0, "nearest": 1.0}
 BM25_K1 = 1.2

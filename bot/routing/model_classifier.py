@@ -8,9 +8,10 @@ from typing import Any
 
 import anthropic
 
+from bot.agents.description import prose
 from bot.agents.model import AgentDefinition
 from bot.routing.local import ExampleMatch
-from bot.routing.text import QUERY_CHAR_LIMIT, prose
+from bot.routing.text import QUERY_CHAR_LIMIT
 
 log = logging.getLogger(__name__)
 
