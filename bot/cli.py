@@ -154,7 +154,7 @@ def scheduler() -> None:
 @app.command("doctor")
 def doctor() -> None:
     """Check the Slack tokens and scopes, the database, the agents and the model key."""
-    checks = run_checks(get_settings())
+    checks = run_checks(settings=get_settings())
     for check in checks:
         mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
         console.print(f"{mark} {check.name}: {check.detail}", highlight=False)
