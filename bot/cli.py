@@ -15,7 +15,7 @@ from bot.config import get_settings
 from bot.conversations_command import conversations_app
 from bot.doctor import run_checks
 from bot.engine.desk import Desk
-from bot.routing.command import route
+from bot.route_command import route
 from bot.runtime import build_desk, build_scheduler, missing_for_model, missing_for_slack
 from bot.shell import HELP, Shell
 from bot.slack.app import make_web_client
@@ -154,7 +154,7 @@ def scheduler() -> None:
 @app.command("doctor")
 def doctor() -> None:
     """Check the Slack tokens and scopes, the database, the agents and the model key."""
-    checks = run_checks(get_settings())
+    checks = run_checks(settings=get_settings())
     for check in checks:
         mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
         console.print(f"{mark} {check.name}: {check.detail}", highlight=False)

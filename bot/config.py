@@ -67,7 +67,10 @@ class Settings(BaseSettings):
         description="The model's context window; older turns are condensed to stay inside it.",
     )
     model_max_retries: int = Field(
-        default=3, ge=0, le=10, description="SDK retries on 429, 5xx and 529 before a turn fails."
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries of a model call on 408, 409, 429, 5xx, 529 and connection errors.",
     )
     model_retry_wait_cap_seconds: float = Field(
         default=20.0, ge=0, description="Longest wait between retries, whatever Retry-After says."

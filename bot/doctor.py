@@ -37,7 +37,7 @@ def required_scopes(*, manifest: Path = MANIFEST) -> set[str] | None:
         return None
 
 
-def run_checks(settings: Settings, *, manifest: Path = MANIFEST) -> list[Check]:
+def run_checks(*, settings: Settings, manifest: Path = MANIFEST) -> list[Check]:
     """Every check, in the order a person would fix things."""
     return [
         *_slack_checks(settings, manifest=manifest),

@@ -9,6 +9,7 @@ from bot.agents.registry import AgentRegistry
 from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.engine.followups import FollowUps, TimezoneOf
+from bot.engine.learned_examples import StoredRouteExamples
 from bot.engine.repo_toolbox import RepoToolbox
 from bot.llm.client import LLMClient
 from bot.repos import RepoSet, RepoTools, ToolLimits, parse_repo_specs
@@ -16,7 +17,6 @@ from bot.routing.model_classifier import ModelClassifier
 from bot.routing.router import Router
 from bot.scheduler import SchedulerService
 from bot.store.db import make_engine, upgrade
-from bot.store.learned_examples import StoredRouteExamples
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,14 @@ from bot.config import Settings
 from bot.engine.followups import FollowUps, SweepReport
 from bot.repos import RepoSet
 from bot.store import crud
+from bot.store.models import APSCHEDULER_JOBS
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
 SWEEP_JOB_ID = "agentdesk.followups.sweep"
 FETCH_JOB_ID = "agentdesk.repos.fetch"
-JOBS_TABLE = "apscheduler_jobs"
+JOBS_TABLE = APSCHEDULER_JOBS.name  # made by the migrations
 
 # The job store pickles a reference to `run_sweep`; it finds the live service here.
 _active: "SchedulerService | None" = None

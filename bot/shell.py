@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.panel import Panel
 
+from bot.agents.description import summary
 from bot.engine.desk import Desk
 from bot.engine.inbound import InboundMessage, Source
 from bot.store.models import (
@@ -181,8 +182,9 @@ class Shell:
 
     def _list_agents(self) -> None:
         for agent in self.desk.roster():
-            first = agent.description.split(". ")[0].replace("\\n", " ")[:100]
-            self.console.print(f"[bold]{agent.name}[/]: {first}", markup=True, highlight=False)
+            self.console.print(
+                f"[bold]{agent.name}[/]: {summary(agent, limit=100)}", markup=True, highlight=False
+            )
 
     def _retry(self) -> None:
         if self.conversation_id is None or not self.desk.retry(self.conversation_id):

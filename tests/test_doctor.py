@@ -31,7 +31,7 @@ def test_everything_right(tmp_path: Path) -> None:
             slack_app_token="xapp-1-test",
             slack_api_url=slack.api_url,
         )
-        checks = {check.name: check for check in run_checks(settings)}
+        checks = {check.name: check for check in run_checks(settings=settings)}
     assert all(check.ok for check in checks.values()), checks
     assert checks["Slack bot token"].detail.startswith("bot agentdesk (UBOT)")
     assert checks["Slack mode"].detail == "Socket Mode"
@@ -41,7 +41,7 @@ def test_everything_right(tmp_path: Path) -> None:
 def test_missing_scopes_a_bad_token_and_no_key_say_what_to_fix(tmp_path: Path) -> None:
     with FakeSlack(scopes=("chat:write",)) as slack:
         settings = make_settings(tmp_path, slack_bot_token="xoxb-test", slack_api_url=slack.api_url)
-        checks = {check.name: check for check in run_checks(settings)}
+        checks = {check.name: check for check in run_checks(settings=settings)}
         scopes = checks["Slack scopes"]
         assert not scopes.ok and "commands" in scopes.detail and "im:history" in scopes.detail
         assert "reinstall" in scopes.fix
@@ -52,14 +52,14 @@ def test_missing_scopes_a_bad_token_and_no_key_say_what_to_fix(tmp_path: Path) -
         refused = make_settings(
             tmp_path, slack_bot_token="xoxb-revoked", slack_api_url=slack.api_url
         )
-        token = next(c for c in run_checks(refused) if c.name == "Slack bot token")
+        token = next(c for c in run_checks(settings=refused) if c.name == "Slack bot token")
         assert not token.ok and token.detail == "auth.test failed: invalid_auth"
 
 
 def test_without_the_manifest_the_scopes_are_not_called_granted(tmp_path: Path) -> None:
     with FakeSlack(scopes=("chat:write",)) as slack:
         settings = make_settings(tmp_path, slack_bot_token="xoxb-test", slack_api_url=slack.api_url)
-        checks = run_checks(settings, manifest=tmp_path / "missing" / "manifest.json")
+        checks = run_checks(settings=settings, manifest=tmp_path / "missing" / "manifest.json")
     scopes = next(check for check in checks if check.name == "Slack scopes")
     assert not scopes.ok
     assert "manifest.json" in scopes.detail and "all granted" not in scopes.detail

@@ -1,8 +1,10 @@
-"""Working hours in a person's own time zone."""
+"""Working hours in a person's own time zone, and the digest's periods."""
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -63,3 +65,19 @@ class WorkingHours:
                     total += overlap
             day += timedelta(days=1)
         return total
+
+
+def digest_period(
+    *, now: datetime, hour: int, weekly: bool, tz: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """The digest period ending at the latest digest moment at or before `now` (daily, or
+    Mondays, at `hour` in `tz`), as (start, end); a digest missed while nothing ran is late."""
+    trigger = CronTrigger(day_of_week="mon" if weekly else "*", hour=hour, timezone=tz)
+    # The window holds at least two digest moments before `now`: keep the last two.
+    moment = trigger.get_next_fire_time(None, now - timedelta(days=15 if weekly else 3))
+    reached: list[datetime] = []
+    while moment is not None and moment <= now:
+        reached.append(moment)
+        moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+    start, end = reached[-2:]
+    return start, end

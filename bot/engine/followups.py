@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.config import Settings
-from bot.engine.calendar import WorkingHours, zone
+from bot.engine.calendar import WorkingHours, digest_period, zone
 from bot.engine.states import Transition, move
 from bot.store import crud
 from bot.store.db import session_scope
@@ -205,23 +205,17 @@ class FollowUps:
         channel = self.settings.digest_channel
         if not channel:
             return False
-        tz = zone(self.settings.digest_timezone)
-        local = now.astimezone(tz)
-        weekly = self.settings.digest_frequency == "weekly"
-        period = timedelta(days=7 if weekly else 1)
-        # The latest digest moment at or before now: today's (or this Monday's) at the hour,
-        # else the one a period earlier. A digest missed while nothing ran is posted late.
-        period_start_local = local.replace(
-            hour=self.settings.digest_hour, minute=0, second=0, microsecond=0
-        ) - timedelta(days=local.weekday() if weekly else 0)
-        if local < period_start_local:
-            period_start_local -= period
-        key = f"digest:{channel}:{period_start_local.date().isoformat()}"
-        since = period_start_local - period
+        since, until = digest_period(
+            now=now,
+            hour=self.settings.digest_hour,
+            weekly=self.settings.digest_frequency == "weekly",
+            tz=zone(self.settings.digest_timezone),
+        )
+        key = f"digest:{channel}:{until.date().isoformat()}"
         with session_scope(self.engine) as session:
             if session.exec(select(ScheduledPost.id).where(ScheduledPost.key == key)).first():
                 return False
-            payload = _digest_payload(session, since=since, until=period_start_local, now=now)
+            payload = _digest_payload(session, since=since, until=until, now=now)
             session.add(
                 ScheduledPost(
                     key=key,

@@ -17,8 +17,8 @@ from bot.engine.conversation_tools import (
 from bot.engine.prompt import estimate_tokens, system_prompt, thread_for_model
 from bot.llm.client import Completion, LLMClient, ModelUnavailableError
 from bot.llm.models import resolve_model
-from bot.llm.usage import TokenUsage
 from bot.store.models import Message
+from bot.token_usage import TokenUsage
 
 log = logging.getLogger(__name__)
 

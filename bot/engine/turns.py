@@ -26,6 +26,7 @@ from bot.engine.conversation_tools import (
     render_questions,
     with_sources,
 )
+from bot.engine.learned_examples import learn_from
 from bot.engine.states import Transition, move
 from bot.engine.turn import Toolbox, TurnResult, run_agent_turn
 from bot.llm.client import LLMClient, ModelUnavailableError
@@ -33,7 +34,6 @@ from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.router import Router
 from bot.store import crud, queue
 from bot.store.db import session_scope
-from bot.store.learned_examples import learn_from
 from bot.store.models import (
     ChannelSetting,
     Conversation,

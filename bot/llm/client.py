@@ -1,17 +1,20 @@
 """A thin client over the Anthropic SDK: bounded retries, caching, usage, readable failures."""
 
+import itertools
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-import httpx2
 from anthropic.types import Message as ApiMessage
 
 from bot.config import Settings
 from bot.llm.caching import cached_messages, cached_system, cached_tools
-from bot.llm.usage import TokenUsage
+from bot.llm.retries import retry_wait, should_retry
+from bot.llm.usage import usage_from_api
+from bot.token_usage import TokenUsage
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +49,6 @@ class MissingApiKeyError(ModelUnavailableError):
             "(ANTHROPIC_BASE_URL can point at any Anthropic-compatible server).",
             retryable=False,
         )
-
-
-class _BoundedRetryAnthropic(anthropic.Anthropic):
-    """The SDK's own retries (429, 5xx, 529, connection errors), with every wait capped.
-
-    SDK 2.x honours `retry-after` without an upper bound; a turn must not hang for minutes.
-    """
-
-    retry_wait_cap: float = 20.0
-
-    def _calculate_retry_timeout(
-        self,
-        remaining_retries: int,
-        options: Any,
-        response_headers: httpx2.Headers | None = None,
-    ) -> float:
-        wait = super()._calculate_retry_timeout(remaining_retries, options, response_headers)
-        return min(wait, self.retry_wait_cap)
 
 
 @dataclass(frozen=True)
@@ -106,14 +91,13 @@ class LLMClient:
             key = self.settings.anthropic_api_key
             if key is None:
                 raise MissingApiKeyError()
-            client = _BoundedRetryAnthropic(
+            # Retries are ours (bot/llm/retries.py): the SDK tries once.
+            self._sdk = anthropic.Anthropic(
                 api_key=key.get_secret_value(),
                 base_url=self.settings.anthropic_base_url,
-                max_retries=self.settings.model_max_retries,
+                max_retries=0,
                 timeout=self.settings.model_timeout_seconds,
             )
-            client.retry_wait_cap = self.settings.model_retry_wait_cap_seconds
-            self._sdk = client
         return self._sdk
 
     def complete(
@@ -138,18 +122,34 @@ class LLMClient:
             request["tools"] = cached_tools(tools) if cache else tools
         if tool_choice:
             request["tool_choice"] = tool_choice
-        try:
-            with self._in_flight:  # MODEL_CALLS_IN_FLIGHT: the rest wait here, in order
-                response = self.sdk.messages.create(**request)
-        except anthropic.APIError as error:
-            raise _explain(error, self.settings) from error
+        response = self._create_with_retries(request)
         return Completion(
             content=list(response.content),
             stop_reason=response.stop_reason,
-            usage=TokenUsage.from_api(response.usage),
+            usage=usage_from_api(response.usage),
             model=response.model or model,
             raw=response,
         )
+
+    def _create_with_retries(self, request: dict[str, Any]) -> ApiMessage:
+        """`messages.create`, tried again while that may help, up to MODEL_MAX_RETRIES times."""
+        sdk = self.sdk
+        for attempt in itertools.count():
+            try:
+                with self._in_flight:  # MODEL_CALLS_IN_FLIGHT: the rest wait here
+                    response: ApiMessage = sdk.messages.create(
+                        **request, extra_headers={"x-stainless-retry-count": str(attempt)}
+                    )
+                return response
+            except anthropic.APIError as error:
+                if attempt >= self.settings.model_max_retries or not should_retry(error):
+                    raise _explain(error, self.settings) from error
+                wait = retry_wait(
+                    error=error, attempt=attempt, cap=self.settings.model_retry_wait_cap_seconds
+                )
+                log.info("model call failed (%s); retrying in %.2f s", error, wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable")
 
 
 def _explain(error: anthropic.APIError, settings: Settings) -> ModelUnavailableError:

@@ -1,37 +1,15 @@
-"""Token accounting for model calls."""
+"""Token accounting for model calls: the API's `usage` object read as a TokenUsage."""
 
-from dataclasses import dataclass
 from typing import Any
 
+from bot.token_usage import TokenUsage
 
-@dataclass(frozen=True)
-class TokenUsage:
-    """Tokens of one model call (or a sum of calls), cache reads and writes included."""
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-    def __add__(self, other: "TokenUsage") -> "TokenUsage":
-        return TokenUsage(
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
-        )
-
-    @property
-    def total_input(self) -> int:
-        """All input tokens: uncached, read from cache and written to cache."""
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
-
-    @classmethod
-    def from_api(cls, usage: Any) -> "TokenUsage":
-        """Read the `usage` object of an Anthropic response."""
-        return cls(
-            input_tokens=getattr(usage, "input_tokens", 0) or 0,
-            output_tokens=getattr(usage, "output_tokens", 0) or 0,
-            cache_read_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
-            cache_write_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
-        )
+def usage_from_api(usage: Any) -> TokenUsage:
+    """Read the `usage` object of an Anthropic response."""
+    return TokenUsage(
+        input_tokens=getattr(usage, "input_tokens", 0) or 0,
+        output_tokens=getattr(usage, "output_tokens", 0) or 0,
+        cache_read_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
+        cache_write_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
+    )

@@ -20,7 +20,7 @@ class BoundedRun:
 
 @contextmanager
 def bounded_lines(
-    command: Sequence[str], *, cwd: Path, timeout: float, stdin: bytes | None = None
+    *, command: Sequence[str], cwd: Path, timeout: float, stdin: bytes | None = None
 ) -> Iterator[BoundedRun]:
     """Run `command` with a hard time limit; leaving the block early kills the child.
 

@@ -103,7 +103,7 @@ def rg_search(
     outcome = SearchOutcome()
     try:
         # The pattern is passed as one argument after --regexp, never through a shell.
-        with bounded_lines(command, cwd=root, timeout=timeout) as run:
+        with bounded_lines(command=command, cwd=root, timeout=timeout) as run:
             for raw in run.lines:
                 path_bytes, _, rest = raw.rstrip(b"\n").partition(b"\x00")
                 number, _, text = rest.partition(b":")
@@ -118,7 +118,7 @@ def rg_search(
     except OSError as error:
         raise RipgrepError(f"ripgrep could not run: {error}") from None
     if run.timed_out:
-        outcome.stopped = stopped_after(timeout)
+        outcome.stopped = stopped_after(timeout=timeout)
     elif run.returncode == 2 and not outcome.matches:
         if "regex" in run.stderr:
             raise RipgrepPatternError(run.stderr.strip())

@@ -104,7 +104,7 @@ def python_search(
     command = [sys.executable, "-I", "-m", "bot.repos.search_child"]
     outcome = SearchOutcome()
     stdin = json.dumps(request).encode()
-    with bounded_lines(command, cwd=root, timeout=caps.timeout, stdin=stdin) as run:
+    with bounded_lines(command=command, cwd=root, timeout=caps.timeout, stdin=stdin) as run:
         for raw in run.lines:
             rel, number, line = json.loads(raw)
             if len(outcome.matches) == caps.limit:
@@ -112,14 +112,14 @@ def python_search(
                 break
             outcome.matches.append(make_match(rel, number, line, caps.line_chars))
     if run.timed_out:
-        outcome.stopped = stopped_after(caps.timeout)
+        outcome.stopped = stopped_after(timeout=caps.timeout)
     elif run.returncode and not outcome.more:
         raise OSError(f"the Python search failed: {run.stderr.strip()[-500:]}")
     return outcome
 
 
 def matching_lines(
-    root: Path, files: Iterable[str], regex: re.Pattern[str], *, max_file_bytes: int
+    *, root: Path, files: Iterable[str], regex: re.Pattern[str], max_file_bytes: int
 ) -> Iterator[tuple[str, int, str]]:
     """Each matching line as (path, line number, text), file by file in the order given."""
     whole = _whole_file_regex(regex)
@@ -135,7 +135,7 @@ def matching_lines(
                 yield rel, number, line
 
 
-def stopped_after(timeout: float) -> str:
+def stopped_after(*, timeout: float) -> str:
     """Why a search ended early: its time was up."""
     return f"the search took longer than {timeout:g} s and was stopped"
 

@@ -15,7 +15,10 @@ def main() -> None:
     request = json.load(sys.stdin)
     regex = compile_pattern(request["pattern"], ignore_case=request["ignore_case"])
     matches = matching_lines(
-        Path(request["root"]), request["files"], regex, max_file_bytes=request["max_file_bytes"]
+        root=Path(request["root"]),
+        files=request["files"],
+        regex=regex,
+        max_file_bytes=request["max_file_bytes"],
     )
     for found, (rel, number, line) in enumerate(matches, start=1):
         text = line.rstrip("\r")[: request["line_chars"] + 1]  # one more: the parent sees a cut

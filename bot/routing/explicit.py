@@ -36,18 +36,27 @@ def parse_explicit(
     agents = list(roster)
     if not agents:
         return None, text
-    option = _AGENT_OPTION.search(text)
-    if option:
-        name = next(group for group in option.groups() if group)
+    name, rest = agent_option(text)
+    if name is not None:
         agent = match_agent_name(name, agents)
         if agent is not None:
-            return agent, (text[: option.start()] + text[option.end() :]).strip()
+            return agent, rest
     labelled = _LABELLED_PREFIX.match(text)
     if labelled and len(labelled.group(1).split()) <= 6:
         agent = match_agent_name(labelled.group(1), agents, allow_prefix=False)
         if agent is not None:
             return agent, labelled.group(2).strip()
     return _bare_prefix(text, agents)
+
+
+def agent_option(text: str) -> tuple[str | None, str]:
+    """The NAME of an `--agent NAME` (or `--agent=NAME`, quoted or not) in the text, and the
+    text without it; `(None, text)` when there is none."""
+    option = _AGENT_OPTION.search(text)
+    if option is None:
+        return None, text
+    name = next(group for group in option.groups() if group)
+    return name, f"{text[: option.start()]} {text[option.end() :]}".strip()
 
 
 def match_agent_name(

@@ -25,12 +25,13 @@ import bm25s
 import numpy as np
 import numpy.typing as npt
 
+from bot.agents.description import prose
 from bot.agents.model import AgentDefinition, AgentExample
 from bot.agents.registry import Roster
 from bot.routing.decision import Candidate
 from bot.routing.learned import LabelledExample
 from bot.routing.specificity import specificity
-from bot.routing.text import name_words, prose, query_terms, terms
+from bot.routing.text import name_words, query_terms, terms
 
 FIELD_WEIGHTS = {"name": 0.3, "prose": 1.0, "body": 0.5, "examples": 1.0, "nearest": 1.0}
 _DESCRIBED = ("name", "prose", "body")  # the fields every agent has

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.agents.description import prose
 from bot.agents.model import AgentDefinition
 from bot.llm.client import LLMClient, ModelUnavailableError
-from bot.llm.usage import TokenUsage
 from bot.routing.local import ExampleMatch
-from bot.routing.text import QUERY_CHAR_LIMIT, prose
+from bot.routing.text import QUERY_CHAR_LIMIT
+from bot.token_usage import TokenUsage
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
-"""Turning requests and agent descriptions into terms, and descriptions into short summaries."""
+"""Turning requests and agent descriptions into terms, and the roster into a coverage note."""
 
 import re
 import unicodedata
 
+from bot.agents.description import summary
 from bot.agents.model import AgentDefinition
 
 # A long request is routed on its opening: the ask is nearly always stated first, and
@@ -61,9 +62,6 @@ _SYMBOL_WORDS = (
 )
 # Scripts written without spaces between words: indexed as overlapping character pairs.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-_EXAMPLE_BLOCK = re.compile(r"<example>.*?(?:</example>|$)", re.DOTALL | re.IGNORECASE)
-_TAG = re.compile(r"</?\w+>")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s|\n")
 
 # English function words, plus the small talk that carries no hint of what someone wants
 # ("hi", "thanks", "can you help"), so a greeting matches no agent at all.
@@ -137,21 +135,6 @@ def stem(word: str) -> str:
 def name_words(name: str) -> str:
     """An agent name as words: `backend-feature-developer` → `backend feature developer`."""
     return " ".join(re.split(r"[-_\s]+", name)).strip()
-
-
-def prose(description: str) -> str:
-    """A description without its `<example>` blocks and tags, with literal `\\n` unescaped."""
-    text = description.replace("\\n", "\n")
-    return " ".join(_TAG.sub(" ", _EXAMPLE_BLOCK.sub(" ", text)).split())
-
-
-def summary(agent: AgentDefinition, *, limit: int = 160) -> str:
-    """The first sentence of an agent's description, shortened to `limit` characters."""
-    text = prose(agent.description)
-    first = _SENTENCE_END.split(text, maxsplit=1)[0].strip() if text else ""
-    if len(first) > limit:
-        first = first[: limit - 1].rsplit(" ", 1)[0] + "…"
-    return first or agent.name
 
 
 def coverage(agents: list[AgentDefinition]) -> str:

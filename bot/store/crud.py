@@ -9,7 +9,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.llm.usage import TokenUsage
 from bot.store.models import (
     OPEN_STATUSES,
     ChannelSetting,
@@ -29,6 +28,7 @@ from bot.store.models import (
     WorkStatus,
     utcnow,
 )
+from bot.token_usage import TokenUsage
 
 
 def mark_seen(*, session: Session, keys: Iterable[str]) -> bool:

@@ -276,3 +276,14 @@ class SchedulerLease(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=50)
     holder: str = Field(max_length=100)
     lease_until: datetime = _timestamp()
+
+
+# APScheduler's job store table, as apscheduler.jobstores.sqlalchemy defines it: listed here so
+# the migrations (0006) make it with the rest of the schema; the job store only finds it.
+APSCHEDULER_JOBS = sa.Table(
+    "apscheduler_jobs",
+    SQLModel.metadata,
+    sa.Column("id", sa.Unicode(191), primary_key=True),
+    sa.Column("next_run_time", sa.Float(25), index=True),
+    sa.Column("job_state", sa.LargeBinary, nullable=False),
+)

@@ -121,9 +121,9 @@ def test_an_agent_without_the_tools_gets_none(desk: Desk, fake: FakeAnthropic) -
     assert names == ["ask_clarifying_questions", "deliver_result"]
 
 
-def test_the_step_limit_makes_the_agent_wrap_up(
-    tmp_path: Path, fake: FakeAnthropic, upstream: Path
-) -> None:
+@pytest.fixture
+def two_steps(tmp_path: Path, fake: FakeAnthropic, upstream: Path) -> Iterator[Desk]:
+    """A desk whose agents may make two tool calls a turn, with a request waiting."""
     settings = make_settings(
         tmp_path,
         fake,
@@ -135,60 +135,53 @@ def test_the_step_limit_makes_the_agent_wrap_up(
         assert desk.toolbox is not None
         desk.toolbox.repos.sync_all()  # type: ignore[attr-defined]
         desk.take_in(inbound("Add refunds", ts="1.0", explicit_agent="backend-feature-developer"))
-        fake.reply_tool_use("list_files", {"repo": "shop"})
-        fake.reply_tool_use("read_file", {"repo": "shop", "path": "shop/models.py"})
-        fake.reply_tool_use(
-            "ask_clarifying_questions", {"questions": [{"question": "Partial refunds?"}]}
-        )
-        desk.work()
-        last = fake.message_requests[-1].body
-        assert last["tool_choice"] == {"type": "any"}
-        # Under `any`, only asking or delivering is offered: no more reading.
-        assert [t["name"] for t in last["tools"]] == ["ask_clarifying_questions", "deliver_result"]
-        assert "used this turn's budget for reading" in str(last["messages"][-1])
-        conversation = desk.conversation(1)
-        assert conversation is not None
-        assert conversation.status is ConversationStatus.AWAITING_USER
+        yield desk
 
 
-def test_the_step_limit_holds_inside_one_response(
-    tmp_path: Path, fake: FakeAnthropic, upstream: Path
-) -> None:
-    settings = make_settings(
-        tmp_path,
-        fake,
-        repos=f"shop=file://{upstream}",
-        repos_cache_dir=tmp_path / "mirrors",
-        agent_max_tool_steps=2,
+def test_the_step_limit_makes_the_agent_wrap_up(two_steps: Desk, fake: FakeAnthropic) -> None:
+    desk = two_steps
+    fake.reply_tool_use("list_files", {"repo": "shop"})
+    fake.reply_tool_use("read_file", {"repo": "shop", "path": "shop/models.py"})
+    fake.reply_tool_use(
+        "ask_clarifying_questions", {"questions": [{"question": "Partial refunds?"}]}
     )
-    with desk_with(settings) as desk:
-        assert desk.toolbox is not None
-        desk.toolbox.repos.sync_all()  # type: ignore[attr-defined]
-        desk.take_in(inbound("Add refunds", ts="1.0", explicit_agent="backend-feature-developer"))
-        fake.enqueue(
-            MessageSpec(
-                content=[
-                    ToolUseSpec("list_files", {"repo": "shop"}),
-                    ToolUseSpec("read_file", {"repo": "shop", "path": "shop/models.py"}),
-                    ToolUseSpec("search_code", {"repo": "shop", "pattern": "Order"}),
-                ]
-            )
-        )
-        fake.reply_tool_use(
-            "ask_clarifying_questions", {"questions": [{"question": "Partial refunds?"}]}
-        )
-        desk.work()
+    desk.work()
+    last = fake.message_requests[-1].body
+    assert last["tool_choice"] == {"type": "any"}
+    # Under `any`, only asking or delivering is offered: no more reading.
+    assert [t["name"] for t in last["tools"]] == ["ask_clarifying_questions", "deliver_result"]
+    assert "used this turn's budget for reading" in str(last["messages"][-1])
+    conversation = desk.conversation(1)
+    assert conversation is not None
+    assert conversation.status is ConversationStatus.AWAITING_USER
 
-        assert len(fake.message_requests) == 2
-        wrap_up = fake.message_requests[-1].body
-        results = [b for b in wrap_up["messages"][-1]["content"] if b["type"] == "tool_result"]
-        assert [bool(r.get("is_error")) for r in results] == [False, False, True]
-        assert "budget" in str(results[2]["content"])
-        assert wrap_up["tool_choice"] == {"type": "any"}
-        assert [t["name"] for t in wrap_up["tools"]] == [
-            "ask_clarifying_questions",
-            "deliver_result",
-        ]
-        questions = desk.messages(1)[-1]
-        assert questions.kind is MessageKind.QUESTIONS and questions.payload is not None
-        assert [step["tool"] for step in questions.payload["steps"]] == ["list_files", "read_file"]
+
+def test_the_step_limit_holds_inside_one_response(two_steps: Desk, fake: FakeAnthropic) -> None:
+    desk = two_steps
+    fake.enqueue(
+        MessageSpec(
+            content=[
+                ToolUseSpec("list_files", {"repo": "shop"}),
+                ToolUseSpec("read_file", {"repo": "shop", "path": "shop/models.py"}),
+                ToolUseSpec("search_code", {"repo": "shop", "pattern": "Order"}),
+            ]
+        )
+    )
+    fake.reply_tool_use(
+        "ask_clarifying_questions", {"questions": [{"question": "Partial refunds?"}]}
+    )
+    desk.work()
+
+    assert len(fake.message_requests) == 2
+    wrap_up = fake.message_requests[-1].body
+    results = [b for b in wrap_up["messages"][-1]["content"] if b["type"] == "tool_result"]
+    assert [bool(r.get("is_error")) for r in results] == [False, False, True]
+    assert "budget" in str(results[2]["content"])
+    assert wrap_up["tool_choice"] == {"type": "any"}
+    assert [t["name"] for t in wrap_up["tools"]] == [
+        "ask_clarifying_questions",
+        "deliver_result",
+    ]
+    questions = desk.messages(1)[-1]
+    assert questions.kind is MessageKind.QUESTIONS and questions.payload is not None
+    assert [step["tool"] for step in questions.payload["steps"]] == ["list_files", "read_file"]

@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -45,6 +46,7 @@ __all__ = [
     "MAX_BLOCKS",
     "MAX_MARKDOWN_CHARS",
     "MAX_TEXT_CHARS",
+    "METHOD_SCOPES",
     "FakeSlack",
     "visible_text",
 ]
@@ -54,24 +56,32 @@ JSONDict = dict[str, Any]
 
 T = TypeVar("T")
 
-DEFAULT_BOT_SCOPES: tuple[str, ...] = (
-    "app_mentions:read",
-    "assistant:write",
-    "channels:history",
-    "channels:read",
-    "chat:write",
-    "commands",
-    "files:read",
-    "files:write",
-    "groups:history",
-    "im:history",
-    "im:read",
-    "im:write",
-    "reactions:read",
-    "reactions:write",
-    "users:read",
+_MANIFEST = Path(__file__).resolve().parents[2] / "manifest.json"
+DEFAULT_BOT_SCOPES: tuple[str, ...] = tuple(
+    json.loads(_MANIFEST.read_text(encoding="utf-8"))["oauth_config"]["scopes"]["bot"]
 )
-"""Scopes reported in the ``x-oauth-scopes`` header unless configured otherwise."""
+"""The scopes the app's manifest asks for: granted unless a test configures others."""
+
+_HISTORY = ("channels:history", "groups:history", "im:history", "mpim:history")
+# Which scopes a method needs (any one of them); a method not listed needs none here.
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.delete": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "chat.startStream": ("chat:write",),
+    "chat.appendStream": ("chat:write",),
+    "chat.stopStream": ("chat:write",),
+    # Since the 2026-03-05 changelog chat:write is enough for setStatus.
+    "assistant.threads.setStatus": ("chat:write", "assistant:write"),
+    "conversations.replies": _HISTORY,
+    "conversations.history": _HISTORY,
+    "reactions.add": ("reactions:write",),
+    "reactions.remove": ("reactions:write",),
+    "users.info": ("users:read",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+}
 
 MAX_TEXT_CHARS = 40_000
 """Slack truncates a message's ``text`` beyond this many characters."""
@@ -958,6 +968,17 @@ class FakeSlack:
             handler = self._methods.get(method)
             if handler is None:
                 return self._json(200, {"ok": False, "error": "unknown_method"})
+            needed = METHOD_SCOPES.get(method, ())
+            if needed and not set(needed) & set(self.scopes):
+                return self._json(
+                    200,
+                    {
+                        "ok": False,
+                        "error": "missing_scope",
+                        "needed": needed[0],
+                        "provided": ",".join(self.scopes),
+                    },
+                )
             try:
                 result = handler(params)
             except _SlackError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
+from tests.conftest import PROJECT_ROOT
 from tests.fakes.slack_server import MAX_MARKDOWN_CHARS, FakeSlack, visible_text
 
 
@@ -59,6 +61,22 @@ def test_configured_identity_and_scopes() -> None:
         response = WebClient(token="xoxb-test", base_url=fake.api_url).auth_test()
         assert (response["user_id"], response["bot_id"], response["team_id"]) == ("U9", "B9", "T9")
         assert _header(response.headers, "x-oauth-scopes") == "chat:write"
+
+
+def test_only_the_manifests_scopes_are_granted_and_methods_need_theirs(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    manifest = json.loads((PROJECT_ROOT / "manifest.json").read_text(encoding="utf-8"))
+    granted = str(_header(client.auth_test().headers, "x-oauth-scopes")).split(",")
+    assert granted == manifest["oauth_config"]["scopes"]["bot"]
+    assert "assistant:write" not in granted
+    with FakeSlack(scopes=["chat:write"]) as narrow:
+        limited = WebClient(token="xoxb-test", base_url=narrow.api_url)
+        limited.assistant_threads_setStatus(channel_id="C1", thread_ts="1.0", status="working")
+        with pytest.raises(SlackApiError) as excinfo:
+            limited.users_info(user="UBOT")
+        assert excinfo.value.response["error"] == "missing_scope"
+        assert excinfo.value.response["needed"] == "users:read"
 
 
 def test_unknown_or_missing_token_is_invalid_auth(fake: FakeSlack) -> None:

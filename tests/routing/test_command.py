@@ -1,4 +1,4 @@
-"""`agentdesk route TEXT`, through a Typer app as the CLI registers it."""
+"""`agentdesk route TEXT` (bot/route_command.py), through a Typer app as the CLI registers it."""
 
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from bot.config import get_settings
-from bot.routing.command import route
+from bot.route_command import route
 from bot.routing.model_classifier import TOOL_NAME
 from tests.fakes.anthropic_server import FakeAnthropic
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 import pytest
 
 from bot.agents.registry import Roster
-from bot.routing.explicit import match_agent_name, parse_explicit
+from bot.routing.explicit import agent_option, match_agent_name, parse_explicit
 from tests.routing.conftest import agent_text
 
 
@@ -89,3 +89,24 @@ def test_ambiguous_names_match_nothing(roster: Roster, make_roster: Callable[...
     )
     assert match_agent_name("code-reviewer-c", twins) is None  # a tie between a and b
     assert parse_explicit("code-reviewer: look at this", twins)[0] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "rest"),
+    [
+        ("--agent backend add OAuth", "backend", "add OAuth"),
+        ("add OAuth --agent=backend", "backend", "add OAuth"),
+        ('--agent "Backend Architect" add OAuth', "Backend Architect", "add OAuth"),
+        (
+            "--AGENT 'data-reporting-analyst' weekly report",
+            "data-reporting-analyst",
+            "weekly report",
+        ),
+        ("--agent backend", "backend", ""),
+        ("add a --agents flag", None, "add a --agents flag"),
+    ],
+)
+def test_the_agent_option_is_read_one_way_everywhere(
+    text: str, name: str | None, rest: str
+) -> None:
+    assert agent_option(text) == (name, rest)

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from bot.agents.registry import AgentRegistry, load_roster
 from bot.config import Settings
+from bot.engine.learned_examples import StoredRouteExamples
 from bot.llm.client import LLMClient
 from bot.routing.decision import RouteMethod
 from bot.routing.learned import FixedExamples, LabelledExample
@@ -17,7 +18,6 @@ from bot.routing.model_classifier import TOOL_NAME, ModelClassifier
 from bot.routing.router import Router
 from bot.store import crud
 from bot.store.db import make_engine, upgrade
-from bot.store.learned_examples import StoredRouteExamples
 from bot.store.models import Conversation, Message, MessageRole
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic

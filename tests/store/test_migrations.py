@@ -3,6 +3,7 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
@@ -17,6 +18,7 @@ TABLES = {
     "seen_event",
     "routing_record",
     "channel_setting",
+    "apscheduler_jobs",  # the scheduler's job store: made by a migration, not at run time
 }
 
 
@@ -49,3 +51,16 @@ def test_conversation_lookups_are_indexed(sqlite_engine: Engine) -> None:
     assert ("team_id", "channel_id", "thread_ts") in unique
     work = {tuple(i["column_names"]) for i in inspector.get_indexes("pending_work")}
     assert ("status", "available_at") in work
+
+
+def test_the_job_store_finds_the_table_the_migrations_made(sqlite_engine: Engine) -> None:
+    upgrade(sqlite_engine)
+    store = SQLAlchemyJobStore(engine=sqlite_engine, tablename="apscheduler_jobs")
+    with sqlite_engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = [
+            difference
+            for difference in compare_metadata(context, store.jobs_t.metadata)
+            if "apscheduler_jobs" in str(difference)
+        ]
+    assert differences == []

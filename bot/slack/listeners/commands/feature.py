@@ -1,15 +1,15 @@
 """`/feature`: file a request, or help, agents, status, cancel, `--agent NAME`."""
 
 import logging
-import re
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.agents.description import summary
 from bot.engine.inbound import InboundMessage, Source
-from bot.routing.explicit import match_agent_name
+from bot.routing.explicit import agent_option, match_agent_name
 from bot.slack.services import SlackServices
 from bot.slack.text import from_slack, sanitize_for_slack
 
@@ -17,7 +17,6 @@ log = logging.getLogger(__name__)
 
 COMMAND = "/feature"
 REQUEST_METADATA = "agentdesk_request"
-_AGENT_FLAG = re.compile(r"(?:^|\s)--agent[= ]\s*(\"[^\"]+\"|'[^']+'|\S+)")
 
 HELP = f"""*agentdesk* turns a feature request into a design and implementation plan.
 • `{COMMAND} describe what you need`: file a request; I work it in a thread under it
@@ -78,8 +77,7 @@ def quick_reply(
     if word == "agents":
         lines = ["*Agents on the desk:*"]
         for agent in services.desk.roster():
-            first = agent.description.replace("\\n", " ").split(". ")[0].split("<example>")[0]
-            lines.append(f"• *{agent.name}*: {first.strip()[:200]}")
+            lines.append(f"• *{agent.name}*: {summary(agent, limit=200)}")
         return "\n".join(lines)
     if word == "status":
         open_requests = services.desk.open_requests(team_id=team_id, requester_id=user_id)
@@ -106,13 +104,12 @@ def quick_reply(
         if not act:
             return "cancel"
         return _cancel(rest.strip(), team_id=team_id, user_id=user_id, services=services)
-    flag = _AGENT_FLAG.search(text)
-    if flag:
-        name = flag.group(1).strip("\"'")
+    name, request = agent_option(text)
+    if name is not None:
         if _matched_agent(name, services) is None:
             known = ", ".join(services.desk.roster().agents)
             return f"There is no agent named `{name}`. Agents: {known}"
-        if not _AGENT_FLAG.sub(" ", text).strip():
+        if not request:
             return f"Tell me what you need after `--agent {name}`."
     return None
 
@@ -136,10 +133,9 @@ def start_request(
     user_id = command.get("user_id") or ""
     raw = (command.get("text") or "").strip()
     agent_name: str | None = None
-    flag = _AGENT_FLAG.search(raw)
-    if flag:
-        agent_name = _matched_agent(flag.group(1).strip("\"'"), services)
-        raw = _AGENT_FLAG.sub(" ", raw).strip()
+    name, raw = agent_option(raw)
+    if name is not None:
+        agent_name = _matched_agent(name, services)
     text = from_slack(raw, bot_user_id=services.bot_user_id)
     person = services.users.get(user_id)
     trigger = str(command.get("trigger_id") or "")

@@ -8,12 +8,12 @@ import typer
 
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings, get_settings
+from bot.engine.learned_examples import StoredRouteExamples
 from bot.llm.client import LLMClient
 from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.model_classifier import ModelClassifier
 from bot.routing.router import Router
 from bot.store.db import make_engine, upgrade
-from bot.store.learned_examples import StoredRouteExamples
 
 
 def route(
