@@ -1,0 +1,172 @@
+"""Crashes and restarts of `agentdesk serve` as its own process, over real HTTP.
+
+Each test plays Slack (signed requests, the fake workspace) against a served app, kills or
+stops it at a chosen moment, starts it again on the same database, and counts what the
+thread shows once everything has settled: every answer arrives, and arrives once.
+"""
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.store import crud, queue
+from bot.store.db import make_engine
+from bot.store.models import PendingWork
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.slack_server import FakeSlack, visible_text
+from tests.slack.conftest import ALICE, BOB, SECRET, SlackSide
+from tests.slack.processes import ServedApp, app_environment
+from tests.support import QUESTIONS
+
+CHANNEL = "C0CRASH"
+REQUEST = "I need OAuth login"
+QUESTION = "1. Which identity providers?"
+HELD_SECONDS = 30.0  # a model answer the process under test never lives to see
+RECOVERY_SECONDS = 15.0  # from a restart to the answer in the thread
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack(
+        users={
+            ALICE: {"real_name": "Alice Archer", "display_name": "alice"},
+            BOB: {"real_name": "Bob Baker", "display_name": "bob"},
+        },
+        channels={CHANNEL: {"name": "crash"}},
+    ) as fake:
+        yield fake
+
+
+@pytest.fixture
+def model() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+def _served(
+    tmp_path: Path, slack: FakeSlack, model: FakeAnthropic, **settings: str
+) -> Iterator[tuple[ServedApp, SlackSide]]:
+    env = app_environment(
+        slack=slack,
+        model=model,
+        database=tmp_path / "desk.db",
+        SLACK_SIGNING_SECRET=SECRET,
+        **settings,
+    )
+    app = ServedApp(env=env, folder=tmp_path)
+    try:
+        yield app, SlackSide(base_url=app.base_url, slack=slack, anthropic=model)
+    finally:
+        app.close()
+    assert slack.errors == []
+    assert model.failures == []
+
+
+@pytest.fixture
+def served(
+    tmp_path: Path, slack: FakeSlack, model: FakeAnthropic
+) -> Iterator[tuple[ServedApp, SlackSide]]:
+    """An app on a SQLite file (not started yet) and Slack's side of it."""
+    yield from _served(tmp_path, slack, model)
+
+
+def _store(tmp_path: Path) -> Engine:
+    return make_engine(f"sqlite:///{tmp_path / 'desk.db'}")
+
+
+def _wait_settled(slack: FakeSlack, engine: Engine, timeout: float = 10.0) -> None:
+    """Wait until no turn or request is unfinished and nothing awaits posting, twice in a
+    row: only then may a test count what a thread shows."""
+    streak = 0
+
+    def settled() -> bool:
+        nonlocal streak
+        with Session(engine) as session:
+            idle = (
+                crud.unfinished_work_count(session=session) == 0
+                and queue.unfinished_inbound_count(session=session) == 0
+                and not crud.outbox(session=session)
+            )
+        streak = streak + 1 if idle else 0
+        return streak >= 2
+
+    slack.wait_for(settled, timeout=timeout, interval=0.1, message="the app to settle")
+
+
+def _questions(side: SlackSide, thread: str) -> list[str]:
+    return [t for t in side.bot_texts(CHANNEL, thread) if QUESTION in t]
+
+
+def _answered_once_after_restart(
+    app: ServedApp, side: SlackSide, model: FakeAnthropic, tmp_path: Path, thread: str
+) -> None:
+    restarted = time.monotonic()
+    app.start()
+    side.slack.wait_for(
+        lambda: _questions(side, thread),
+        timeout=RECOVERY_SECONDS,
+        message=f"the answer within {RECOVERY_SECONDS:.0f} s of the restart",
+    )
+    waited = time.monotonic() - restarted
+    assert waited < RECOVERY_SECONDS
+    engine = _store(tmp_path)
+    try:
+        _wait_settled(side.slack, engine)
+    finally:
+        engine.dispose()
+    assert len(_questions(side, thread)) == 1, side.bot_texts(CHANNEL, thread)
+    assert len(side.bot_messages(CHANNEL, thread)) == 1, side.bot_texts(CHANNEL, thread)
+    assert len(model.message_requests) == 2  # the interrupted call, and the one after
+    assert "Traceback" not in app.output()
+
+
+def _mention_held_turn(side: SlackSide, model: FakeAnthropic) -> str:
+    """A mention whose first model call is held back; returns once the model has it."""
+    model.reply_tool_use("ask_clarifying_questions", QUESTIONS, delay_seconds=HELD_SECONDS)
+    model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    thread = side.mention(REQUEST, channel=CHANNEL)
+    model.wait_for_requests(1, timeout=10)
+    return thread
+
+
+def test_sigkill_mid_turn_then_restart_answers_once(
+    served: tuple[ServedApp, SlackSide], model: FakeAnthropic, tmp_path: Path
+) -> None:
+    app, side = served
+    app.start()
+    thread = _mention_held_turn(side, model)
+
+    app.stop(signal.SIGKILL)
+
+    _answered_once_after_restart(app, side, model, tmp_path, thread)
+
+
+def test_sigterm_mid_turn_hands_back_then_restart_answers_once(
+    served: tuple[ServedApp, SlackSide], model: FakeAnthropic, tmp_path: Path
+) -> None:
+    app, side = served
+    app.start()
+    thread = _mention_held_turn(side, model)
+
+    took = app.stop(signal.SIGTERM)
+
+    assert took < 5.0, f"SIGTERM took {took:.1f} s:\n{app.output()}"
+    assert app.process is not None and app.process.returncode in (0, -signal.SIGTERM)
+    assert "Traceback" not in app.output()
+    engine = _store(tmp_path)
+    try:
+        with Session(engine) as session:
+            (work,) = session.exec(select(PendingWork)).all()
+        assert work.leased_by is None  # handed back: the next process takes it at once
+        assert work.finished_at is None
+    finally:
+        engine.dispose()
+    assert _questions(side, thread) == []
+
+    _answered_once_after_restart(app, side, model, tmp_path, thread)
+    assert QUESTION in visible_text(side.bot_messages(CHANNEL, thread)[0])
