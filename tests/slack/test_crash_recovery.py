@@ -6,12 +6,17 @@ thread shows once everything has settled: every answer arrives, and arrives once
 """
 
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from bot.store import crud, queue
@@ -170,3 +175,55 @@ def test_sigterm_mid_turn_hands_back_then_restart_answers_once(
 
     _answered_once_after_restart(app, side, model, tmp_path, thread)
     assert QUESTION in visible_text(side.bot_messages(CHANNEL, thread)[0])
+
+
+def test_scheduler_exits_zero_on_sigterm_and_hands_its_lease_over(
+    tmp_path: Path, slack: FakeSlack, model: FakeAnthropic
+) -> None:
+    env = app_environment(slack=slack, model=model, database=tmp_path / "desk.db")
+    log_path = tmp_path / "scheduler.log"
+    with log_path.open("wb") as log:
+        scheduler = subprocess.Popen(
+            [sys.executable, "-m", "bot", "scheduler"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        engine = _store(tmp_path)
+        try:
+            slack.wait_for(
+                lambda: _scheduler_lease(engine) > time.time(),
+                timeout=20,
+                interval=0.1,
+                message=f"the scheduler to take its lease:\n{log_path.read_text()}",
+            )
+            started = time.monotonic()
+            scheduler.send_signal(signal.SIGTERM)
+            scheduler.wait(timeout=10)
+            took = time.monotonic() - started
+            assert _scheduler_lease(engine) < time.time()  # handed over on the way out
+        finally:
+            engine.dispose()
+    finally:
+        if scheduler.poll() is None:
+            scheduler.kill()
+            scheduler.wait()
+    output = log_path.read_text()
+    assert scheduler.returncode == 0, output
+    assert took < 5.0, output
+    assert "Traceback" not in output
+
+
+def _scheduler_lease(engine: Engine) -> float:
+    """When the scheduler's lease runs out (epoch seconds; 0 when nobody took it yet)."""
+    with engine.connect() as connection:
+        try:
+            until = connection.execute(text("SELECT lease_until FROM scheduler_lease")).scalar()
+        except OperationalError:  # not migrated yet
+            return 0.0
+    if until is None:
+        return 0.0
+    moment = until if isinstance(until, datetime) else datetime.fromisoformat(str(until))
+    return moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
