@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,10 +22,10 @@ from sqlmodel import Session, select
 
 from bot.store import crud, queue
 from bot.store.db import make_engine
-from bot.store.models import PendingWork
+from bot.store.models import Conversation, ConversationStatus, PendingWork
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
-from tests.slack.conftest import ALICE, BOB, SECRET, SlackSide
+from tests.slack.conftest import ALICE, BACKEND, BOB, FRONTEND, SECRET, SlackSide, model_down
 from tests.slack.processes import ServedApp, app_environment
 from tests.support import QUESTIONS
 
@@ -53,9 +54,11 @@ def model() -> Iterator[FakeAnthropic]:
         yield fake
 
 
+@contextmanager
 def _served(
     tmp_path: Path, slack: FakeSlack, model: FakeAnthropic, **settings: str
 ) -> Iterator[tuple[ServedApp, SlackSide]]:
+    """An app (not started yet; SQLite unless `DATABASE_URL` is given) and Slack's side."""
     env = app_environment(
         slack=slack,
         model=model,
@@ -77,7 +80,8 @@ def served(
     tmp_path: Path, slack: FakeSlack, model: FakeAnthropic
 ) -> Iterator[tuple[ServedApp, SlackSide]]:
     """An app on a SQLite file (not started yet) and Slack's side of it."""
-    yield from _served(tmp_path, slack, model)
+    with _served(tmp_path, slack, model) as pair:
+        yield pair
 
 
 def _store(tmp_path: Path) -> Engine:
@@ -227,3 +231,102 @@ def _scheduler_lease(engine: Engine) -> float:
         return 0.0
     moment = until if isinstance(until, datetime) else datetime.fromisoformat(str(until))
     return moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
+
+
+def test_a_kill_between_slack_taking_a_post_and_the_posted_mark_leaves_one_reply(
+    served: tuple[ServedApp, SlackSide], model: FakeAnthropic, slack: FakeSlack, tmp_path: Path
+) -> None:
+    app, side = served
+    app.start()
+    model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    slack.hold_next("chat.postMessage", HELD_SECONDS)  # Slack took it, the app hears nothing
+    thread = side.mention(REQUEST, channel=CHANNEL)
+    side.wait_for_bot(CHANNEL, thread)  # in the thread, not yet marked posted in the app
+
+    app.stop(signal.SIGKILL)
+    engine = _store(tmp_path)
+    try:
+        with Session(engine) as session:
+            assert len(crud.outbox(session=session)) == 1  # the reply awaits its mark
+        restarted = time.monotonic()
+        app.start()
+        _wait_settled(slack, engine)
+        assert time.monotonic() - restarted < RECOVERY_SECONDS
+    finally:
+        engine.dispose()
+
+    assert len(side.bot_messages(CHANNEL, thread)) == 1, side.bot_texts(CHANNEL, thread)
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert len(model.message_requests) == 1  # the turn itself was done before the kill
+    assert "Traceback" not in app.output()
+
+
+def test_stale_buttons_on_a_cancelled_conversation_revive_nothing(
+    tmp_path: Path, slack: FakeSlack, model: FakeAnthropic
+) -> None:
+    fast_retries = {"MODEL_MAX_RETRIES": "2", "MODEL_RETRY_WAIT_CAP_SECONDS": "0.05"}
+    with _served(tmp_path, slack, model, **fast_retries) as (app, side):
+        app.start()
+        engine = _store(tmp_path)
+        try:
+            _stale_choose_agent(side, model, engine)
+            _stale_retry(side, model, engine)
+        finally:
+            engine.dispose()
+        assert "Traceback" not in app.output()
+
+
+def _stale_choose_agent(side: SlackSide, model: FakeAnthropic, engine: Engine) -> None:
+    model.reply_tool_use(
+        "choose_agent", {"agent": FRONTEND, "confident": False, "reason": "could be either"}
+    )
+    thread = side.mention("Add a toggle for notifications", channel=CHANNEL)
+    choose = side.wait_for_text(CHANNEL, thread, "Which agent should take this?")
+    _wait_settled(side.slack, engine)
+    side.command("cancel", channel=CHANNEL, response_name="cancel")
+    side.slack.wait_for(
+        lambda: _status(engine, thread) is ConversationStatus.CANCELLED,
+        message="the /feature cancel",
+    )
+    _wait_settled(side.slack, engine)
+    calls, shown = len(model.message_requests), side.bot_texts(CHANNEL, thread)
+
+    side.click(choose, BACKEND, response_name="stale-choose")
+
+    (note,) = side.slack.wait_for(lambda: side.slack.responses("stale-choose"))
+    assert note["response_type"] == "ephemeral"
+    assert note["text"] == "This request was cancelled. Reply in its thread to start it again."
+    _wait_settled(side.slack, engine)
+    assert _status(engine, thread) is ConversationStatus.CANCELLED
+    assert len(model.message_requests) == calls  # no turn started
+    assert side.bot_texts(CHANNEL, thread) == shown
+
+
+def _stale_retry(side: SlackSide, model: FakeAnthropic, engine: Engine) -> None:
+    model_down(model)
+    thread = side.mention(REQUEST, channel=CHANNEL)
+    failure = side.wait_for_text(CHANNEL, thread, "I couldn't finish this turn.")
+    _wait_settled(side.slack, engine)
+    side.click(failure, "Cancel")
+    side.wait_for_text(CHANNEL, thread, "Cancelled by alice.")
+    _wait_settled(side.slack, engine)
+    assert _status(engine, thread) is ConversationStatus.CANCELLED
+    calls, shown = len(model.message_requests), side.bot_texts(CHANNEL, thread)
+
+    side.click(failure, "Retry", response_name="stale-retry")  # the button as first shown
+
+    (note,) = side.slack.wait_for(lambda: side.slack.responses("stale-retry"))
+    assert note["response_type"] == "ephemeral"
+    assert note["text"] == "This request was cancelled. Reply in its thread to start it again."
+    _wait_settled(side.slack, engine)
+    assert _status(engine, thread) is ConversationStatus.CANCELLED
+    assert len(model.message_requests) == calls
+    assert side.bot_texts(CHANNEL, thread) == shown
+
+
+def _status(engine: Engine, thread: str) -> ConversationStatus | None:
+    with Session(engine) as session:
+        conversation = session.exec(
+            select(Conversation).where(Conversation.thread_ts == thread)
+        ).first()
+    return None if conversation is None else conversation.status
