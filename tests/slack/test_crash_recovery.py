@@ -5,6 +5,7 @@ stops it at a chosen moment, starts it again on the same database, and counts wh
 thread shows once everything has settled: every answer arrives, and arrives once.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -26,7 +28,7 @@ from bot.store.models import Conversation, ConversationStatus, PendingWork
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.slack.conftest import ALICE, BACKEND, BOB, FRONTEND, SECRET, SlackSide, model_down
-from tests.slack.processes import ServedApp, app_environment
+from tests.slack.processes import ServedApp, app_environment, http_get
 from tests.support import QUESTIONS
 
 CHANNEL = "C0CRASH"
@@ -330,3 +332,76 @@ def _status(engine: Engine, thread: str) -> ConversationStatus | None:
             select(Conversation).where(Conversation.thread_ts == thread)
         ).first()
     return None if conversation is None else conversation.status
+
+
+@pytest.mark.postgres
+def test_a_mention_while_the_database_refuses_is_not_acked_and_its_redelivery_is_answered_once(
+    tmp_path: Path, slack: FakeSlack, model: FakeAnthropic, postgres_engine: Engine
+) -> None:
+    database = str(postgres_engine.url.database)
+    url = postgres_engine.url.render_as_string(hide_password=False)
+    # Another database of the same server: this one will refuse connections for a while.
+    admin = make_engine(os.environ["AGENTDESK_TEST_POSTGRES_URL"]).execution_options(
+        isolation_level="AUTOCOMMIT"
+    )
+    with _served(tmp_path, slack, model, DATABASE_URL=url) as (app, side):
+        app.start()
+        model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+        model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+        refused: list[tuple[str, dict[str, Any]]] = []
+
+        # Writes refused, reads still answered: a read-only database.
+        _refuse(
+            admin, database, f'ALTER DATABASE "{database}" SET default_transaction_read_only = on'
+        )
+        refused += _mention_refused(side, "I need OAuth login")
+        # Down: no connection at all; the health check says so too.
+        _refuse(admin, database, f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        assert http_get(f"{app.base_url}/healthz") == 503
+        refused += _mention_refused(side, "I need OAuth login for the admin pages")
+
+        _refuse(admin, database, f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        _refuse(admin, database, f'ALTER DATABASE "{database}" RESET default_transaction_read_only')
+        side.slack.wait_for(
+            lambda: http_get(f"{app.base_url}/healthz") == 200, message="the database back"
+        )
+        for _, envelope in refused:  # Slack delivers each refused event again
+            assert side.send_envelope(envelope, retry_num=1).status == 200
+        _wait_settled(slack, postgres_engine)
+        threads = list(dict.fromkeys(thread for thread, _ in refused))
+        assert len(threads) == 2
+        for thread in threads:
+            assert len(_questions(side, thread)) == 1, side.bot_texts(CHANNEL, thread)
+            assert len(side.bot_messages(CHANNEL, thread)) == 1, side.bot_texts(CHANNEL, thread)
+        assert len(model.message_requests) == 2
+        # A second redelivery of the same events changes nothing.
+        for _, envelope in refused:
+            assert side.send_envelope(envelope, retry_num=2).status == 200
+        _wait_settled(slack, postgres_engine)
+        assert len(model.message_requests) == 2
+        assert [len(side.bot_messages(CHANNEL, thread)) for thread in threads] == [1, 1]
+    admin.dispose()
+
+
+def _refuse(admin: Engine, database: str, statement: str) -> None:
+    """Change how the database treats new sessions and end the ones open now (the app's
+    pool reconnects under the new rule)."""
+    with admin.connect() as connection:
+        connection.execute(text(statement))
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": database},
+        )
+
+
+def _mention_refused(side: SlackSide, request: str) -> list[tuple[str, dict[str, Any]]]:
+    """A mention Slack sends (a `message` and an `app_mention` event) that gets non-2xx."""
+    ts = side.slack.add_user_message(CHANNEL, f"<@UBOT> {request}", ALICE)
+    envelopes = [side.envelope(event) for event in side.events_for(CHANNEL, ts)]
+    for envelope in envelopes:
+        status = side.send_envelope(envelope).status
+        assert not 200 <= status < 300, status
+    return [(ts, envelope) for envelope in envelopes]
