@@ -90,7 +90,7 @@ class ServedApp:
         self.lives = 0
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 20.0) -> "ServedApp":
+    def start(self, timeout: float = 60.0) -> "ServedApp":
         """Start a new life and wait until /healthz answers 200."""
         self.lives += 1
         port = str(self.port)

@@ -35,7 +35,11 @@ CHANNEL = "C0CRASH"
 REQUEST = "I need OAuth login"
 QUESTION = "1. Which identity providers?"
 HELD_SECONDS = 30.0  # a model answer the process under test never lives to see
-RECOVERY_SECONDS = 15.0  # from a restart to the answer in the thread
+RECOVERY_SECONDS = 15.0  # from a restart (serving again) to the answer in the thread
+# Long enough that only taking a dead process's turns back at once (not their leases running
+# out) answers within RECOVERY_SECONDS; the default is 30 s.
+LEASE_SECONDS = "120"
+WAIT_SECONDS = 15.0  # for anything else the app does; generous, the machine may be busy
 
 
 @pytest.fixture
@@ -66,6 +70,7 @@ def _served(
         model=model,
         database=tmp_path / "desk.db",
         SLACK_SIGNING_SECRET=SECRET,
+        TURN_LEASE_SECONDS=LEASE_SECONDS,
         **settings,
     )
     app = ServedApp(env=env, folder=tmp_path)
@@ -90,7 +95,7 @@ def _store(tmp_path: Path) -> Engine:
     return make_engine(f"sqlite:///{tmp_path / 'desk.db'}")
 
 
-def _wait_settled(slack: FakeSlack, engine: Engine, timeout: float = 10.0) -> None:
+def _wait_settled(slack: FakeSlack, engine: Engine, timeout: float = WAIT_SECONDS) -> None:
     """Wait until no turn or request is unfinished and nothing awaits posting, twice in a
     row: only then may a test count what a thread shows."""
     streak = 0
@@ -116,8 +121,8 @@ def _questions(side: SlackSide, thread: str) -> list[str]:
 def _answered_once_after_restart(
     app: ServedApp, side: SlackSide, model: FakeAnthropic, tmp_path: Path, thread: str
 ) -> None:
-    restarted = time.monotonic()
     app.start()
+    restarted = time.monotonic()
     side.slack.wait_for(
         lambda: _questions(side, thread),
         timeout=RECOVERY_SECONDS,
@@ -141,7 +146,7 @@ def _mention_held_turn(side: SlackSide, model: FakeAnthropic) -> str:
     model.reply_tool_use("ask_clarifying_questions", QUESTIONS, delay_seconds=HELD_SECONDS)
     model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
     thread = side.mention(REQUEST, channel=CHANNEL)
-    model.wait_for_requests(1, timeout=10)
+    model.wait_for_requests(1, timeout=WAIT_SECONDS)
     return thread
 
 
@@ -201,9 +206,9 @@ def test_scheduler_exits_zero_on_sigterm_and_hands_its_lease_over(
         try:
             slack.wait_for(
                 lambda: _scheduler_lease(engine) > time.time(),
-                timeout=20,
+                timeout=60,
                 interval=0.1,
-                message=f"the scheduler to take its lease:\n{log_path.read_text()}",
+                message="the scheduler to take its lease (its output: scheduler.log)",
             )
             started = time.monotonic()
             scheduler.send_signal(signal.SIGTERM)
@@ -243,15 +248,17 @@ def test_a_kill_between_slack_taking_a_post_and_the_posted_mark_leaves_one_reply
     model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
     slack.hold_next("chat.postMessage", HELD_SECONDS)  # Slack took it, the app hears nothing
     thread = side.mention(REQUEST, channel=CHANNEL)
-    side.wait_for_bot(CHANNEL, thread)  # in the thread, not yet marked posted in the app
+    side.wait_for_bot(
+        CHANNEL, thread, timeout=WAIT_SECONDS
+    )  # in the thread, not yet marked posted in the app
 
     app.stop(signal.SIGKILL)
     engine = _store(tmp_path)
     try:
         with Session(engine) as session:
             assert len(crud.outbox(session=session)) == 1  # the reply awaits its mark
-        restarted = time.monotonic()
         app.start()
+        restarted = time.monotonic()
         _wait_settled(slack, engine)
         assert time.monotonic() - restarted < RECOVERY_SECONDS
     finally:
@@ -283,11 +290,14 @@ def _stale_choose_agent(side: SlackSide, model: FakeAnthropic, engine: Engine) -
         "choose_agent", {"agent": FRONTEND, "confident": False, "reason": "could be either"}
     )
     thread = side.mention("Add a toggle for notifications", channel=CHANNEL)
-    choose = side.wait_for_text(CHANNEL, thread, "Which agent should take this?")
+    choose = side.wait_for_text(
+        CHANNEL, thread, "Which agent should take this?", timeout=WAIT_SECONDS
+    )
     _wait_settled(side.slack, engine)
     side.command("cancel", channel=CHANNEL, response_name="cancel")
     side.slack.wait_for(
         lambda: _status(engine, thread) is ConversationStatus.CANCELLED,
+        timeout=WAIT_SECONDS,
         message="the /feature cancel",
     )
     _wait_settled(side.slack, engine)
@@ -295,7 +305,9 @@ def _stale_choose_agent(side: SlackSide, model: FakeAnthropic, engine: Engine) -
 
     side.click(choose, BACKEND, response_name="stale-choose")
 
-    (note,) = side.slack.wait_for(lambda: side.slack.responses("stale-choose"))
+    (note,) = side.slack.wait_for(
+        lambda: side.slack.responses("stale-choose"), timeout=WAIT_SECONDS
+    )
     assert note["response_type"] == "ephemeral"
     assert note["text"] == "This request was cancelled. Reply in its thread to start it again."
     _wait_settled(side.slack, engine)
@@ -307,17 +319,19 @@ def _stale_choose_agent(side: SlackSide, model: FakeAnthropic, engine: Engine) -
 def _stale_retry(side: SlackSide, model: FakeAnthropic, engine: Engine) -> None:
     model_down(model)
     thread = side.mention(REQUEST, channel=CHANNEL)
-    failure = side.wait_for_text(CHANNEL, thread, "I couldn't finish this turn.")
+    failure = side.wait_for_text(
+        CHANNEL, thread, "I couldn't finish this turn.", timeout=WAIT_SECONDS
+    )
     _wait_settled(side.slack, engine)
     side.click(failure, "Cancel")
-    side.wait_for_text(CHANNEL, thread, "Cancelled by alice.")
+    side.wait_for_text(CHANNEL, thread, "Cancelled by alice.", timeout=WAIT_SECONDS)
     _wait_settled(side.slack, engine)
     assert _status(engine, thread) is ConversationStatus.CANCELLED
     calls, shown = len(model.message_requests), side.bot_texts(CHANNEL, thread)
 
     side.click(failure, "Retry", response_name="stale-retry")  # the button as first shown
 
-    (note,) = side.slack.wait_for(lambda: side.slack.responses("stale-retry"))
+    (note,) = side.slack.wait_for(lambda: side.slack.responses("stale-retry"), timeout=WAIT_SECONDS)
     assert note["response_type"] == "ephemeral"
     assert note["text"] == "This request was cancelled. Reply in its thread to start it again."
     _wait_settled(side.slack, engine)
@@ -363,7 +377,9 @@ def test_a_mention_while_the_database_refuses_is_not_acked_and_its_redelivery_is
         _refuse(admin, database, f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
         _refuse(admin, database, f'ALTER DATABASE "{database}" RESET default_transaction_read_only')
         side.slack.wait_for(
-            lambda: http_get(f"{app.base_url}/healthz") == 200, message="the database back"
+            lambda: http_get(f"{app.base_url}/healthz") == 200,
+            timeout=WAIT_SECONDS,
+            message="the database back",
         )
         for _, envelope in refused:  # Slack delivers each refused event again
             assert side.send_envelope(envelope, retry_num=1).status == 200
