@@ -1,6 +1,7 @@
 """The `agentdesk` command line (also `python -m bot`)."""
 
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -84,7 +85,11 @@ def run(
     missing_slack = missing_for_slack(settings)
     if settings.slack_app_token is not None and settings.slack_bot_token is not None:
         console.print("Connecting to Slack in Socket Mode (Ctrl-C to stop).")
-        run_socket_mode(settings, desk)
+        _stop_on_sigterm()
+        try:
+            run_socket_mode(settings, desk)
+        except KeyboardInterrupt:
+            console.print("Stopped; running turns were handed back.")
         return
     if missing_slack:
         console.print(
@@ -142,6 +147,7 @@ def scheduler() -> None:
         timezone_of = lambda user: users.get(user).tz  # noqa: E731
     service = build_scheduler(settings, desk, timezone_of=timezone_of).start()
     console.print("Scheduler started (Ctrl-C to stop).")
+    _stop_on_sigterm()
     stopped = threading.Event()
     try:
         stopped.wait()
@@ -200,6 +206,12 @@ def _prompt_lines() -> Iterator[str]:
         except (EOFError, KeyboardInterrupt):
             console.print()
             return
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a deploy, `docker stop`) stops like Ctrl-C: the `finally` blocks hand work
+    and leases back, and the process exits 0."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def _configure_logging() -> None:

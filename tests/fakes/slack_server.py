@@ -397,6 +397,7 @@ class FakeSlack:
         self._responses: dict[str, list[JSONDict]] = {}
         self._response_targets: dict[str, _ResponseTarget] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self._holds: dict[str, list[float]] = {}
         self._errors: list[str] = []
         self.socket_mode_url: str | None = None  # set by FakeSocketMode
 
@@ -724,6 +725,13 @@ class FakeSlack:
         with self._lock:
             self._failures.setdefault(method, []).append(failure)
 
+    def hold_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Handle the next ``times`` calls to ``method`` at once but hold each answer back
+        for ``seconds``: the call's effect (a posted message…) shows before the caller hears.
+        """
+        with self._lock:
+            self._holds.setdefault(method, []).extend([seconds] * max(1, times))
+
     # ------------------------------------------------------------------ inspection
 
     @property
@@ -983,7 +991,11 @@ class FakeSlack:
                 result = handler(params)
             except _SlackError as exc:
                 return self._json(200, {"ok": False, "error": exc.error, **exc.extra})
-            return self._json(200, {"ok": True, **result})
+            holds = self._holds.get(method)
+            hold = holds.pop(0) if holds else 0.0
+        if hold > 0:
+            time.sleep(hold)  # outside the lock: the workspace stays readable meanwhile
+        return self._json(200, {"ok": True, **result})
 
     def _handle_upload(
         self, file_id: str, headers: Mapping[str, str], body: bytes

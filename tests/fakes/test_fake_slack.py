@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -199,6 +200,26 @@ def test_other_injected_failures(fake: FakeSlack, client: WebClient) -> None:
         client.assistant_threads_setStatus(channel_id="D1", thread_ts="1.0", status="thinking")
     assert excinfo.value.response["needed"] == "assistant:write"
     assert fake.statuses == []
+
+
+def test_held_answer_shows_the_message_before_the_caller_hears(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    fake.hold_next("chat.postMessage", 0.5)
+    started = time.monotonic()
+    posted: list[str] = []
+    caller = threading.Thread(
+        target=lambda: posted.append(client.chat_postMessage(channel="C1", text="hi")["ts"])
+    )
+    caller.start()
+    fake.wait_for(lambda: fake.messages("C1"), message="the held message in the channel")
+    assert posted == []  # in the channel, but its sender has not heard back yet
+    caller.join(timeout=5)
+    assert time.monotonic() - started >= 0.5
+    assert posted == [fake.messages("C1")[0]["ts"]]
+    started = time.monotonic()
+    client.chat_postMessage(channel="C1", text="the next one is not held")
+    assert time.monotonic() - started < 0.5
 
 
 def test_files_upload_v2_into_thread(fake: FakeSlack, client: WebClient) -> None:

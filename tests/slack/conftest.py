@@ -97,25 +97,13 @@ class HttpResponse:
         return json.loads(self.body)
 
 
-class SlackHarness:
-    """Plays Slack's side of the conversation with the app under test."""
+class SlackSide:
+    """Plays Slack's side against any served app: signed requests in, the fake workspace out."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        slack: FakeSlack,
-        anthropic: FakeAnthropic,
-        desk: Desk,
-        app: SlackApp,
-        executor: TrackingExecutor,
-    ) -> None:
+    def __init__(self, *, base_url: str, slack: FakeSlack, anthropic: FakeAnthropic) -> None:
         self.base_url = base_url
         self.slack = slack
         self.anthropic = anthropic
-        self.desk = desk
-        self.app = app
-        self.executor = executor
         self.verifier = SignatureVerifier(SECRET)
         self._ids = itertools.count(1)
         self.sent: list[tuple[str, HttpResponse]] = []
@@ -428,6 +416,25 @@ class SlackHarness:
             )
 
         return self.slack.wait_for(found, timeout=timeout, message=f"{needle!r} in the thread")
+
+
+class SlackHarness(SlackSide):
+    """Plays Slack's side of the conversation with an app served in this test process."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        slack: FakeSlack,
+        anthropic: FakeAnthropic,
+        desk: Desk,
+        app: SlackApp,
+        executor: TrackingExecutor,
+    ) -> None:
+        super().__init__(base_url=base_url, slack=slack, anthropic=anthropic)
+        self.desk = desk
+        self.app = app
+        self.executor = executor
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until no listener runs, no turn is queued or running, and nothing awaits

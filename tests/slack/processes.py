@@ -1,7 +1,13 @@
 """Helpers for tests that run agentdesk as its own process against the fakes."""
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +58,75 @@ def mention_envelope(
         "authorizations": [{"team_id": "T0001", "user_id": "UBOT", "is_bot": True}],
     }
     return ts, envelope
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def http_get(url: str) -> int:
+    """The status of a GET (0 when nothing answers)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
+
+
+class ServedApp:
+    """`agentdesk serve` as its own process; each `start` is a new life on the same port,
+    its output in `serve-<life>.log` in `folder`."""
+
+    def __init__(self, *, env: dict[str, str], folder: Path) -> None:
+        self.env = env
+        self.folder = folder
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.lives = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> "ServedApp":
+        """Start a new life and wait until /healthz answers 200."""
+        self.lives += 1
+        port = str(self.port)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", port],
+                cwd=self.folder,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while http_get(f"{self.base_url}/healthz") != 200:
+            assert self.process.poll() is None, f"serve exited:\n{self.output()}"
+            assert time.monotonic() < deadline, f"no /healthz in {timeout} s:\n{self.output()}"
+            time.sleep(0.05)
+        return self
+
+    def stop(self, sig: signal.Signals, timeout: float = 20.0) -> float:
+        """Send `sig` and wait for the process to end; returns how long that took."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        self.process.wait(timeout=timeout)
+        return time.monotonic() - started
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / f"serve-{self.lives}.log"
+
+    def output(self) -> str:
+        """What the current life printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def close(self) -> None:
+        """Kill whatever still runs (a test that failed half-way)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)

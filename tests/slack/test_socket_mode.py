@@ -72,11 +72,14 @@ def test_run_connects_over_socket_mode_and_answers_a_mention(tmp_path: Path) -> 
             _wait_until_idle(tmp_path / "socket.db")
             assert len([m for m in slack.thread(CHANNEL, ts) if m["bot_id"]]) == 1
         finally:
-            app.send_signal(signal.SIGINT)
+            app.send_signal(signal.SIGTERM)  # as a deploy stops it
             try:
                 output, _ = app.communicate(timeout=20)
             except subprocess.TimeoutExpired:
                 app.kill()
                 output, _ = app.communicate()
         assert "Connecting to Slack in Socket Mode" in output
+        assert app.returncode == 0, output
+        assert "Stopped; running turns were handed back." in output
+        assert "Traceback" not in output
         assert len(model.message_requests) == 2  # routing, then the agent
