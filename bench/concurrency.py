@@ -39,6 +39,7 @@ from served import (
     model_answering_in,
     people,
     post_signed,
+    profiled,
     rss_mb,
     served_app,
 )
@@ -99,24 +100,27 @@ def run(*, database: str, threads: int, model_seconds: float, workdir: Path) -> 
         senders = [threading.Thread(target=send, args=(i,)) for i in range(threads)]
         for sender in senders:
             sender.start()
-        barrier.wait()
-        started = time.perf_counter()
-        waiting = {
-            index: (channel_ids[index % CHANNELS], ts) for index, (ts, _) in enumerate(mentions)
-        }
-        first_answer = 0.0
-        while waiting:
-            if time.perf_counter() - started > TIMEOUT_SECONDS:
-                raise RuntimeError(f"{len(waiting)} of {threads} threads unanswered after 120 s")
-            for index, (channel, ts) in list(waiting.items()):
-                if any(
-                    m.get("bot_id") and ANSWER_MARK in visible_text(m)
-                    for m in slack.thread(channel, ts)
-                ):
-                    del waiting[index]
-                    first_answer = first_answer or time.perf_counter() - started
-            time.sleep(0.02)
-        wall = time.perf_counter() - started
+        with profiled(app.pid):
+            barrier.wait()
+            started = time.perf_counter()
+            waiting = {
+                index: (channel_ids[index % CHANNELS], ts) for index, (ts, _) in enumerate(mentions)
+            }
+            first_answer = 0.0
+            while waiting:
+                if time.perf_counter() - started > TIMEOUT_SECONDS:
+                    raise RuntimeError(
+                        f"{len(waiting)} of {threads} threads unanswered after 120 s"
+                    )
+                for index, (channel, ts) in list(waiting.items()):
+                    if any(
+                        m.get("bot_id") and ANSWER_MARK in visible_text(m)
+                        for m in slack.thread(channel, ts)
+                    ):
+                        del waiting[index]
+                        first_answer = first_answer or time.perf_counter() - started
+                time.sleep(0.02)
+            wall = time.perf_counter() - started
         rss_after = rss_mb(app.pid)
         for sender in senders:
             sender.join()

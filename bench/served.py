@@ -33,6 +33,8 @@ from tests.slack.processes import app_environment  # noqa: E402
 
 SECRET = "bench-signing-secret"
 POSTGRES_ENV = "AGENTDESK_TEST_POSTGRES_URL"
+PROFILE_ENV = "AGENTDESK_BENCH_PROFILE"
+PROFILE_IDLE_ENV = "AGENTDESK_BENCH_PROFILE_IDLE"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 AGENT = "backend-feature-developer"
 QUESTIONS = {
@@ -168,6 +170,27 @@ def wait_healthy(port: int, process: subprocess.Popen[str], log_path: Path) -> N
         if time.monotonic() > deadline:
             raise RuntimeError(f"no /healthz in 60 s:\n{log_path.read_text()}")
         time.sleep(0.1)
+
+
+@contextmanager
+def profiled(pid: int) -> Iterator[None]:
+    """With AGENTDESK_BENCH_PROFILE=FILE, sample the app with py-spy (installed separately)
+    into collapsed stacks while the block runs; otherwise do nothing."""
+    output = os.environ.get(PROFILE_ENV)
+    if not output:
+        yield
+        return
+    spy = Path(sys.executable).with_name("py-spy")
+    command = [str(spy), "record", "--pid", str(pid), "--format", "raw", "-r", "50"]
+    if os.environ.get(PROFILE_IDLE_ENV):
+        command.append("--idle")
+    sampler = subprocess.Popen([*command, "-o", output], stdout=subprocess.DEVNULL)
+    time.sleep(1)  # let it attach
+    try:
+        yield
+    finally:
+        sampler.send_signal(signal.SIGINT)
+        sampler.wait(timeout=30)
 
 
 def rss_mb(pid: int) -> float:
