@@ -107,6 +107,12 @@ class Desk:
             conversation_id=conversation_id,
         )
 
+    def claim_turns(self, *, limit: int) -> list[PendingWork]:
+        """Take up to `limit` turns this process may run, in one transaction (fair too)."""
+        return queue.claim_turns(
+            engine=self.engine, worker=self.worker_id, lease=self.lease, fair=self.fair, limit=limit
+        )
+
     def work(
         self, *, poster: Poster | None = None, conversation_id: int | None = None, limit: int = 50
     ) -> int:

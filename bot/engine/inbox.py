@@ -43,6 +43,12 @@ class Inbox:
         """The next stored request for this worker, if any."""
         return queue.claim_inbound(engine=self.engine, worker=self.worker_id, lease=self.lease)
 
+    def claim_many(self, *, limit: int) -> list[InboundEvent]:
+        """Up to `limit` stored requests for this worker, taken in one transaction."""
+        return queue.claim_inbounds(
+            engine=self.engine, worker=self.worker_id, lease=self.lease, limit=limit
+        )
+
     def done(self, row: InboundEvent) -> None:
         """The request was taken in."""
         self._close(row, WorkStatus.DONE)

@@ -106,15 +106,18 @@ class Worker:
                 log.exception("claiming work failed; trying again shortly")
 
     def _claim_all(self) -> None:
-        while not self._stop.is_set() and self.free_slots() > 0:
-            request = self.desk.inbox.claim() if self.inbound is not None else None
-            if request is not None:
+        # Whole batches: with hundreds of threads busy in this process, every round trip of
+        # this one loop waits for the GIL, so one claim per row would pace the starts.
+        while not self._stop.is_set() and (free := self.free_slots()) > 0:
+            requests = self.desk.inbox.claim_many(limit=free) if self.inbound is not None else []
+            for request in requests:
                 self._start(self._requests, request, self._take_in)
-                continue
-            work = self.desk.claim_turn()
-            if work is None:
+            free -= len(requests)
+            turns = self.desk.claim_turns(limit=free) if free > 0 else []
+            for work in turns:
+                self._start(self._turns, work, self._run_turn)
+            if not requests and not turns:
                 return
-            self._start(self._turns, work, self._run_turn)
 
     def _start(
         self,
