@@ -58,6 +58,9 @@ class Result:
     threads: int
     wall: float
     first_answer: float
+    model_calls: int
+    first_call: float
+    last_call: float
     statuses: dict[int, int]
     rss_before: float
     rss_after: float
@@ -129,7 +132,19 @@ def run(*, database: str, threads: int, model_seconds: float, workdir: Path) -> 
         problems = [*slack.errors, *model.failures]
         if problems:
             raise RuntimeError(f"the fakes saw problems: {problems[:5]}")
-        return Result(database, threads, wall, first_answer, statuses, rss_before, rss_after)
+        calls = [arrival - started for arrival in model.arrivals]
+        return Result(
+            database,
+            threads,
+            wall,
+            first_answer,
+            len(calls),
+            min(calls),
+            max(calls),
+            statuses,
+            rss_before,
+            rss_after,
+        )
 
 
 def main() -> None:
@@ -170,6 +185,10 @@ def main() -> None:
                 if count >= 200:
                     line += " ok" if growth <= RSS_TARGET_MB else " RSS MISSED"
                 print(line, flush=True)
+                print(
+                    f"{'':<18} model asked {result.model_calls} times, first at"
+                    f" {result.first_call:.2f}s, last at {result.last_call:.2f}s after the sends"
+                )
 
 
 if __name__ == "__main__":

@@ -73,13 +73,21 @@ def fake_slack(*, users: list[str], channel_ids: list[str]) -> FakeSlack:
     )
 
 
-def model_answering_in(seconds: float) -> FakeAnthropic:
+class TimedModel(FakeAnthropic):
+    """The fake model, noting when (perf_counter) each request arrived."""
+
+    arrivals: list[float]
+
+
+def model_answering_in(seconds: float) -> TimedModel:
     """A fake model that asks its clarifying questions after `seconds`, to every turn."""
     from tests.fakes.anthropic_server import MessageSpec, ToolUseSpec
 
-    model = FakeAnthropic()
+    model = TimedModel()
+    model.arrivals = []
 
     def answer(_: dict[str, Any]) -> MessageSpec:
+        model.arrivals.append(time.perf_counter())
         return MessageSpec(
             content=[ToolUseSpec("ask_clarifying_questions", dict(QUESTIONS))],
             delay_seconds=seconds,
