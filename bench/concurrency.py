@@ -32,6 +32,7 @@ from served import (
     AGENT,
     ANSWER_MARK,
     channels,
+    cpu_seconds,
     default_settings,
     fake_slack,
     fresh_database,
@@ -61,6 +62,7 @@ class Result:
     model_calls: int
     first_call: float
     last_call: float
+    cpu: float
     statuses: dict[int, int]
     rss_before: float
     rss_after: float
@@ -90,6 +92,7 @@ def run(*, database: str, threads: int, model_seconds: float, workdir: Path) -> 
         for connection in connections:
             connection.connect()
         rss_before = rss_mb(app.pid)
+        cpu_before = cpu_seconds(app.pid)
         statuses: dict[int, int] = {}
         lock = threading.Lock()
         barrier = threading.Barrier(threads + 1)
@@ -125,6 +128,7 @@ def run(*, database: str, threads: int, model_seconds: float, workdir: Path) -> 
                 time.sleep(0.02)
             wall = time.perf_counter() - started
         rss_after = rss_mb(app.pid)
+        cpu = cpu_seconds(app.pid) - cpu_before
         for sender in senders:
             sender.join()
         for connection in connections:
@@ -141,6 +145,7 @@ def run(*, database: str, threads: int, model_seconds: float, workdir: Path) -> 
             len(calls),
             min(calls),
             max(calls),
+            cpu,
             statuses,
             rss_before,
             rss_after,
@@ -187,7 +192,8 @@ def main() -> None:
                 print(line, flush=True)
                 print(
                     f"{'':<18} model asked {result.model_calls} times, first at"
-                    f" {result.first_call:.2f}s, last at {result.last_call:.2f}s after the sends"
+                    f" {result.first_call:.2f}s, last at {result.last_call:.2f}s after the sends;"
+                    f" app CPU {result.cpu:.2f}s ({result.cpu / count * 1000:.0f} ms a request)"
                 )
 
 

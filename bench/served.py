@@ -201,6 +201,12 @@ def profiled(pid: int) -> Iterator[None]:
         sampler.wait(timeout=30)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of a process in MB, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
