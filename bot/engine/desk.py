@@ -27,7 +27,7 @@ from bot.engine.turns import TurnRunner
 from bot.llm.client import LLMClient
 from bot.routing.router import Router
 from bot.store import crud, queue
-from bot.store.db import session_scope
+from bot.store.db import ack_engine, session_scope
 from bot.store.models import (
     ChannelSetting,
     Conversation,
@@ -68,7 +68,9 @@ class Desk:
         )
         self.is_dead: Callable[[str], bool] = functools.partial(identity.is_dead, me=self.worker_id)
         self.outbox = Outbox(engine, worker_id=self.worker_id, is_dead=self.is_dead)
-        self.inbox = Inbox(engine=engine, worker_id=self.worker_id, lease=self.lease)
+        self.inbox = Inbox(
+            engine=engine, worker_id=self.worker_id, lease=self.lease, ack_engine=ack_engine(engine)
+        )
         self.turns = TurnRunner(
             settings=settings,
             engine=engine,
@@ -113,6 +115,12 @@ class Desk:
             lease=self.lease,
             fair=self.fair,
             conversation_id=conversation_id,
+        )
+
+    def claim_turns(self, *, limit: int) -> list[PendingWork]:
+        """Take up to `limit` turns this process may run, in one transaction (fair too)."""
+        return queue.claim_turns(
+            engine=self.engine, worker=self.worker_id, lease=self.lease, fair=self.fair, limit=limit
         )
 
     def work(

@@ -30,18 +30,27 @@ class Inbox:
     worker_id: str
     lease: timedelta
     retry_base_seconds: float = 1.0  # pauses of 1, 2, 4, 8 s between tries
+    # Stores before the ack go through their own connection pool: the ack must never wait
+    # for a connection behind hundreds of running turns.
+    ack_engine: Engine | None = None
 
     def store(self, *, kind: str, key: str, body: dict[str, Any], thread_key: str = "") -> bool:
         """Commit a request; False when it was stored before (a redelivery). Raises when the
         database can't take it: the caller must then not acknowledge."""
         return crud.store_inbound(
-            engine=self.engine,
+            engine=self.ack_engine or self.engine,
             event=InboundEvent(kind=kind, key=key[:200], body=body, thread_key=thread_key[:100]),
         )
 
     def claim(self) -> InboundEvent | None:
         """The next stored request for this worker, if any."""
         return queue.claim_inbound(engine=self.engine, worker=self.worker_id, lease=self.lease)
+
+    def claim_many(self, *, limit: int) -> list[InboundEvent]:
+        """Up to `limit` stored requests for this worker, taken in one transaction."""
+        return queue.claim_inbounds(
+            engine=self.engine, worker=self.worker_id, lease=self.lease, limit=limit
+        )
 
     def done(self, row: InboundEvent) -> None:
         """The request was taken in."""

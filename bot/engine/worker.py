@@ -111,17 +111,22 @@ class Worker:
                 log.exception("claiming work failed; trying again shortly")
 
     def _claim_all(self) -> None:
-        """Stored requests first (they are quick and bring new turns), then turns."""
-        while self.inbound is not None and not self._stop.is_set() and self._free_request_slots():
-            request = self.desk.inbox.claim()
-            if request is None:
+        """Stored requests first (they are quick and bring new turns), then turns, in whole
+        batches: with hundreds of threads busy in this process every round trip of this one
+        loop waits for the GIL, so one claim per row would pace the starts."""
+        while self.inbound is not None and not self._stop.is_set():
+            free = self._free_request_slots()
+            requests = self.desk.inbox.claim_many(limit=free) if free else []
+            for request in requests:
+                self._start(self._requests, request, self._take_in)
+            if not requests:
                 break
-            self._start(self._requests, request, self._take_in)
-        while not self._stop.is_set() and self.free_slots():
-            work = self.desk.claim_turn()
-            if work is None:
+        while not self._stop.is_set() and (free := self.free_slots()) > 0:
+            turns = self.desk.claim_turns(limit=free)
+            for work in turns:
+                self._start(self._turns, work, self._run_turn)
+            if not turns:
                 return
-            self._start(self._turns, work, self._run_turn)
 
     def _start(
         self,

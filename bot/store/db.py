@@ -51,6 +51,14 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def ack_engine(engine: Engine) -> Engine | None:
+    """A second engine on the same database with a pool of its own, for the short writes
+    that must not queue behind the rest (None for an in-memory SQLite database)."""
+    if isinstance(engine.pool, StaticPool):
+        return None
+    return make_engine(engine.url.render_as_string(hide_password=False))
+
+
 def alembic_config(engine: Engine) -> Config:
     """An Alembic configuration that migrates the given engine."""
     config = Config()

@@ -45,30 +45,36 @@ def _running(table: Leased, now: datetime) -> sa.ColumnElement[bool]:
 def _take(
     session: Session,
     table: Leased,
-    candidates: Iterable[int | None],
+    candidates: Iterable[int],
     *,
     worker: str,
     lease: timedelta,
     now: datetime,
-) -> int | None:
-    for row_id in candidates:
-        if row_id is None:
-            continue
-        result = session.execute(
-            sa.update(table)
-            .where(col(table.id) == row_id, _claimable(table, now))
-            .values(
-                status=WorkStatus.RUNNING,
-                leased_by=worker,
-                lease_until=now + lease,
-                attempts=col(table.attempts) + 1,
-            )
+) -> list[int]:
+    """Lease every candidate still claimable, in one statement; the ids taken."""
+    ids = list(candidates)
+    if not ids:
+        session.commit()
+        return []
+    taken = session.execute(
+        sa.update(table)
+        .where(col(table.id).in_(ids), _claimable(table, now))
+        .values(
+            status=WorkStatus.RUNNING,
+            leased_by=worker,
+            lease_until=now + lease,
+            attempts=col(table.attempts) + 1,
         )
-        if getattr(result, "rowcount", 0) == 1:
-            session.commit()
-            return row_id
+        .returning(col(table.id))
+    ).scalars()
+    result = sorted(int(row_id) for row_id in taken)
     session.commit()
-    return None
+    return result
+
+
+def _candidates(limit: int) -> int:
+    """How many rows to read to fill `limit` slots (some are skipped in Python)."""
+    return max(20, 2 * limit)
 
 
 def claim_turn(
@@ -80,66 +86,157 @@ def claim_turn(
     conversation_id: int | None = None,
     now: datetime | None = None,
 ) -> PendingWork | None:
-    """Take the oldest turn that may run now: its conversation has no running turn, and
-    neither its requester nor its channel is at their cap."""
+    """Take the oldest turn that may run now (see `claim_turns`)."""
+    taken = claim_turns(
+        engine=engine,
+        worker=worker,
+        lease=lease,
+        fair=fair,
+        conversation_id=conversation_id,
+        now=now,
+        limit=1,
+    )
+    return taken[0] if taken else None
+
+
+def claim_turns(
+    *,
+    engine: Engine,
+    worker: str,
+    lease: timedelta,
+    limit: int,
+    fair: FairShare = FairShare(),
+    conversation_id: int | None = None,
+    now: datetime | None = None,
+) -> list[PendingWork]:
+    """Take up to `limit` of the oldest turns that may run now, in one transaction: each
+    one's conversation has no running turn, and neither its requester nor its channel is at
+    their cap (counting the turns taken together)."""
     now = now or utcnow()
     running = (
         select(PendingWork.conversation_id).where(_running(PendingWork, now)).scalar_subquery()
     )
     query = (
-        select(PendingWork.id)
+        select(
+            col(PendingWork.id),
+            col(PendingWork.conversation_id),
+            col(Conversation.requester_id),
+            col(Conversation.channel_id),
+        )
         .join(Conversation, col(Conversation.id) == col(PendingWork.conversation_id))
         .where(_claimable(PendingWork, now), col(PendingWork.conversation_id).not_in(running))
         .order_by(col(PendingWork.id))
-        .limit(20)
+        .limit(_candidates(limit))
     )
     for column, cap in (
         (Conversation.requester_id, fair.per_user),
         (Conversation.channel_id, fair.per_channel),
     ):
         if cap > 0:
-            busy = (
-                select(column)
-                .select_from(PendingWork)
-                .join(Conversation, col(Conversation.id) == col(PendingWork.conversation_id))
-                .where(_running(PendingWork, now))
-                .group_by(column)
-                .having(sa.func.count() >= cap)
-            )
-            query = query.where(col(column).not_in(busy.scalar_subquery()))
+            query = query.where(col(column).not_in(_busy(column, cap, now)))
     if conversation_id is not None:
-        query = query.where(PendingWork.conversation_id == conversation_id)
+        query = query.where(col(PendingWork.conversation_id) == conversation_id)
     if engine.dialect.name == "postgresql":
         query = query.with_for_update(of=PendingWork, skip_locked=True)
     with Session(engine, expire_on_commit=False) as session:
-        taken = _take(
-            session, PendingWork, session.exec(query).all(), worker=worker, lease=lease, now=now
+        rows = session.exec(query).all()
+        users = _running_counts(session, Conversation.requester_id, now) if fair.per_user else {}
+        places = _running_counts(session, Conversation.channel_id, now) if fair.per_channel else {}
+        chosen: list[int] = []
+        conversations: set[int] = set()
+        for work_id, conversation, user, channel in rows:
+            if work_id is None or len(chosen) >= limit or conversation in conversations:
+                continue
+            if fair.per_user and users.get(user, 0) >= fair.per_user:
+                continue
+            if fair.per_channel and places.get(channel, 0) >= fair.per_channel:
+                continue
+            chosen.append(work_id)
+            conversations.add(conversation)
+            users[user] = users.get(user, 0) + 1
+            places[channel] = places.get(channel, 0) + 1
+        taken = _take(session, PendingWork, chosen, worker=worker, lease=lease, now=now)
+        if not taken:
+            return []
+        return list(
+            session.exec(
+                select(PendingWork)
+                .where(col(PendingWork.id).in_(taken))
+                .order_by(col(PendingWork.id))
+            ).all()
         )
-        return session.get(PendingWork, taken) if taken is not None else None
+
+
+def _busy(column: str, cap: int, now: datetime) -> sa.ScalarSelect[str]:
+    """Requesters (or channels) already running `cap` turns."""
+    return (
+        select(col(column))
+        .select_from(PendingWork)
+        .join(Conversation, col(Conversation.id) == col(PendingWork.conversation_id))
+        .where(_running(PendingWork, now))
+        .group_by(column)
+        .having(sa.func.count() >= cap)
+        .scalar_subquery()
+    )
+
+
+def _running_counts(session: Session, column: str, now: datetime) -> dict[str, int]:
+    """Running turns per requester (or per channel)."""
+    rows = session.exec(
+        select(col(column), sa.func.count())
+        .select_from(PendingWork)
+        .join(Conversation, col(Conversation.id) == col(PendingWork.conversation_id))
+        .where(_running(PendingWork, now))
+        .group_by(column)
+    ).all()
+    return {str(key): int(count) for key, count in rows}
 
 
 def claim_inbound(
     *, engine: Engine, worker: str, lease: timedelta, now: datetime | None = None
 ) -> InboundEvent | None:
-    """Take the oldest stored request whose thread has no other request being taken in."""
+    """Take the oldest stored request that may be taken in now (see `claim_inbounds`)."""
+    taken = claim_inbounds(engine=engine, worker=worker, lease=lease, now=now, limit=1)
+    return taken[0] if taken else None
+
+
+def claim_inbounds(
+    *, engine: Engine, worker: str, lease: timedelta, limit: int, now: datetime | None = None
+) -> list[InboundEvent]:
+    """Take up to `limit` of the oldest stored requests, in one transaction, never two of one
+    thread, nor one whose thread has another request being taken in."""
     now = now or utcnow()
     busy = select(InboundEvent.thread_key).where(_running(InboundEvent, now)).scalar_subquery()
     query = (
-        select(InboundEvent.id)
+        select(col(InboundEvent.id), col(InboundEvent.thread_key))
         .where(_claimable(InboundEvent, now))
         .where(
             sa.or_(col(InboundEvent.thread_key) == "", col(InboundEvent.thread_key).not_in(busy))
         )
         .order_by(col(InboundEvent.id))
-        .limit(20)
+        .limit(_candidates(limit))
     )
     if engine.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     with Session(engine, expire_on_commit=False) as session:
-        taken = _take(
-            session, InboundEvent, session.exec(query).all(), worker=worker, lease=lease, now=now
+        chosen: list[int] = []
+        threads: set[str] = set()
+        for row_id, thread_key in session.exec(query).all():
+            if row_id is None or len(chosen) >= limit or (thread_key and thread_key in threads):
+                continue
+            chosen.append(row_id)
+            if thread_key:
+                threads.add(thread_key)
+        taken = _take(session, InboundEvent, chosen, worker=worker, lease=lease, now=now)
+        if not taken:
+            return []
+        return list(
+            session.exec(
+                select(InboundEvent)
+                .where(col(InboundEvent.id).in_(taken))
+                .order_by(col(InboundEvent.id))
+            ).all()
         )
-        return session.get(InboundEvent, taken) if taken is not None else None
 
 
 def finish(

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from bot.store import crud, queue
 from bot.store.db import session_scope, upgrade
-from bot.store.models import Conversation, PendingWork, WorkStatus
+from bot.store.models import Conversation, InboundEvent, PendingWork, WorkStatus
 
 LEASE = timedelta(minutes=5)
 
@@ -163,3 +163,44 @@ def test_a_renewed_lease_is_not_taken_over(sqlite_engine: Engine) -> None:
     )
     later = datetime.now(UTC) + timedelta(seconds=30)
     assert queue.claim_turn(engine=sqlite_engine, worker="b", lease=LEASE, now=later) is None
+
+
+def test_a_batch_claim_counts_its_own_turns_against_the_caps(sqlite_engine: Engine) -> None:
+    _queue_for(
+        sqlite_engine,
+        [("U1", "C1")] * 4 + [("U2", "C1"), ("U3", "C1"), ("U4", "C2"), ("U5", "C2")],
+    )
+    fair = queue.FairShare(per_user=2, per_channel=3)
+    taken = queue.claim_turns(engine=sqlite_engine, worker="w", lease=LEASE, fair=fair, limit=10)
+    with Session(sqlite_engine) as session:
+        owners = [
+            (c.requester_id, c.channel_id)
+            for c in (session.get(Conversation, work.conversation_id) for work in taken)
+            if c is not None
+        ]
+    assert owners == [("U1", "C1"), ("U1", "C1"), ("U2", "C1"), ("U4", "C2"), ("U5", "C2")]
+    assert {work.leased_by for work in taken} == {"w"}
+    assert [work.attempts for work in taken] == [1] * 5
+    # The next batch sees them running: only what fits the caps is left (nothing here).
+    assert (
+        queue.claim_turns(engine=sqlite_engine, worker="w", lease=LEASE, fair=fair, limit=10) == []
+    )
+
+
+def test_a_batch_claim_respects_its_limit(sqlite_engine: Engine) -> None:
+    _queue_turns(sqlite_engine, 5)
+    first = queue.claim_turns(engine=sqlite_engine, worker="a", lease=LEASE, limit=3)
+    rest = queue.claim_turns(engine=sqlite_engine, worker="b", lease=LEASE, limit=3)
+    assert [w.id for w in first] == [1, 2, 3] and [w.id for w in rest] == [4, 5]
+
+
+def test_a_batch_of_stored_requests_never_holds_two_of_one_thread(sqlite_engine: Engine) -> None:
+    upgrade(sqlite_engine)
+    for number, thread in enumerate(["T1", "T1", "T2", "", ""]):
+        crud.store_inbound(
+            engine=sqlite_engine,
+            event=InboundEvent(kind="event", key=f"k{number}", body={}, thread_key=thread),
+        )
+    taken = queue.claim_inbounds(engine=sqlite_engine, worker="w", lease=LEASE, limit=10)
+    assert [row.key for row in taken] == ["k0", "k2", "k3", "k4"]
+    assert queue.claim_inbounds(engine=sqlite_engine, worker="w", lease=LEASE, limit=10) == []
