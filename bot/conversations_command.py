@@ -1,27 +1,27 @@
 """`agentdesk conversations …`: read back what the desk did, for the people who run it."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
-from bot.config import get_settings
-from bot.store import crud
-from bot.store.db import make_engine, upgrade
-from bot.store.models import Conversation
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 conversations_app = typer.Typer(
     help="List conversations and show one: messages, routing decisions, tokens.",
     no_args_is_help=True,
 )
-console = Console()
 
 
-def _engine() -> Engine:
-    engine = make_engine(get_settings().database_url)
+def _engine() -> "Engine":
+    """The migrated database, after the doctor's database check."""
+    from bot.config import get_settings
+    from bot.startup import require_database
+    from bot.store.db import make_engine, upgrade
+
+    settings = get_settings()
+    require_database(settings)
+    engine = make_engine(settings.database_url)
     upgrade(engine)
     return engine
 
@@ -31,6 +31,13 @@ def list_conversations(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
 ) -> None:
     """The newest conversations: id, status, agent, requester, title, tokens."""
+    from rich.console import Console
+    from rich.table import Table
+    from sqlmodel import Session, col, select
+
+    from bot.store.models import Conversation
+
+    console = Console()
     with Session(_engine()) as session:
         rows = session.exec(
             select(Conversation).order_by(col(Conversation.id).desc()).limit(limit)
@@ -53,6 +60,13 @@ def list_conversations(
 @conversations_app.command("show")
 def show_conversation(conversation_id: int) -> None:
     """One conversation: its routing decisions, messages and token usage."""
+    from rich.console import Console
+    from sqlmodel import Session
+
+    from bot.store import crud
+    from bot.store.models import Conversation
+
+    console = Console()
     with Session(_engine()) as session:
         conversation = session.get(Conversation, conversation_id)
         if conversation is None:

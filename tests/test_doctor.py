@@ -53,7 +53,8 @@ def test_missing_scopes_a_bad_token_and_no_key_say_what_to_fix(tmp_path: Path) -
             tmp_path, slack_bot_token="xoxb-revoked", slack_api_url=slack.api_url
         )
         token = next(c for c in run_checks(refused) if c.name == "Slack bot token")
-        assert not token.ok and token.detail == "auth.test failed: invalid_auth"
+        assert not token.ok
+        assert token.detail == "Slack refused SLACK_BOT_TOKEN (auth.test failed: invalid_auth)"
 
 
 def test_the_command_exits_1_and_never_prints_secrets(monkeypatch: pytest.MonkeyPatch) -> None:

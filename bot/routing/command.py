@@ -2,16 +2,14 @@
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import anthropic
 import typer
 
-from bot.agents.registry import AgentRegistry
-from bot.config import Settings, get_settings
-from bot.routing.decision import RouteDecision, RouteMethod
-from bot.routing.model_classifier import ModelClassifier
-from bot.routing.router import Router
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.routing.decision import RouteDecision
+    from bot.routing.model_classifier import ModelClassifier
 
 
 def route(
@@ -30,6 +28,10 @@ def route(
     ] = False,
 ) -> None:
     """Show which agent a request would go to, how it was chosen, and the time taken."""
+    from bot.agents.registry import AgentRegistry
+    from bot.config import get_settings
+    from bot.routing.router import Router
+
     settings = get_settings()
     directory = agents_dir or settings.agents_dir
     if not directory.is_dir():
@@ -43,10 +45,14 @@ def route(
     typer.echo(_as_json(decision) if json_output else _as_text(decision))
 
 
-def _classifier(settings: Settings) -> ModelClassifier | None:
+def _classifier(settings: "Settings") -> "ModelClassifier | None":
     """The model step, or None when no API key is set."""
     if settings.anthropic_api_key is None:
         return None
+    import anthropic
+
+    from bot.routing.model_classifier import ModelClassifier
+
     client = anthropic.Anthropic(
         api_key=settings.anthropic_api_key.get_secret_value(),
         base_url=settings.anthropic_base_url,
@@ -55,14 +61,16 @@ def _classifier(settings: Settings) -> ModelClassifier | None:
     return ModelClassifier(client=client, model=settings.model_router)
 
 
-def _as_json(decision: RouteDecision) -> str:
+def _as_json(decision: "RouteDecision") -> str:
     data = decision.to_dict()
     return json.dumps(
         {key: data[key] for key in ("agent", "method", "confidence", "candidates", "ms")}
     )
 
 
-def _as_text(decision: RouteDecision) -> str:
+def _as_text(decision: "RouteDecision") -> str:
+    from bot.routing.decision import RouteMethod
+
     if decision.agent:
         agent = decision.agent
     elif decision.method is RouteMethod.ASK:

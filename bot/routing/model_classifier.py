@@ -4,13 +4,14 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from bot.agents.model import AgentDefinition
 from bot.routing.local import ExampleMatch
 from bot.routing.text import QUERY_CHAR_LIMIT, prose
+
+if TYPE_CHECKING:
+    import anthropic  # imported where it is used: it takes about a second to load
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class ModelClassifier:
     """Chooses an agent with one forced tool call whose answer is an agent name or `none`."""
 
     def __init__(
-        self, client: anthropic.Anthropic, model: str, *, timeout_seconds: float = 20.0
+        self, client: "anthropic.Anthropic", model: str, *, timeout_seconds: float = 20.0
     ) -> None:
         self.client = client
         self.model = model
@@ -66,6 +67,8 @@ class ModelClassifier:
         nearest_examples: Sequence[ExampleMatch],
     ) -> ModelChoice:
         """The model's pick for this request; never raises (failures come back as `error`)."""
+        import anthropic  # already loaded: the client was made with it
+
         started = time.perf_counter()
         agents = list(roster)
         if not agents:

@@ -1,5 +1,6 @@
 """The Bolt app: Slack's requests in, the desk behind, a worker posting replies."""
 
+import logging
 from dataclasses import dataclass
 
 from slack_bolt import App
@@ -17,6 +18,17 @@ from bot.slack.listeners import register_all
 from bot.slack.poster import SlackPoster
 from bot.slack.services import SlackServices
 from bot.slack.users import UserDirectory
+
+
+class _QuietTokenWarning(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN "will be unused" whenever we hand it our own client
+    (which carries that very token); that warning is noise on every start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.App").addFilter(_QuietTokenWarning())
 
 
 class SlackNotConfiguredError(Exception):
