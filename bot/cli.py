@@ -53,12 +53,15 @@ app = typer.Typer(
     help="agentdesk: a Slack desk of AI agents that turn feature requests into plans.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,  # plain help: rich's help renderer alone takes 0.2 s to import
 )
 app.add_typer(agents_app, name="agents")
 app.command("route", help="Show which agent a request would go to, and why.")(route)
 
 app.add_typer(conversations_app, name="conversations")
-db_app = typer.Typer(help="The database: migrations and status.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: migrations and status.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 
 _options = {"debug": False}

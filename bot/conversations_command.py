@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 conversations_app = typer.Typer(
     help="List conversations and show one: messages, routing decisions, tokens.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 

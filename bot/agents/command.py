@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from bot.agents.registry import Roster
 
 agents_app = typer.Typer(
-    help="List, show and check the agents in AGENTS_DIR.", no_args_is_help=True
+    help="List, show and check the agents in AGENTS_DIR.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 DirOption = Annotated[
