@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from bot.agents.command import agents_app
 from bot.conversations_command import conversations_app
 from bot.routing.command import route
+from bot.usage_command import usage
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -57,6 +58,9 @@ app = typer.Typer(
 )
 app.add_typer(agents_app, name="agents")
 app.command("route", help="Show which agent a request would go to, and why.")(route)
+app.command("usage", help="Tokens and dollars spent on the model, by agent, channel or user.")(
+    usage
+)
 
 app.add_typer(conversations_app, name="conversations")
 db_app = typer.Typer(

@@ -55,6 +55,17 @@ def explain(error: BaseException) -> StartupError:
 
     if isinstance(error, DatabaseUrlError):
         return StartupError(error.problem, error.fix)
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        return StartupError(
+            f"A setting can't be used: {problems}",
+            "Fix it in the environment or .env (.env.sample explains each).",
+        )
     from sqlalchemy.exc import DBAPIError
 
     if isinstance(error, DBAPIError):

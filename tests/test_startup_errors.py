@@ -173,3 +173,8 @@ def test_a_fresh_start_reports_no_problems(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "agents loaded from" in result.stdout
     assert "problem" not in result.stdout and "error" not in result.stdout
+
+
+def test_an_unreadable_setting(tmp_path: Path) -> None:
+    result = agentdesk("doctor", cwd=tmp_path, MODEL_PRICES="sonnet=cheap")
+    assert_one_line(result, "MODEL_PRICES", ".env")

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from bot.agents.model import AgentDefinition
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
+from bot.engine.budget import refuse_if_over_budget
 from bot.engine.conversation_tools import (
     ASK_QUESTIONS,
     DELIVER,
@@ -245,6 +246,13 @@ class Desk:
             if poster is not None:
                 _safely(poster.show_working, conversation=conversation_snapshot, activity=activity)
 
+        if refuse_if_over_budget(
+            engine=self.engine,
+            settings=self.settings,
+            conversation_id=work.conversation_id,
+            work_id=work.id,
+        ):
+            return
         show_activity("is thinking…")
         try:
             result = run_agent_turn(
