@@ -302,7 +302,18 @@ def _console() -> "Console":
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
+    from bot.config import get_settings
+    from bot.logs import configure_logging
+
+    settings = get_settings()
+    secrets = [
+        secret.get_secret_value()
+        for secret in (
+            settings.slack_bot_token,
+            settings.slack_app_token,
+            settings.slack_signing_secret,
+            settings.anthropic_api_key,
+        )
+        if secret is not None
+    ]
+    configure_logging(log_format=settings.log_format, secrets=secrets)

@@ -127,8 +127,14 @@ class Settings(BaseSettings):
         default=30_000, ge=2000, description="Most characters one repository tool result returns."
     )
 
-    # HTTP server
+    # HTTP server and logs
     port: int = Field(default=3000, ge=1, le=65535, description="Port of `agentdesk serve`.")
+    log_format: str = Field(
+        default="text",
+        pattern="^(text|json)$",
+        description="`text` for people, `json` for log collectors: one JSON object a line, "
+        "with `conversation_id` on every line written during an agent turn.",
+    )
 
     # Work queue
     turn_lease_seconds: int = Field(

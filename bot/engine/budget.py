@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from bot.config import Settings
 from bot.llm.pricing import PriceTable
+from bot.metrics import TURNS
 from bot.store import crud
 from bot.store.db import session_scope
 from bot.store.models import Conversation, ConversationStatus, MessageKind, WorkStatus
@@ -98,6 +99,7 @@ def refuse_if_over_budget(
         if not state.exhausted:
             return False
         text = refusal_text(state)
+        TURNS.labels(outcome="over_budget").inc()
         crud.finish_work(session=session, work_id=work_id, status=WorkStatus.FAILED, error=text)
         crud.set_status(conversation=conversation, status=ConversationStatus.FAILED, reason=text)
         crud.add_assistant_message(

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import metrics
 from bot.agents.model import AgentDefinition
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
@@ -30,6 +31,7 @@ from bot.engine.outbox import Outbox
 from bot.engine.ports import Poster
 from bot.engine.turn import Toolbox, TurnResult, run_agent_turn
 from bot.llm.client import LLMClient, ModelUnavailableError
+from bot.logs import conversation_scope
 from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.router import Router
 from bot.store import crud
@@ -44,6 +46,7 @@ from bot.store.models import (
     PendingWork,
     RoutingRecord,
     WorkStatus,
+    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -184,9 +187,11 @@ class Desk:
             done += 1
         return done
 
+    @conversation_scope
     def run_work(self, work: PendingWork, *, poster: Poster | None = None) -> None:
         """Run one claimed turn, then post what it produced."""
         assert work.id is not None
+        metrics.turn_waited(available_at=work.available_at, now=utcnow())
         if work.attempts > self.settings.turn_max_attempts:
             self._fail(
                 conversation_id=work.conversation_id,
@@ -275,6 +280,13 @@ class Desk:
                 return
             crud.add_usage(conversation=conversation, usage=result.usage)
             self._store_outcome(session, conversation, agent, result)
+            metrics.TURNS.labels(outcome=conversation.status.value).inc()
+            metrics.turn_spent(
+                agent=agent.name,
+                model=result.completion.model,
+                usage=result.usage,
+                prices=self.settings.model_prices,
+            )
             crud.finish_work(session=session, work_id=work.id, status=WorkStatus.DONE)
 
     # Routing ----------------------------------------------------------------------------------
@@ -434,6 +446,7 @@ class Desk:
     def _fail(
         self, *, conversation_id: int, work_id: int, reason: str, detail: str | None = None
     ) -> None:
+        metrics.TURNS.labels(outcome="failed").inc()
         with session_scope(self.engine) as session:
             conversation = session.get(Conversation, conversation_id)
             crud.finish_work(

@@ -1,6 +1,7 @@
 """A thin client over the Anthropic SDK: bounded retries, caching, usage, readable failures."""
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ from anthropic.types import Message as ApiMessage
 from bot.config import Settings
 from bot.llm.caching import cached_messages, cached_system, cached_tools
 from bot.llm.usage import TokenUsage
+from bot.metrics import MODEL_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +127,15 @@ class LLMClient:
             request["tools"] = cached_tools(tools) if cache else tools
         if tool_choice:
             request["tool_choice"] = tool_choice
+        started = time.perf_counter()
         try:
             response = self.sdk.messages.create(**request)
         except anthropic.APIError as error:
+            MODEL_SECONDS.labels(model=model, result=type(error).__name__).observe(
+                time.perf_counter() - started
+            )
             raise _explain(error, self.settings) from error
+        MODEL_SECONDS.labels(model=model, result="ok").observe(time.perf_counter() - started)
         return Completion(
             content=list(response.content),
             stop_reason=response.stop_reason,

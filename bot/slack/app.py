@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.engine.worker import Worker
+from bot.slack.api_errors import ErrorCounter
 from bot.slack.listeners import register_all
 from bot.slack.poster import SlackPoster
 from bot.slack.services import SlackServices
@@ -43,6 +44,7 @@ def make_web_client(settings: Settings) -> WebClient:
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         retry_handlers=[
+            ErrorCounter(),  # first: it sees every response, counts failures, never retries
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),
