@@ -27,8 +27,11 @@ class Check:
     fix: str = ""
 
 
-def required_scopes(manifest: Path = MANIFEST) -> set[str]:
-    """The bot scopes the app manifest asks for."""
+def required_scopes(manifest: Path | None = None) -> set[str]:
+    """The bot scopes the app manifest asks for (beside the code, else in the working folder,
+    as in the container image, where the package is installed apart from the checkout)."""
+    if manifest is None:
+        manifest = MANIFEST if MANIFEST.exists() else Path("manifest.json")
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):

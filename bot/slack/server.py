@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.engine.desk import Desk
+from bot.health import readiness_endpoint
 from bot.metrics import SLACK_ACK_SECONDS, metrics_endpoint
 from bot.scheduler import SchedulerService
 from bot.slack.app import SlackApp
@@ -73,6 +74,7 @@ def build_http_app(
         routes=[
             Route(EVENTS_PATH, slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readiness_endpoint(desk), methods=["GET"]),
             Route("/metrics", metrics_endpoint(desk.engine), methods=["GET"]),
         ],
         lifespan=lifespan,

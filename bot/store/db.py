@@ -108,6 +108,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def head_revision() -> str | None:
+    """The newest migration revision shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(make_engine("sqlite://"))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None before the first migration."""
     with engine.connect() as connection:
@@ -141,6 +149,7 @@ __all__ = [
     "DatabaseUrlError",
     "current_revision",
     "describe_url",
+    "head_revision",
     "make_engine",
     "normalise_url",
     "parse_url",
