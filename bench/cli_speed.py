@@ -66,6 +66,10 @@ def main() -> None:
     baseline = rows[0][2]
     print(f"python: {sys.executable}")
     print(f"median of {runs} runs after a first run; baseline: python -c pass")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"load average (1, 5, 15 min): {load} on {os.cpu_count()} CPUs; compare the x base column"
+    )
     print()
     header = f"{'command':<36} {'first':>8} {'median':>8} {'x base':>7} {'target':>8}  ok"
     print(header)
