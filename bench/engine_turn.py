@@ -40,9 +40,9 @@ from bot.engine.conversation_tools import ASK_QUESTIONS, DELIVER  # noqa: E402
 from bot.engine.desk import Desk  # noqa: E402
 from bot.engine.inbound import InboundMessage, Source  # noqa: E402
 from bot.llm.client import Completion  # noqa: E402
-from bot.llm.usage import TokenUsage  # noqa: E402
 from bot.store.db import make_engine, normalise_url  # noqa: E402
 from bot.store.models import MessageKind, MessageRole  # noqa: E402
+from bot.token_usage import TokenUsage  # noqa: E402
 from tests.fakes.anthropic_server import (  # noqa: E402
     FakeAnthropic,
     JSONDict,

@@ -1,5 +1,5 @@
 """Run the command line as ``python -m bot``."""
 
-from bot.cli import app
+from bot.cli import main
 
-app(prog_name="agentdesk")
+main()

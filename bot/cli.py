@@ -1,51 +1,104 @@
-"""The `agentdesk` command line (also `python -m bot`)."""
+"""The `agentdesk` command line (also `python -m bot`).
+
+Commands import what they need when they run, so `agentdesk --help` and the quick commands
+start fast (`bench/cli_speed.py`). A start-up failure prints one line saying what to do and
+exits non-zero (`main`); `agentdesk --debug …` adds the traceback.
+"""
 
 import logging
 import signal
 import sys
-import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from typer.core import TyperGroup
 
 from bot.agents.command import agents_app
-from bot.config import get_settings
 from bot.conversations_command import conversations_app
-from bot.doctor import run_checks
-from bot.engine.desk import Desk
 from bot.route_command import route
-from bot.runtime import build_desk, build_scheduler, missing_for_model, missing_for_slack
-from bot.shell import HELP, Shell
-from bot.slack.app import make_web_client
-from bot.slack.runner import run_socket_mode, serve_http
-from bot.slack.users import UserDirectory
-from bot.store.db import current_revision, describe_url, make_engine, upgrade
+from bot.usage_command import usage
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.config import Settings
+    from bot.engine.desk import Desk
+
+
+class _OneLineErrors(TyperGroup):
+    """The top-level group: whatever a command raises ends as one line and a non-zero exit,
+    with the traceback only under `--debug` (for `python -m bot`, the script and tests alike)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except Exception as error:
+            from bot.startup import explain
+
+            if _options["debug"]:
+                traceback.print_exception(error)
+            explained = explain(error)
+            typer.echo(f"agentdesk: {explained.line()}", err=True)
+            raise typer.Exit(2 if explained.expected else 1) from None
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="agentdesk",
     help="agentdesk: a Slack desk of AI agents that turn feature requests into plans.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,  # plain help: rich's help renderer alone takes 0.2 s to import
 )
 app.add_typer(agents_app, name="agents")
 app.command("route", help="Show which agent a request would go to, and why.")(route)
+app.command("usage", help="Tokens and dollars spent on the model, by agent, channel or user.")(
+    usage
+)
 
 app.add_typer(conversations_app, name="conversations")
-db_app = typer.Typer(help="The database: migrations and status.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: migrations and status.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
-console = Console()
+
+_options = {"debug": False}
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback when something fails.")
+    ] = False,
+) -> None:
+    """agentdesk: a Slack desk of AI agents that turn feature requests into plans."""
+    _options["debug"] = debug
+
+
+def main() -> None:
+    """The `agentdesk` entry point."""
+    app(prog_name="agentdesk")
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration to DATABASE_URL."""
+    from bot.config import get_settings
+    from bot.startup import require_database
+    from bot.store.db import current_revision, describe_url, make_engine, upgrade
+
     settings = get_settings()
+    require_database(settings)
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    console.print(
+    _console().print(
         f"{describe_url(settings.database_url)} is at revision {current_revision(engine)}."
     )
 
@@ -53,10 +106,15 @@ def db_upgrade() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Print the database URL (password hidden) and its migration revision."""
+    from bot.config import get_settings
+    from bot.startup import require_database
+    from bot.store.db import current_revision, describe_url, make_engine
+
     settings = get_settings()
+    require_database(settings)
     engine = make_engine(settings.database_url)
     revision = current_revision(engine) or "none (run `agentdesk db upgrade`)"
-    console.print(f"{describe_url(settings.database_url)}: revision {revision}")
+    _console().print(f"{describe_url(settings.database_url)}: revision {revision}")
 
 
 @app.command("shell")
@@ -79,11 +137,17 @@ def run(
 
     Either way it migrates the database, loads the agents and says what is missing.
     """
+    from bot.config import get_settings
+    from bot.runtime import missing_for_slack
+
     _configure_logging()
     settings = get_settings()
-    desk = _ready_desk()
-    missing_slack = missing_for_slack(settings)
-    if settings.slack_app_token is not None and settings.slack_bot_token is not None:
+    socket_mode = settings.slack_app_token is not None and settings.slack_bot_token is not None
+    desk = _ready_desk(settings, slack=socket_mode)
+    console = _console()
+    if socket_mode:
+        from bot.slack.runner import run_socket_mode
+
         console.print("Connecting to Slack in Socket Mode (Ctrl-C to stop).")
         _stop_on_sigterm()
         try:
@@ -91,6 +155,7 @@ def run(
         except KeyboardInterrupt:
             console.print("Stopped; running turns were handed back.")
         return
+    missing_slack = missing_for_slack(settings)
     if missing_slack:
         console.print(
             "[yellow]Slack is not connected. For Socket Mode set SLACK_BOT_TOKEN and "
@@ -116,18 +181,23 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",  # noqa: S104
 ) -> None:
-    """HTTP mode: POST /slack/events (events, /feature, buttons) and GET /healthz."""
+    """HTTP mode: POST /slack/events, GET /healthz, /readyz and /metrics."""
+    from bot.config import get_settings
+    from bot.runtime import missing_for_slack
+    from bot.startup import StartupError
+
     _configure_logging()
     settings = get_settings()
-    desk = _ready_desk()
-    missing = missing_for_slack(settings)
     if settings.slack_bot_token is None or settings.slack_signing_secret is None:
-        console.print(
-            "[red]HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET. Missing: "
-            + "; ".join(missing or ["SLACK_SIGNING_SECRET (Basic Information page)"])
-            + ".[/]"
+        missing = missing_for_slack(settings)
+        raise StartupError(
+            "HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET. Missing: "
+            + "; ".join(missing or ["SLACK_SIGNING_SECRET (Basic Information page)"]),
+            "Set them in the environment or .env (see .env.sample).",
         )
-        raise typer.Exit(code=2)
+    desk = _ready_desk(settings, slack=True)
+    from bot.slack.runner import serve_http
+
     serve_http(settings, desk, host=host, port=port or settings.port)
 
 
@@ -138,15 +208,23 @@ def scheduler() -> None:
     Reminders, auto-close, the digest and retention. Exactly one scheduler runs across all
     processes sharing the database; a second one waits and takes over if the first stops.
     """
+    import threading
+
+    from bot.config import get_settings
+    from bot.runtime import build_scheduler
+
     _configure_logging()
     settings = get_settings()
-    desk = _ready_desk()
+    desk = _ready_desk(settings, slack=settings.slack_bot_token is not None)
     timezone_of = None
     if settings.slack_bot_token is not None:
+        from bot.slack.app import make_web_client
+        from bot.slack.users import UserDirectory
+
         users = UserDirectory(make_web_client(settings))
         timezone_of = lambda user: users.get(user).tz  # noqa: E731
     service = build_scheduler(settings, desk, timezone_of=timezone_of).start()
-    console.print("Scheduler started (Ctrl-C to stop).")
+    _console().print("Scheduler started (Ctrl-C to stop).")
     _stop_on_sigterm()
     stopped = threading.Event()
     try:
@@ -160,7 +238,11 @@ def scheduler() -> None:
 @app.command("doctor")
 def doctor() -> None:
     """Check the Slack tokens and scopes, the database, the agents and the model key."""
-    checks = run_checks(settings=get_settings())
+    from bot.config import get_settings
+    from bot.doctor import run_checks
+
+    console = _console()
+    checks = run_checks(get_settings())
     for check in checks:
         mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
         console.print(f"{mark} {check.name}: {check.detail}", highlight=False)
@@ -170,19 +252,26 @@ def doctor() -> None:
         raise typer.Exit(code=1)
 
 
-def _ready_desk() -> Desk:
-    """Migrate, load agents, and report what is missing for the model."""
-    settings = get_settings()
+def _ready_desk(settings: "Settings", *, slack: bool = False) -> "Desk":
+    """Check the database, the agents folder (and Slack's answer to the bot token when
+    `slack`), then migrate, load agents and say what is missing."""
+    from bot.agents.model import Severity
+    from bot.runtime import build_desk, missing_for_model
+    from bot.startup import require_agents_folder, require_database, require_slack_token
+    from bot.store.db import describe_url
+
+    require_database(settings)
+    require_agents_folder(settings)
+    if slack:
+        require_slack_token(settings)
     desk = build_desk(settings)
     roster = desk.roster()
+    errors = sum(1 for problem in roster.problems if problem.severity is Severity.ERROR)
+    console = _console()
     console.print(
         f"Database {describe_url(settings.database_url)} migrated; "
         f"{len(roster)} agents loaded from {settings.agents_dir}"
-        + (
-            f" ({len(roster.problems)} problems: `agentdesk agents check`)"
-            if roster.problems
-            else ""
-        )
+        + (f" ({errors} error(s): `agentdesk agents check`)" if errors else "")
         + "."
     )
     missing_model = missing_for_model(settings)
@@ -191,15 +280,19 @@ def _ready_desk() -> Desk:
     return desk
 
 
-def _start_shell(plans_dir: Path, desk: Desk | None = None) -> None:
+def _start_shell(plans_dir: Path, desk: "Desk | None" = None) -> None:
+    from bot.config import get_settings
+    from bot.shell import HELP, Shell
+
     logging.getLogger().setLevel(logging.WARNING)  # the terminal is for the conversation
     if desk is None:
-        desk = _ready_desk()
+        desk = _ready_desk(get_settings())
+    console = _console()
     console.print(HELP)
-    Shell(desk, console, plans_dir=plans_dir).run(_prompt_lines())
+    Shell(desk, console, plans_dir=plans_dir).run(_prompt_lines(console))
 
 
-def _prompt_lines() -> Iterator[str]:
+def _prompt_lines(console: "Console") -> Iterator[str]:
     while True:
         try:
             yield console.input("[bold]you>[/] ")
@@ -214,8 +307,25 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
+def _console() -> "Console":
+    from rich.console import Console
+
+    return Console()
+
+
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
+    from bot.config import get_settings
+    from bot.logs import configure_logging
+
+    settings = get_settings()
+    secrets = [
+        secret.get_secret_value()
+        for secret in (
+            settings.slack_bot_token,
+            settings.slack_app_token,
+            settings.slack_signing_secret,
+            settings.anthropic_api_key,
+        )
+        if secret is not None
+    ]
+    configure_logging(log_format=settings.log_format, secrets=secrets)

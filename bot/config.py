@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -86,6 +86,19 @@ class Settings(BaseSettings):
     model_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Timeout of one model request, in seconds."
     )
+    model_prices: str = Field(
+        default="",
+        description="Dollar prices per million tokens overriding the built-in table: "
+        "`model=input/output[/cache_read/cache_write]`, comma-separated; a model id prefix "
+        "matches every model that starts with it. Unset: list prices by family.",
+    )
+    channel_monthly_budget_usd: float = Field(
+        default=0.0,
+        ge=0,
+        description="Dollars of model use each channel may spend per calendar month (UTC) "
+        "before agentdesk answers politely instead of calling the model; 0 means no budget. "
+        "A channel's own budget (the channel_setting table) overrides it.",
+    )
 
     # Storage and agents
     database_url: str = Field(
@@ -117,8 +130,14 @@ class Settings(BaseSettings):
         default=30_000, ge=2000, description="Most characters one repository tool result returns."
     )
 
-    # HTTP server
+    # HTTP server and logs
     port: int = Field(default=3000, ge=1, le=65535, description="Port of `agentdesk serve`.")
+    log_format: str = Field(
+        default="text",
+        pattern="^(text|json)$",
+        description="`text` for people, `json` for log collectors: one JSON object a line, "
+        "with `conversation_id` on every line written during an agent turn.",
+    )
 
     # Work queue
     turn_concurrency: int = Field(
@@ -206,6 +225,14 @@ class Settings(BaseSettings):
     scheduler_misfire_grace_seconds: int = Field(
         default=3600, ge=1, description="How late a missed sweep may still run after a restart."
     )
+
+    @field_validator("model_prices")
+    @classmethod
+    def _prices_are_readable(cls, value: str) -> str:
+        from bot.llm.pricing import parse_prices
+
+        parse_prices(value)  # raises PriceError (a ValueError) naming the bad entry
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -1,27 +1,29 @@
 """`agentdesk conversations …`: read back what the desk did, for the people who run it."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
-from bot.config import get_settings
-from bot.store import crud
-from bot.store.db import make_engine, upgrade
-from bot.store.models import Conversation
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
 
 conversations_app = typer.Typer(
     help="List conversations and show one: messages, routing decisions, tokens.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
-console = Console()
 
 
-def _engine() -> Engine:
-    engine = make_engine(get_settings().database_url)
+def open_database() -> "Engine":
+    """The migrated database, after the doctor's database check."""
+    from bot.config import get_settings
+    from bot.startup import require_database
+    from bot.store.db import make_engine, upgrade
+
+    settings = get_settings()
+    require_database(settings)
+    engine = make_engine(settings.database_url)
     upgrade(engine)
     return engine
 
@@ -31,12 +33,20 @@ def list_conversations(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
 ) -> None:
     """The newest conversations: id, status, agent, requester, title, tokens."""
-    with Session(_engine()) as session:
+    from rich.console import Console
+    from rich.table import Table
+    from sqlmodel import Session, col, select
+
+    from bot.store.models import Conversation
+
+    console = Console()
+    with Session(open_database()) as session:
         rows = session.exec(
             select(Conversation).order_by(col(Conversation.id).desc()).limit(limit)
         ).all()
+        costs = conversation_costs(session, [row.id for row in rows if row.id is not None])
     table = Table(title=f"{len(rows)} newest conversations")
-    for column in ("id", "status", "agent", "requester", "title", "tokens in/out"):
+    for column in ("id", "status", "agent", "requester", "title", "tokens in/out", "cost"):
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
@@ -46,6 +56,7 @@ def list_conversations(
             row.requester_name or row.requester_id,
             row.title,
             f"{row.input_tokens + row.cache_read_tokens + row.cache_write_tokens}/{row.output_tokens}",
+            f"${costs.get(str(row.id), 0.0):,.2f}",
         )
     console.print(table)
 
@@ -53,12 +64,20 @@ def list_conversations(
 @conversations_app.command("show")
 def show_conversation(conversation_id: int) -> None:
     """One conversation: its routing decisions, messages and token usage."""
-    with Session(_engine()) as session:
+    from rich.console import Console
+    from sqlmodel import Session
+
+    from bot.store import crud
+    from bot.store.models import Conversation
+
+    console = Console()
+    with Session(open_database()) as session:
         conversation = session.get(Conversation, conversation_id)
         if conversation is None:
             console.print(f"[red]No conversation {conversation_id}.[/]")
             raise typer.Exit(code=1)
         decisions = crud.routing_history(session=session, conversation_id=conversation_id)
+        cost = conversation_costs(session, [conversation_id]).get(str(conversation_id), 0.0)
         messages = crud.thread_messages(session=session, conversation_id=conversation_id)
     c = conversation
     console.print(
@@ -70,7 +89,7 @@ def show_conversation(conversation_id: int) -> None:
     )
     console.print(
         f"tokens: {c.input_tokens} in, {c.cache_read_tokens} read from cache, "
-        f"{c.cache_write_tokens} written to cache, {c.output_tokens} out",
+        f"{c.cache_write_tokens} written to cache, {c.output_tokens} out; cost ${cost:,.4f}",
         highlight=False,
     )
     console.rule("routing")
@@ -100,3 +119,20 @@ def show_conversation(conversation_id: int) -> None:
             markup=False,
         )
         console.print(message.text or "(text deleted by retention)", markup=False)
+
+
+def conversation_costs(session: "Session", conversation_ids: list[int]) -> dict[str, float]:
+    """Dollar cost of each conversation's replies, at the current prices (MODEL_PRICES)."""
+    from bot.config import get_settings
+    from bot.llm.pricing import PriceTable
+    from bot.store.usage import UsageGrouping, usage_totals
+
+    prices = PriceTable(get_settings().model_prices)
+    costs: dict[str, float] = {}
+    for total in usage_totals(
+        session=session, by=UsageGrouping.CONVERSATION, conversation_ids=conversation_ids
+    ):
+        costs[total.key] = costs.get(total.key, 0.0) + (
+            prices.cost(total.model, total.usage) or 0.0
+        )
+    return costs

@@ -1,19 +1,18 @@
-"""`agentdesk doctor`: checks tokens, scopes, the database, the agents and the model key."""
+"""`agentdesk doctor`: checks tokens, scopes, the database, the agents and the model key.
+
+The same checks guard start-up: `run`, `serve`, `scheduler` and the db commands call
+`database_check`, `agents_folder_check` and `slack_token_check` (through `bot.startup`).
+Heavy libraries are imported inside the checks that use them, to keep the CLI quick.
+"""
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import anthropic
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-
-from bot.agents.model import Severity
-from bot.agents.registry import load_roster
 from bot.config import Settings
-from bot.llm.client import LLMClient
-from bot.repos import RepoConfigError, parse_repo_specs
-from bot.store.db import current_revision, describe_url, make_engine
+from bot.store.db import DatabaseUrlError, describe_url
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.json"
 
@@ -28,7 +27,13 @@ class Check:
     fix: str = ""
 
 
-def required_scopes(*, manifest: Path = MANIFEST) -> set[str] | None:
+def find_manifest() -> Path:
+    """The app manifest: beside the code, else in the working folder (as in the container
+    image, where the package is installed apart from the checkout)."""
+    return MANIFEST if MANIFEST.exists() else Path("manifest.json")
+
+
+def required_scopes(*, manifest: Path) -> set[str] | None:
     """The bot scopes the app manifest asks for; None when the manifest can't be read."""
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -37,65 +42,74 @@ def required_scopes(*, manifest: Path = MANIFEST) -> set[str] | None:
         return None
 
 
-def run_checks(*, settings: Settings, manifest: Path = MANIFEST) -> list[Check]:
+def run_checks(settings: Settings, *, manifest: Path | None = None) -> list[Check]:
     """Every check, in the order a person would fix things."""
     return [
-        *_slack_checks(settings, manifest=manifest),
-        _database_check(settings),
+        *_slack_checks(settings, manifest=manifest or find_manifest()),
+        database_check(settings),
         _agents_check(settings),
         _repos_check(settings),
         _model_check(settings),
     ]
 
 
-def _slack_checks(settings: Settings, *, manifest: Path) -> list[Check]:
-    checks: list[Check] = []
+def slack_token_check(settings: Settings) -> tuple[Check, Any]:
+    """Ask Slack who the bot token belongs to (`auth.test`); the response when it answered."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
     token = settings.slack_bot_token
     if token is None:
-        checks.append(
-            Check(
-                "Slack bot token",
-                False,
-                "SLACK_BOT_TOKEN is not set",
-                "Install the app from manifest.json and copy the Bot User OAuth Token (xoxb-…).",
-            )
-        )
-    else:
-        client = WebClient(token=token.get_secret_value(), base_url=settings.slack_api_url)
-        try:
-            response = client.auth_test()
-        except SlackApiError as error:
-            checks.append(
-                Check(
-                    "Slack bot token",
-                    False,
-                    f"auth.test failed: {error.response.get('error')}",
-                    "Reinstall the app and copy a fresh xoxb- token into SLACK_BOT_TOKEN.",
-                )
-            )
-        except Exception as error:  # network trouble: say so rather than crash
-            checks.append(
-                Check(
-                    "Slack bot token",
-                    False,
-                    f"could not reach Slack: {error}",
-                    "Check SLACK_API_URL and the network.",
-                )
-            )
-        else:
-            checks.append(
-                Check(
-                    "Slack bot token",
-                    True,
-                    f"bot {response.get('user')} ({response.get('user_id')}) in {response.get('team')}",
-                )
-            )
-            granted = {
-                s.strip()
-                for s in (response.headers.get("x-oauth-scopes") or "").split(",")
-                if s.strip()
-            }
-            checks.append(_scopes_check(granted, required_scopes(manifest=manifest), manifest))
+        return Check(
+            "Slack bot token",
+            False,
+            "SLACK_BOT_TOKEN is not set",
+            "Install the app from manifest.json and copy the Bot User OAuth Token (xoxb-…).",
+        ), None
+    # One try, and the SDK's own error logs kept quiet: this check reports the failure itself.
+    quiet = logging.getLogger("bot.doctor.slack")
+    quiet.setLevel(logging.CRITICAL)
+    client = WebClient(
+        token=token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=15,
+        retry_handlers=[],
+        logger=quiet,
+    )
+    try:
+        response = client.auth_test()
+    except SlackApiError as error:
+        return Check(
+            "Slack bot token",
+            False,
+            f"Slack refused SLACK_BOT_TOKEN (auth.test failed: {error.response.get('error')})",
+            "Reinstall the app and copy a fresh xoxb- token into SLACK_BOT_TOKEN.",
+        ), None
+    except Exception as error:  # network trouble: say so rather than crash
+        return Check(
+            "Slack bot token",
+            False,
+            f"could not reach Slack at {settings.slack_api_url}: {_one_line(error)}",
+            "Check the network (and SLACK_API_URL if you set it), then start again.",
+        ), None
+    return Check(
+        "Slack bot token",
+        True,
+        f"bot {response.get('user')} ({response.get('user_id')}) in {response.get('team')}",
+    ), response
+
+
+def _slack_checks(settings: Settings, *, manifest: Path) -> list[Check]:
+    checks: list[Check] = []
+    token_check, response = slack_token_check(settings)
+    checks.append(token_check)
+    if response is not None:
+        granted = {
+            s.strip()
+            for s in (response.headers.get("x-oauth-scopes") or "").split(",")
+            if s.strip()
+        }
+        checks.append(_scopes_check(granted, required_scopes(manifest=manifest), manifest))
     modes = []
     if settings.slack_app_token is not None:
         app_token = settings.slack_app_token.get_secret_value()
@@ -128,36 +142,21 @@ def _slack_checks(settings: Settings, *, manifest: Path) -> list[Check]:
     return checks
 
 
-def _scopes_check(granted: set[str], required: set[str] | None, manifest: Path) -> Check:
-    if required is None:
-        return Check(
-            "Slack scopes",
-            False,
-            f"cannot tell what is missing: {manifest} can't be read "
-            f"(granted: {', '.join(sorted(granted)) or 'none'})",
-            "Run `agentdesk doctor` from a checkout that has the app's manifest.json.",
-        )
-    missing = sorted(required - granted)
-    return Check(
-        "Slack scopes",
-        not missing,
-        "all granted" if not missing else "missing: " + ", ".join(missing),
-        "Add the scopes (or re-create the app from manifest.json) and reinstall it."
-        if missing
-        else "",
-    )
+def database_check(settings: Settings) -> Check:
+    """Whether DATABASE_URL is usable and the database answers, with its revision."""
+    from bot.store.db import current_revision, make_engine
 
-
-def _database_check(settings: Settings) -> Check:
     where = describe_url(settings.database_url)
     try:
         engine = make_engine(settings.database_url)
+    except DatabaseUrlError as error:
+        return Check("Database", False, error.problem, error.fix)
+    try:
         revision = current_revision(engine)
-        engine.dispose()
     except Exception as error:
-        return Check(
-            "Database", False, f"{where}: {type(error).__name__}: {error}", "Check DATABASE_URL."
-        )
+        return Check("Database", False, *_database_trouble(where, error))
+    finally:
+        engine.dispose()
     if revision is None:
         return Check(
             "Database", True, f"{where}: empty; migrations run at start (or `agentdesk db upgrade`)"
@@ -165,7 +164,42 @@ def _database_check(settings: Settings) -> Check:
     return Check("Database", True, f"{where}: revision {revision}")
 
 
+def _database_trouble(where: str, error: Exception) -> tuple[str, str]:
+    """What went wrong reaching the database, and what to do about it."""
+    cause = _one_line(getattr(error, "orig", None) or error)
+    if "does not exist" in cause and "database" in cause:
+        return (
+            f"{where}: the database does not exist ({cause})",
+            "Create it (createdb NAME, or CREATE DATABASE) or fix the name in DATABASE_URL.",
+        )
+    if "password authentication failed" in cause or "authentication" in cause:
+        return (f"{where}: login refused ({cause})", "Fix the user and password in DATABASE_URL.")
+    return (
+        f"{where}: can't connect ({cause})",
+        "Start the database server, or fix the host and port in DATABASE_URL.",
+    )
+
+
+def agents_folder_check(settings: Settings) -> Check:
+    """Whether AGENTS_DIR is a folder (an empty or missing one is a set-up mistake)."""
+    directory = settings.agents_dir
+    if not directory.is_dir():
+        return Check(
+            "Agents",
+            False,
+            f"AGENTS_DIR {directory} is not a folder",
+            "Set AGENTS_DIR to the folder of agent files (this repository's agents/).",
+        )
+    return Check("Agents", True, f"folder {directory}")
+
+
 def _agents_check(settings: Settings) -> Check:
+    from bot.agents.model import Severity
+    from bot.agents.registry import load_roster
+
+    folder = agents_folder_check(settings)
+    if not folder.ok:
+        return folder
     roster = load_roster(settings.agents_dir)
     errors = [p for p in roster.problems if p.severity is Severity.ERROR]
     if not len(roster):
@@ -184,6 +218,8 @@ def _agents_check(settings: Settings) -> Check:
 
 
 def _repos_check(settings: Settings) -> Check:
+    from bot.repos import RepoConfigError, parse_repo_specs
+
     if not settings.repos.strip():
         return Check("Repositories", True, "none configured (REPOS): agents don't read code")
     try:
@@ -201,6 +237,10 @@ def _repos_check(settings: Settings) -> Check:
 
 
 def _model_check(settings: Settings) -> Check:
+    import anthropic
+
+    from bot.llm.client import LLMClient
+
     if settings.anthropic_api_key is None:
         return Check(
             "Model API key",
@@ -228,4 +268,30 @@ def _model_check(settings: Settings) -> Check:
         "Model API key",
         True,
         f"accepted ({settings.model_default}, {counted.input_tokens} tokens counted)",
+    )
+
+
+def _one_line(error: object) -> str:
+    """An exception's message on one line (drivers like to add hints on more lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _scopes_check(granted: set[str], required: set[str] | None, manifest: Path) -> Check:
+    if required is None:
+        return Check(
+            "Slack scopes",
+            False,
+            f"cannot tell what is missing: {manifest} can't be read "
+            f"(granted: {', '.join(sorted(granted)) or 'none'})",
+            "Run `agentdesk doctor` from a checkout that has the app's manifest.json.",
+        )
+    missing = sorted(required - granted)
+    return Check(
+        "Slack scopes",
+        not missing,
+        "all granted" if not missing else "missing: " + ", ".join(missing),
+        "Add the scopes (or re-create the app from manifest.json) and reinstall it."
+        if missing
+        else "",
     )

@@ -2,18 +2,15 @@
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.agents.registry import AgentRegistry
-from bot.config import Settings, get_settings
-from bot.engine.learned_examples import StoredRouteExamples
-from bot.llm.client import LLMClient
-from bot.routing.decision import RouteDecision, RouteMethod
-from bot.routing.model_classifier import ModelClassifier
-from bot.routing.router import Router
-from bot.store.db import make_engine, upgrade
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.engine.learned_examples import StoredRouteExamples
+    from bot.routing.decision import RouteDecision
+    from bot.routing.model_classifier import ModelClassifier
 
 
 def route(
@@ -42,6 +39,10 @@ def route(
     ] = None,
 ) -> None:
     """Show which agent a request would go to, how it was chosen, and the time taken."""
+    from bot.agents.registry import AgentRegistry
+    from bot.config import get_settings
+    from bot.routing.router import Router
+
     settings = get_settings()
     directory = agents_dir or settings.agents_dir
     if not directory.is_dir():
@@ -59,19 +60,26 @@ def route(
         typer.echo(_as_text(decision, explain=explain))
 
 
-def _classifier(settings: Settings) -> ModelClassifier | None:
+def _classifier(settings: "Settings") -> "ModelClassifier | None":
     """The model step through `LLMClient`, or None when no API key is set."""
-    llm = LLMClient(settings)
-    return ModelClassifier(llm=llm, model=settings.model_router) if llm.configured else None
+    if settings.anthropic_api_key is None:
+        return None
+    from bot.llm.client import LLMClient
+    from bot.routing.model_classifier import ModelClassifier
+
+    return ModelClassifier(llm=LLMClient(settings), model=settings.model_router)
 
 
-def _stored_examples(settings: Settings) -> StoredRouteExamples:
+def _stored_examples(settings: "Settings") -> "StoredRouteExamples":
+    from bot.engine.learned_examples import StoredRouteExamples
+    from bot.store.db import make_engine, upgrade
+
     engine = make_engine(settings.database_url)
     upgrade(engine)
     return StoredRouteExamples(engine)
 
 
-def _as_json(decision: RouteDecision, *, explain: bool = False) -> str:
+def _as_json(decision: "RouteDecision", *, explain: bool = False) -> str:
     data = decision.to_dict()
     keys = ["agent", "method", "confidence", "candidates", "ms"]
     if explain:
@@ -79,7 +87,9 @@ def _as_json(decision: RouteDecision, *, explain: bool = False) -> str:
     return json.dumps({key: data[key] for key in keys})
 
 
-def _as_text(decision: RouteDecision, *, explain: bool = False) -> str:
+def _as_text(decision: "RouteDecision", *, explain: bool = False) -> str:
+    from bot.routing.decision import RouteMethod
+
     if decision.agent:
         agent = decision.agent
     elif decision.method is RouteMethod.ASK:
@@ -104,7 +114,7 @@ def _as_text(decision: RouteDecision, *, explain: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _explained(decision: RouteDecision) -> list[str]:
+def _explained(decision: "RouteDecision") -> list[str]:
     """The examples that weighed in: confirmed routes and the agents' own examples."""
     if not decision.examples:
         return ["examples:   none weighed in"]

@@ -28,6 +28,29 @@ _SETTINGS_VARIABLES = (
 )
 
 
+LOCAL_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Run the PostgreSQL tests when a server answers on 5432 and no URL was given.
+
+    Set AGENTDESK_TEST_POSTGRES_URL to another URL to use that server, or to an empty
+    value to skip the PostgreSQL tests whatever answers.
+    """
+    if "AGENTDESK_TEST_POSTGRES_URL" in os.environ:
+        return
+    import psycopg
+
+    try:
+        psycopg.connect(
+            make_url(LOCAL_POSTGRES_URL).set(drivername="postgresql").render_as_string(False),
+            connect_timeout=2,
+        ).close()
+    except psycopg.Error:
+        return
+    os.environ["AGENTDESK_TEST_POSTGRES_URL"] = LOCAL_POSTGRES_URL
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test reads the developer's `.env` or environment, or writes into the project."""

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.doctor import required_scopes, run_checks
+from bot.doctor import find_manifest, required_scopes, run_checks
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack
@@ -18,12 +18,19 @@ runner = CliRunner(env={"COLUMNS": "200"})
 
 def test_the_manifest_scopes_are_read() -> None:
     manifest = json.loads((PROJECT_ROOT / "manifest.json").read_text(encoding="utf-8"))
-    assert required_scopes() == set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"chat:write", "commands", "app_mentions:read", "im:history"} <= required_scopes()
+    assert required_scopes(manifest=find_manifest()) == set(
+        manifest["oauth_config"]["scopes"]["bot"]
+    )
+    assert {"chat:write", "commands", "app_mentions:read", "im:history"} <= required_scopes(
+        manifest=find_manifest()
+    )
 
 
 def test_everything_right(tmp_path: Path) -> None:
-    with FakeSlack(scopes=tuple(sorted(required_scopes()))) as slack, FakeAnthropic() as model:
+    with (
+        FakeSlack(scopes=tuple(sorted(required_scopes(manifest=find_manifest())))) as slack,
+        FakeAnthropic() as model,
+    ):
         settings = make_settings(
             tmp_path,
             model,
@@ -52,8 +59,9 @@ def test_missing_scopes_a_bad_token_and_no_key_say_what_to_fix(tmp_path: Path) -
         refused = make_settings(
             tmp_path, slack_bot_token="xoxb-revoked", slack_api_url=slack.api_url
         )
-        token = next(c for c in run_checks(settings=refused) if c.name == "Slack bot token")
-        assert not token.ok and token.detail == "auth.test failed: invalid_auth"
+        token = next(c for c in run_checks(refused) if c.name == "Slack bot token")
+        assert not token.ok
+        assert token.detail == "Slack refused SLACK_BOT_TOKEN (auth.test failed: invalid_auth)"
 
 
 def test_without_the_manifest_the_scopes_are_not_called_granted(tmp_path: Path) -> None:

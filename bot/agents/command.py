@@ -1,28 +1,45 @@
 """`agentdesk agents …`: list, show and check agent files."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from bot.agents.model import Severity
-from bot.agents.registry import Roster, load_roster
-from bot.config import get_settings
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.agents.registry import Roster
 
 agents_app = typer.Typer(
-    help="List, show and check the agents in AGENTS_DIR.", no_args_is_help=True
+    help="List, show and check the agents in AGENTS_DIR.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-console = Console()
 
 DirOption = Annotated[
     Path | None, typer.Option("--agents-dir", help="Folder of agent files (default: AGENTS_DIR).")
 ]
 
 
-def _roster(directory: Path | None) -> Roster:
-    return load_roster(directory or get_settings().agents_dir)
+def _roster(directory: Path | None) -> "Roster":
+    """The agents in the folder; a folder that does not exist is a StartupError."""
+    from bot.agents.registry import load_roster
+    from bot.config import get_settings
+    from bot.startup import StartupError
+
+    folder = directory or get_settings().agents_dir
+    if not folder.is_dir():
+        raise StartupError(
+            f"No agents folder at {folder}",
+            "Pass an existing folder, or set AGENTS_DIR (this repository's agents/).",
+        )
+    return load_roster(folder)
+
+
+def _console() -> "Console":
+    from rich.console import Console
+
+    return Console()
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -35,7 +52,12 @@ def _relative(path: Path, root: Path) -> str:
 @agents_app.command("list")
 def list_agents(agents_dir: DirOption = None) -> None:
     """Show every loaded agent: name, model, tools, examples and file."""
+    from rich.table import Table
+
+    from bot.agents.model import Severity
+
     roster = _roster(agents_dir)
+    console = _console()
     table = Table(title=f"{len(roster)} agents in {roster.directory}")
     table.add_column("name", no_wrap=True)
     for column in ("model", "tools", "examples", "file"):
@@ -59,6 +81,7 @@ def list_agents(agents_dir: DirOption = None) -> None:
 def show_agent(name: str, agents_dir: DirOption = None) -> None:
     """Show one agent: its settings, parsed examples and system prompt."""
     roster = _roster(agents_dir)
+    console = _console()
     agent = roster.get(name)
     if agent is None:
         known = ", ".join(sorted(roster.agents)) or "none"
@@ -90,20 +113,41 @@ def check_agents(
         Path | None, typer.Argument(help="Folder to check (default: AGENTS_DIR).")
     ] = None,
 ) -> None:
-    """Report every problem with file and line; exit status 1 when a file is unusable."""
+    """Report every problem with file and line; exit status 1 when any problem is an error."""
+    from bot.agents.model import Severity
+
     roster = _roster(directory)
+    console = _console()
     if not roster.files:
         console.print(f"[red]No agent files (*.md) found in {roster.directory}.[/]")
         raise typer.Exit(code=1)
     for problem in roster.problems:
         colour = "red" if problem.severity is Severity.ERROR else "yellow"
         console.print(f"[{colour}]{problem}[/]", highlight=False, soft_wrap=True)
-    tolerant = sum(1 for report in roster.files if report.read_mode == "tolerant")
-    unusable = sum(1 for report in roster.files if not report.usable)
-    console.print(
-        f"{len(roster.files)} files: {len(roster)} agents loaded "
-        f"({tolerant} read tolerantly), {unusable} unusable, "
-        f"{sum(1 for p in roster.problems if p.severity is Severity.ERROR)} error(s)."
-    )
+    console.print(summary(roster), highlight=False)
     if roster.has_errors:
         raise typer.Exit(code=1)
+
+
+def summary(roster: "Roster") -> str:
+    """One line counting files, agents and every kind of problem."""
+    from bot.agents.model import Severity
+
+    errors = [p for p in roster.problems if p.severity is Severity.ERROR]
+    in_files = {id(p) for report in roster.files for p in report.problems}
+    duplicates = sum(1 for p in errors if id(p) not in in_files)
+    unusable = sum(1 for report in roster.files if not report.usable)
+    other = sum(
+        1
+        for report in roster.files
+        if report.usable
+        for p in report.problems
+        if p.severity is Severity.ERROR
+    )
+    warnings = len(roster.problems) - len(errors)
+    tolerant = sum(1 for report in roster.files if report.read_mode == "tolerant")
+    return (
+        f"{len(roster.files)} files: {len(roster)} agents loaded ({tolerant} read tolerantly); "
+        f"{len(errors)} error(s): {unusable} unusable file(s), {duplicates} duplicate name(s), "
+        f"{other} in usable files; {warnings} warning(s)."
+    )

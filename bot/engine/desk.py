@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import metrics
 from bot.agents.registry import AgentRegistry, Roster
 from bot.config import Settings
 from bot.engine import actions, identity
@@ -25,6 +26,7 @@ from bot.engine.ports import Poster
 from bot.engine.turn import Toolbox
 from bot.engine.turns import TurnRunner
 from bot.llm.client import LLMClient
+from bot.logs import conversation_scope
 from bot.routing.router import Router
 from bot.store import crud, queue
 from bot.store.db import ack_engine, session_scope
@@ -35,6 +37,7 @@ from bot.store.models import (
     Message,
     PendingWork,
     RoutingRecord,
+    utcnow,
 )
 
 __all__ = ["Desk", "Intake", "Outcome"]
@@ -136,8 +139,11 @@ class Desk:
             done += 1
         return done
 
+    @conversation_scope
+    @conversation_scope
     def run_work(self, work: PendingWork, *, poster: Poster | None = None) -> None:
         """Run one claimed turn, then post what it produced."""
+        metrics.turn_waited(available_at=work.available_at, now=utcnow())
 
         def show(conversation: Conversation, activity: str) -> None:
             if poster is None:

@@ -1,6 +1,6 @@
 """What a thread is told when a turn fails."""
 
-from bot.llm.client import FailureReason
+from bot.llm.errors import FailureReason
 
 
 def failure_text(*, reason: str) -> str:

@@ -15,7 +15,8 @@ from bot.engine.conversation_tools import (
     input_error,
 )
 from bot.engine.prompt import estimate_tokens, system_prompt, thread_for_model
-from bot.llm.client import Completion, LLMClient, ModelUnavailableError
+from bot.llm.client import Completion, LLMClient
+from bot.llm.errors import ModelUnavailableError
 from bot.llm.models import resolve_model
 from bot.store.models import Message
 from bot.token_usage import TokenUsage

@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import metrics
 from bot.agents.model import AgentDefinition
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
 from bot.engine import failures
+from bot.engine.budget import refuse_if_over_budget
 from bot.engine.conversation_tools import (
     ASK_QUESTIONS,
     DELIVER,
@@ -29,7 +31,8 @@ from bot.engine.conversation_tools import (
 from bot.engine.learned_examples import learn_from
 from bot.engine.states import Transition, move
 from bot.engine.turn import Toolbox, TurnResult, run_agent_turn
-from bot.llm.client import LLMClient, ModelUnavailableError
+from bot.llm.client import LLMClient
+from bot.llm.errors import ModelUnavailableError
 from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.router import Router
 from bot.store import crud, queue
@@ -130,6 +133,15 @@ class TurnRunner:
             if show_activity is not None:
                 show_activity(snapshot, text)
 
+        assert work.id is not None
+        if refuse_if_over_budget(
+            engine=self.engine,
+            settings=self.settings,
+            conversation_id=work.conversation_id,
+            work_id=work.id,
+            worker=self.worker_id,
+        ):
+            return
         activity("is thinking…")
         try:
             result = run_agent_turn(
@@ -155,6 +167,13 @@ class TurnRunner:
                 return
             crud.add_usage(conversation=conversation, usage=result.usage)
             self._store_outcome(session, conversation, agent, result)
+            metrics.TURNS.labels(outcome=conversation.status.value).inc()
+            metrics.turn_spent(
+                agent=agent.name,
+                model=result.completion.model,
+                usage=result.usage,
+                prices=self.settings.model_prices,
+            )
 
     # Routing ----------------------------------------------------------------------------------
 
@@ -326,6 +345,7 @@ class TurnRunner:
                 worker=self.worker_id,
             ):
                 return  # handed back meanwhile: whoever runs it now reports
+            metrics.TURNS.labels(outcome="failed").inc()
             conversation = session.get(Conversation, work.conversation_id)
             if conversation is None or not move(conversation, Transition.FAIL, reason=reason):
                 return

@@ -12,43 +12,13 @@ from anthropic.types import Message as ApiMessage
 
 from bot.config import Settings
 from bot.llm.caching import cached_messages, cached_system, cached_tools
+from bot.llm.errors import MissingApiKeyError, ModelUnavailableError
 from bot.llm.retries import retry_wait, should_retry
 from bot.llm.usage import usage_from_api
+from bot.metrics import MODEL_SECONDS
 from bot.token_usage import TokenUsage
 
 log = logging.getLogger(__name__)
-
-
-class FailureReason(str):
-    """A reason written for the people in a thread that knows whether trying again can help."""
-
-    retryable: bool
-
-    def __new__(cls, text: str, *, retryable: bool = True) -> "FailureReason":
-        reason = super().__new__(cls, text)
-        reason.retryable = retryable
-        return reason
-
-
-class ModelUnavailableError(Exception):
-    """The model could not answer; `reason` is written for the people in the thread."""
-
-    def __init__(self, reason: str, *, retryable: bool = True, too_long: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = FailureReason(reason, retryable=retryable)
-        self.retryable = retryable
-        self.too_long = too_long
-
-
-class MissingApiKeyError(ModelUnavailableError):
-    """No key is configured, so nothing can be sent."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "No model API key is set: put ANTHROPIC_API_KEY in the environment or .env "
-            "(ANTHROPIC_BASE_URL can point at any Anthropic-compatible server).",
-            retryable=False,
-        )
 
 
 @dataclass(frozen=True)
@@ -135,13 +105,20 @@ class LLMClient:
         """`messages.create`, tried again while that may help, up to MODEL_MAX_RETRIES times."""
         sdk = self.sdk
         for attempt in itertools.count():
+            started = time.perf_counter()
             try:
                 with self._in_flight:  # MODEL_CALLS_IN_FLIGHT: the rest wait here
                     response: ApiMessage = sdk.messages.create(
                         **request, extra_headers={"x-stainless-retry-count": str(attempt)}
                     )
+                MODEL_SECONDS.labels(model=request["model"], result="ok").observe(
+                    time.perf_counter() - started
+                )
                 return response
             except anthropic.APIError as error:
+                MODEL_SECONDS.labels(model=request["model"], result=type(error).__name__).observe(
+                    time.perf_counter() - started
+                )
                 if attempt >= self.settings.model_max_retries or not should_retry(error):
                     raise _explain(error, self.settings) from error
                 wait = retry_wait(

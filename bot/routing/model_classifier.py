@@ -12,13 +12,16 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.agents.description import prose
 from bot.agents.model import AgentDefinition
-from bot.llm.client import LLMClient, ModelUnavailableError
+from bot.llm.errors import ModelUnavailableError
 from bot.routing.local import ExampleMatch
 from bot.routing.text import QUERY_CHAR_LIMIT
+
+if TYPE_CHECKING:
+    from bot.llm.client import LLMClient  # loads the SDK: only where a model is called
 from bot.token_usage import TokenUsage
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ class ModelChoice:
 class ModelClassifier:
     """Chooses among candidate agents with one forced tool call (`reasoning`, `agent`, …)."""
 
-    def __init__(self, *, llm: LLMClient, model: str) -> None:
+    def __init__(self, *, llm: "LLMClient", model: str) -> None:
         self.llm = llm
         self.model = model
 

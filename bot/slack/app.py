@@ -1,5 +1,6 @@
 """The Bolt app: Slack's requests in, the desk behind, a worker posting replies."""
 
+import logging
 from dataclasses import dataclass
 
 from slack_bolt import App
@@ -14,11 +15,23 @@ from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.engine.worker import Worker
 from bot.slack import inbound
+from bot.slack.api_errors import ErrorCounter
 from bot.slack.inbound import handle_stored
 from bot.slack.listeners import register_all
 from bot.slack.poster import SlackPoster
 from bot.slack.services import SlackServices
 from bot.slack.users import UserDirectory
+
+
+class _QuietTokenWarning(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN "will be unused" whenever we hand it our own client
+    (which carries that very token); that warning is noise on every start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.App").addFilter(_QuietTokenWarning())
 
 
 class SlackNotConfiguredError(Exception):
@@ -33,6 +46,7 @@ def make_web_client(settings: Settings) -> WebClient:
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         retry_handlers=[
+            ErrorCounter(),  # first: it sees every response, counts failures, never retries
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),

@@ -19,7 +19,8 @@ def serve_http(settings: Settings, desk: Desk, *, host: str, port: int) -> None:
     """Serve `POST /slack/events` and `GET /healthz` until stopped."""
     slack = build_slack_app(settings, desk)
     app = build_http_app(slack, desk, scheduler=_scheduler_for(settings, desk, slack))
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    # log_config=None: uvicorn logs through our handlers (LOG_FORMAT, secrets masked).
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, log_config=None)
 
 
 def run_socket_mode(settings: Settings, desk: Desk) -> None:

@@ -19,6 +19,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.engine.desk import Desk
+from bot.health import readiness_endpoint
+from bot.metrics import SLACK_ACK_SECONDS, metrics_endpoint
 from bot.scheduler import SchedulerService
 from bot.slack.app import SlackApp
 from bot.slack.payloads import InvalidPayloadError, read_request
@@ -58,7 +60,8 @@ def build_http_app(
         bolt_request = SlackRequest(
             body=body_text, query=str(request.query_params), headers=headers
         )
-        bolt_response = await run_in_threadpool(slack.app.dispatch, bolt_request)
+        with SLACK_ACK_SECONDS.time():
+            bolt_response = await run_in_threadpool(slack.app.dispatch, bolt_request)
         return Response(
             status_code=bolt_response.status,
             content=bolt_response.body,
@@ -88,6 +91,8 @@ def build_http_app(
         routes=[
             Route(EVENTS_PATH, slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readiness_endpoint(desk), methods=["GET"]),
+            Route("/metrics", metrics_endpoint(desk.engine), methods=["GET"]),
         ],
         lifespan=lifespan,
     )

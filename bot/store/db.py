@@ -3,16 +3,29 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, create_engine, text
+from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SUPPORTED_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
+URL_EXAMPLES = "sqlite:///agentdesk.db, or postgresql+psycopg://user:password@host:5432/dbname"
+
+
+class DatabaseUrlError(ValueError):
+    """DATABASE_URL can't be used; the message says why, `fix` what to do."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
 
 
 def normalise_url(url: str) -> str:
@@ -23,18 +36,41 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def parse_url(url: str) -> URL:
+    """The parsed URL, or DatabaseUrlError saying what is wrong with it and what to use."""
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError:
+        raise DatabaseUrlError(
+            f"DATABASE_URL {url!r} is not a database URL", f"Use {URL_EXAMPLES}."
+        ) from None
+    if parsed.drivername not in SUPPORTED_DRIVERS:
+        raise DatabaseUrlError(
+            f"DATABASE_URL uses {parsed.drivername}, which agentdesk does not support",
+            f"Use SQLite or PostgreSQL: {URL_EXAMPLES}.",
+        )
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        folder = Path(database).expanduser().parent
+        if not folder.is_dir():
+            raise DatabaseUrlError(
+                f"DATABASE_URL names a SQLite file in {folder}, a folder that does not exist",
+                f"Create the folder (mkdir -p {folder}) or point DATABASE_URL elsewhere.",
+            )
+    return parsed
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys."""
-    url = normalise_url(url)
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    in_memory = url in ("sqlite://", "sqlite:///:memory:")
-    if not in_memory:
-        database = url.split("///", 1)[-1]
-        if database:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys.
+
+    Raises DatabaseUrlError for a URL agentdesk can't use (see `parse_url`).
+    """
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    in_memory = (parsed.database or "") in ("", ":memory:")
     engine = create_engine(
-        url,
+        parsed,
         connect_args={"check_same_thread": False, "timeout": 30},
         poolclass=StaticPool if in_memory else None,
     )
@@ -59,18 +95,33 @@ def ack_engine(engine: Engine) -> Engine | None:
     return make_engine(engine.url.render_as_string(hide_password=False))
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine) -> "Config":
     """An Alembic configuration that migrates the given engine."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # Alembic's options go through ConfigParser interpolation: a `%` (in a password) must be
+    # doubled or it raises.
+    url = engine.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["engine"] = engine
     return config
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the migrations up to `revision` (the latest by default)."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
+
+
+def head_revision() -> str | None:
+    """The newest migration revision shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(make_engine("sqlite://"))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -96,14 +147,20 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 def describe_url(url: str) -> str:
     """The URL with any password hidden, for messages and logs."""
-    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+    try:
+        return make_url(normalise_url(url)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "an unreadable DATABASE_URL"
 
 
 __all__ = [
+    "DatabaseUrlError",
     "current_revision",
     "describe_url",
+    "head_revision",
     "make_engine",
     "normalise_url",
+    "parse_url",
     "session_scope",
     "upgrade",
 ]

@@ -246,6 +246,7 @@ class ChannelSetting(SQLModel, table=True):
     default_agent: str | None = Field(default=None, max_length=200)
     intake: bool = False
     allow_bots: bool = False
+    monthly_budget_usd: float | None = Field(default=None)  # None: CHANNEL_MONTHLY_BUDGET_USD
     updated_at: datetime = _timestamp()
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.llm.client import LLMClient, MissingApiKeyError, ModelUnavailableError
+from bot.llm.client import LLMClient
+from bot.llm.errors import MissingApiKeyError, ModelUnavailableError
 from bot.llm.models import resolve_model
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.support import make_settings

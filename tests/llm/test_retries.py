@@ -7,7 +7,8 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from bot.llm.client import LLMClient, ModelUnavailableError
+from bot.llm.client import LLMClient
+from bot.llm.errors import ModelUnavailableError
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.support import make_settings
 

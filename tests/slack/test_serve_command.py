@@ -95,6 +95,8 @@ def test_serve_answers_a_mention_and_stops_cleanly(tmp_path: Path) -> None:
                 message="the agent's questions in the thread",
             )
             assert "1. Which identity providers?" in visible_text(reply)
+            status, metrics = _get(f"{base}/metrics")
+            assert status == 200 and 'agentdesk_turns_total{outcome="awaiting_user"} 1.0' in metrics
         finally:
             server.send_signal(signal.SIGTERM)
             output, _ = server.communicate(timeout=20)
@@ -103,6 +105,9 @@ def test_serve_answers_a_mention_and_stops_cleanly(tmp_path: Path) -> None:
         assert "Application shutdown complete." in output
         assert "this process" in output and "runs the scheduler" in output
         assert "Traceback" not in output
+        assert "xoxb-test" not in output and "test-key" not in output  # secrets never logged
+        assert "will be unused" not in output  # Bolt's warning about our own client's token
+        assert "problems" not in output  # the seed agent's tolerant reading is only a warning
     with make_engine(f"sqlite:///{tmp_path / 'served.db'}").connect() as connection:
         lease_until = connection.execute(text("SELECT lease_until FROM scheduler_lease")).scalar()
     assert str(lease_until).startswith("1970-01-01")  # handed over on the way out

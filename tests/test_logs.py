@@ -1,0 +1,98 @@
+"""Logs: JSON on request, the conversation id on every line of a turn, secrets never shown."""
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.logs import (
+    CONVERSATION_ID,
+    ConversationFilter,
+    MaskingFormatter,
+    SecretMask,
+    configure_logging,
+)
+from tests.engine.test_conversation import inbound
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.support import RecordingPoster, desk_with, make_settings
+
+SLACK_TOKEN = "xoxb-1234-5678-abcdefSECRET"
+API_KEY = "sk-ant-api03-VERYSECRETKEY"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz"
+
+
+@pytest.fixture
+def logged() -> Iterator[io.StringIO]:
+    """The root logger writing JSON into a buffer, as `LOG_FORMAT=json` makes it."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    buffer = io.StringIO()
+    configure_logging(
+        log_format="json", secrets=[SLACK_TOKEN, API_KEY, SIGNING_SECRET], stream=buffer
+    )
+    yield buffer
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved_handlers:
+        root.addHandler(handler)
+    root.setLevel(saved_level)
+
+
+def _records(buffer: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+
+
+def test_json_lines_carry_the_conversation_of_the_turn(tmp_path: Path, logged: io.StringIO) -> None:
+    with FakeAnthropic() as fake, desk_with(make_settings(tmp_path, fake)) as desk:
+        intake = desk.take_in(
+            inbound("I need OAuth login", ts="100.000", explicit_agent="backend-feature-developer")
+        )
+        for _ in range(3):  # the first try and both retries fail: the turn logs why
+            fake.reply_error(500, "api_error", "Internal server error", {"retry-after-ms": "1"})
+        logged.truncate(0)
+        logged.seek(0)
+        assert desk.work(poster=RecordingPoster()) == 1
+    records = _records(logged)
+    assert records, "the failing turn logged nothing"
+    assert {r["conversation_id"] for r in records} == {intake.conversation_id}
+    assert any("model call failed" in str(r["message"]) for r in records)
+    assert {"time", "level", "logger", "message"} <= set(records[0])
+    assert CONVERSATION_ID.get() is None  # nothing leaks past the turn
+
+
+def test_secrets_are_masked_in_messages_arguments_and_tracebacks(logged: io.StringIO) -> None:
+    log = logging.getLogger("bot.test")
+    log.info("token %s and key %s", SLACK_TOKEN, API_KEY)
+    log.warning(f"signing secret {SIGNING_SECRET} in an f-string")
+    log.info("an unknown token shaped like one: xoxb-999-888-other and xapp-1-A0-xyz")
+    try:
+        raise RuntimeError(f"auth failed for {SLACK_TOKEN}")
+    except RuntimeError:
+        log.exception("call failed")
+    output = logged.getvalue()
+    for secret in (SLACK_TOKEN, API_KEY, SIGNING_SECRET, "xoxb-999-888-other", "xapp-1-A0-xyz"):
+        assert secret not in output
+    assert output.count("[secret]") >= 6
+    assert "auth failed for [secret]" in output
+
+
+def test_text_lines_name_the_conversation() -> None:
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(
+        MaskingFormatter(logging.Formatter("%(message)s%(conversation)s"), SecretMask())
+    )
+    handler.addFilter(ConversationFilter())
+    log = logging.getLogger("bot.test.text")
+    log.addHandler(handler)
+    try:
+        token = CONVERSATION_ID.set(42)
+        log.warning("inside")
+        CONVERSATION_ID.reset(token)
+        log.warning("outside")
+    finally:
+        log.removeHandler(handler)
+    assert buffer.getvalue().splitlines() == ["inside [conversation 42]", "outside"]
