@@ -319,7 +319,7 @@ def _text_of(content: Any) -> str:
 
 
 def _relative(path: str, root: Path) -> str:
-    if not path:
+    if not path or not Path(path).is_absolute():
         return path
     with contextlib.suppress(ValueError):
         return str(Path(path).resolve().relative_to(root))
