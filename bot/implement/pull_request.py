@@ -6,8 +6,6 @@ and updated; only when there is none is one created.
 
 from dataclasses import dataclass
 
-from github import Auth, Github, GithubException
-
 
 class PullRequestError(Exception):
     """GitHub refused or could not be reached; the message holds no token."""
@@ -33,6 +31,8 @@ def open_or_update_pull_request(
     body: str,
 ) -> PullRequestRef:
     """Find the open pull request whose head is `branch`, update its body, or open a draft."""
+    from github import Auth, Github, GithubException  # the optional extra
+
     client = Github(
         base_url=api_url.rstrip("/"),
         auth=Auth.Token(token) if token else None,

@@ -52,6 +52,7 @@ from bot.store import crud
 from bot.store.db import session_scope
 from bot.store.models import (
     Conversation,
+    ConversationStatus,
     ImplementationRun,
     ImplementationStatus,
     Message,
@@ -176,6 +177,8 @@ class ImplementationService:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None or conversation.id is None:
                 return StartOutcome(False, "I don't know that conversation.")
+            if not crud.mark_seen(session=session, keys=event_keys):
+                return StartOutcome(False, "", duplicate=True)
             refusal = self._refusal(session, conversation, user_id)
             if refusal is not None:
                 return StartOutcome(False, refusal)
@@ -185,8 +188,6 @@ class ImplementationService:
                 if not targets and problems:
                     return StartOutcome(False, "I can't push anywhere yet: " + " ".join(problems))
                 return chosen
-            if not crud.mark_seen(session=session, keys=event_keys):
-                return StartOutcome(False, "", duplicate=True)
             plan = _latest_plan(session, conversation.id)
             assert plan is not None  # checked in _refusal
             run = crud.add_implementation_run(
@@ -319,6 +320,16 @@ class ImplementationService:
                 payload={"implementation_run": run.id, "stoppable": True},
             )
             return StartOutcome(True, "Retrying…", run_id=run.id)
+
+    def newest_plan_of(self, *, team_id: str, requester_id: str) -> Conversation | None:
+        """The person's most recent conversation that ended in a plan."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return crud.newest_conversation_with_status(
+                session=session,
+                team_id=team_id,
+                requester_id=requester_id,
+                status=ConversationStatus.DELIVERED,
+            )
 
     def latest_run(self, conversation_id: int) -> ImplementationRun | None:
         """The conversation's newest run."""

@@ -649,3 +649,18 @@ def save_implement_channel(
     setting.updated_at = utcnow()
     session.flush()
     return setting
+
+
+def newest_conversation_with_status(
+    *, session: Session, team_id: str, requester_id: str, status: ConversationStatus
+) -> Conversation | None:
+    """A person's most recently active conversation in the given state."""
+    return session.exec(
+        select(Conversation)
+        .where(
+            Conversation.team_id == team_id,
+            Conversation.requester_id == requester_id,
+            Conversation.status == status,
+        )
+        .order_by(col(Conversation.last_activity_at).desc())
+    ).first()
