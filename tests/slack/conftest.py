@@ -516,11 +516,18 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture
+def extra_settings() -> dict[str, Any]:
+    """Settings a test module adds to the harness's (override the fixture there)."""
+    return {}
+
+
+@pytest.fixture
 def harness(
     tmp_path: Path,
     fake_slack: FakeSlack,
     fake_anthropic: FakeAnthropic,
     monkeypatch: pytest.MonkeyPatch,
+    extra_settings: dict[str, Any],
 ) -> Iterator[SlackHarness]:
     """The whole app - desk, Bolt, worker, Starlette - served by uvicorn on 127.0.0.1."""
     settings = make_settings(
@@ -529,6 +536,7 @@ def harness(
         slack_bot_token="xoxb-test",
         slack_signing_secret=SECRET,
         slack_api_url=fake_slack.api_url,
+        **extra_settings,
     )
     desk = build_desk(settings)
     desk.configure_channel(team_id=TEAM, channel_id=CHANNEL, default_agent=BACKEND)
