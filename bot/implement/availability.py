@@ -6,14 +6,21 @@ import shutil
 INSTALL_HINT = "pip install 'agentdesk[implement]'"
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # blocked, or a broken installation
+        return False
+
+
 def implement_extra_missing() -> str | None:
     """Why runs cannot start (the `implement` extra is not installed), or None."""
-    if importlib.util.find_spec("claude_agent_sdk") is None:
+    if not _installed("claude_agent_sdk"):
         return (
             "Implementation runs need the optional Claude Code runtime: install it with "
             f"`{INSTALL_HINT}` (or `make install`, which includes it) and restart agentdesk."
         )
-    if importlib.util.find_spec("github") is None:
+    if not _installed("github"):
         return f"Implementation runs need PyGithub: install it with `{INSTALL_HINT}`."
     return None
 

@@ -1,6 +1,7 @@
 """Implementation runs against the fakes: Claude Code edits a fixture repository, agentdesk
 pushes the branch and opens one draft pull request."""
 
+import shutil
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -286,3 +287,28 @@ def test_the_sandbox_refuses_the_network_and_writes_outside_the_worktree(
     texts = "\n".join(m.text for m in bench.notices(conversation_id))
     assert "outside the worktree is not allowed" in texts
     assert "without changing any file" in texts
+
+
+def test_without_the_sandbox_commands_are_refused_and_the_pr_says_so(
+    bench: ImplementBench, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A machine without bubblewrap and socat: only git and python3 on PATH.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("git", "python3"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert sandbox_missing() is not None
+    conversation_id = bench.conversation()
+    script = ClaudeCodeScript(implementation_steps())
+    bench.model.default = script
+    _start(bench, conversation_id)
+    assert bench.run_queued() == [ImplementationStatus.SUCCEEDED]
+    (pull,) = bench.github.pulls
+    assert "Tests were not run: the command sandbox could not start" in pull["body"]
+    assert not any("OK" in r.content for r in script.results)  # the suite never ran
+    texts = [m.text for m in bench.notices(conversation_id)]
+    assert any("Commands are refused in this run" in t for t in texts)
+    assert "Tests were not run" in texts[-1]

@@ -1,6 +1,7 @@
 """Implementation runs end to end over real HTTP: a plan in Slack becomes a draft pull
 request on the fake GitHub, Claude Code driven by the fake model in a real sandbox."""
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,18 @@ def test_stop_button_ends_the_run_with_a_message(harness: SlackHarness, github: 
     harness.wait_for_text(CHANNEL, thread, "Opened draft pull request", RUN_SECONDS)
     harness.wait_idle()
     assert len(github.pulls) == 1
+
+
+def test_without_the_extra_the_button_says_how_to_enable_it(
+    harness: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.command("channel implement on")
+    thread, deliverable = _plan_in_thread(harness)
+    monkeypatch.setitem(sys.modules, "claude_agent_sdk", None)  # as if never installed
+    harness.click(deliverable, "Implement", response_name="no-extra")
+    reply = harness.slack.wait_for(
+        lambda: harness.slack.responses("no-extra") or None, timeout=10, message="an answer"
+    )
+    assert "pip install 'agentdesk[implement]'" in reply[0]["text"]
+    harness.wait_idle()
+    assert len(harness.bot_messages(CHANNEL, thread)) == 1
