@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import select
 
 from bot.implement import sandbox_missing
+from bot.runtime import build_repo_set
 from bot.store.db import session_scope
 from bot.store.models import Conversation, ImplementationRun, ImplementationStatus, MessageKind
 from tests.fakes.anthropic_server import ClaudeCodeScript, ToolUseSpec
@@ -23,6 +24,7 @@ from tests.implement.support import (
     git,
     implementation_steps,
 )
+from tests.repos.git_http import GitHttpServer
 
 
 def test_a_run_pushes_the_branch_and_opens_a_draft_pull_request(bench: ImplementBench) -> None:
@@ -312,3 +314,27 @@ def test_without_the_sandbox_commands_are_refused_and_the_pr_says_so(
     texts = [m.text for m in bench.notices(conversation_id)]
     assert any("Commands are refused in this run" in t for t in texts)
     assert "Tests were not run" in texts[-1]
+
+
+def test_the_push_over_http_carries_the_token_only_in_a_header(bench: ImplementBench) -> None:
+    server = GitHttpServer(bench.bare.parent, credentials=f"x-access-token:{TOKEN}")
+    with server.running():
+        url = server.url(bench.bare.name)
+        settings = bench.settings.model_copy(
+            update={"repos": f"api={url}@GH_TOKEN", "implement_github_repos": "api=acme/calc"}
+        )
+        bench.service.settings = settings
+        bench.service.repos = build_repo_set(settings)
+        conversation_id = bench.conversation()
+        bench.model.default = ClaudeCodeScript(implementation_steps())
+        _start(bench, conversation_id)
+        assert bench.run_queued() == [ImplementationStatus.SUCCEEDED]
+    branch = f"agentdesk/conversation-{conversation_id}"
+    assert "def subtract" in git("show", f"{branch}:calc.py", cwd=bench.bare)
+    assert len(server.authorizations) >= 3 and None not in server.authorizations
+    mirror = settings.repos_cache_dir / "api"
+    assert TOKEN not in (mirror / ".git" / "config").read_text(encoding="utf-8")
+    assert TOKEN not in git("remote", "-v", cwd=mirror)
+    (run,) = bench.runs()
+    assert TOKEN not in repr(run)
+    assert all(TOKEN not in m.text for m in bench.notices(conversation_id))
