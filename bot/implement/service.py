@@ -110,6 +110,7 @@ class ImplementationService:
         self.worker_id = (
             worker_id or f"{socket.gethostname()}:{os.getpid()}:impl-{uuid.uuid4().hex[:6]}"
         )
+        self.shutting_down = threading.Event()  # set: running sessions end and are handed back
 
     # Who may, and where ----------------------------------------------------------------------
 
@@ -541,6 +542,8 @@ class _Job:
             )
         if self._lost:
             return ImplementationStatus.RUNNING  # another worker owns the run now
+        if self.service.shutting_down.is_set() and outcome.ending == "stopped":
+            return self.hand_back()
         if outcome.ending == "stopped":
             return self.stopped(outcome.stopped_by or self._stop_by or "someone")
         if outcome.ending in _ENDINGS:
@@ -645,6 +648,8 @@ class _Job:
         self.say("\n".join(lines)[:3500], progress=True)
 
     def should_stop(self) -> str | None:
+        if self.service.shutting_down.is_set():
+            return "agentdesk shutting down"
         now = time.monotonic()
         if self._stop_by is not None or self._lost:
             return self._stop_by or "a restart"
@@ -676,6 +681,13 @@ class _Job:
                 log.warning("showing the run's activity failed", exc_info=True)
 
     # endings
+
+    def hand_back(self) -> ImplementationStatus:
+        if crud.release_implementation_run(
+            engine=self.service.engine, run_id=self.run_id, worker=self.service.worker_id
+        ):
+            self.say("agentdesk is restarting; this run starts again when it is back.")
+        return ImplementationStatus.QUEUED
 
     def stopped(self, by: str, *, pushed: bool = False) -> ImplementationStatus:
         note = "The pushed branch stays; no pull request was opened." if pushed else ""

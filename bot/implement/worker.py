@@ -51,8 +51,9 @@ class ImplementationWorker:
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; running sessions are left to their lease (a restart resumes them)."""
+        """Stop claiming; running sessions end and go back to the queue for the next start."""
         self._stop.set()
+        self.service.shutting_down.set()
         self._wake.set()
         if self._started:
             for thread in self._threads:

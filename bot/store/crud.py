@@ -664,3 +664,24 @@ def newest_conversation_with_status(
         )
         .order_by(col(Conversation.last_activity_at).desc())
     ).first()
+
+
+def release_implementation_run(*, engine: Engine, run_id: int, worker: str) -> bool:
+    """Hand a running run back to the queue on a clean shutdown (not counted as an attempt)."""
+    with Session(engine) as session:
+        result = session.execute(
+            sa.update(ImplementationRun)
+            .where(
+                col(ImplementationRun.id) == run_id,
+                col(ImplementationRun.leased_by) == worker,
+                col(ImplementationRun.status) == ImplementationStatus.RUNNING,
+            )
+            .values(
+                status=ImplementationStatus.QUEUED,
+                leased_by=None,
+                lease_until=None,
+                attempts=col(ImplementationRun.attempts) - 1,
+            )
+        )
+        session.commit()
+        return getattr(result, "rowcount", 0) == 1

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.implement import sandbox_missing
+from bot.implement import ImplementationService, ImplementationWorker, sandbox_missing
 from bot.runtime import build_repo_set
 from bot.store.db import session_scope
 from bot.store.models import Conversation, ImplementationRun, ImplementationStatus, MessageKind
@@ -338,3 +338,28 @@ def test_the_push_over_http_carries_the_token_only_in_a_header(bench: ImplementB
     (run,) = bench.runs()
     assert TOKEN not in repr(run)
     assert all(TOKEN not in m.text for m in bench.notices(conversation_id))
+
+
+def test_a_clean_shutdown_hands_the_run_back_for_the_next_start(bench: ImplementBench) -> None:
+    conversation_id = bench.conversation()
+    bench.model.default = ClaudeCodeScript(implementation_steps(), delay_seconds=1.0)
+    _start(bench, conversation_id)
+    worker = ImplementationWorker(bench.service, on_posted=bench.posted.append, threads=1)
+    worker.start()
+    bench.model.wait_for_requests(1, timeout=30)
+    worker.stop(timeout=30)
+    (run,) = bench.runs()
+    assert (run.status, run.attempts, run.leased_by) == (ImplementationStatus.QUEUED, 0, None)
+    assert "starts again when it is back" in bench.notices(conversation_id)[-1].text
+
+    restarted = ImplementationService(
+        settings=bench.settings,
+        engine=bench.service.engine,
+        registry=bench.service.registry,
+        repos=bench.service.repos,
+    )
+    bench.service = restarted
+    bench.model.default = ClaudeCodeScript(implementation_steps())
+    assert bench.run_queued() == [ImplementationStatus.SUCCEEDED]
+    (run,) = bench.runs()
+    assert run.attempts == 1 and len(bench.github.pulls) == 1
