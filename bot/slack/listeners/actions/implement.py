@@ -47,15 +47,25 @@ def register(app: App, services: SlackServices) -> None:
         )
         answer(outcome, respond=respond, conversation_id=int(data["c"]))
 
-    def stop(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+    def stop(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
         ack()
         data = read_action_value(action.get("value"))
         person = services.users.get(body["user"]["id"])
-        if data and implementation.service.stop_implementation(
+        if not data:
+            return
+        if implementation.service.stop_implementation(
             conversation_id=int(data["c"]), by=person.name
         ):
             _settle(client, body, f"Stopping (asked by {person.name})…")
             services.worker.kick()
+        else:
+            respond(
+                text="This run has ended already.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
 
     def retry(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
