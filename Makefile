@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/agentdesk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,implement]'
 	@touch $@
 
 install: $(BIN)/agentdesk

@@ -234,6 +234,43 @@ class Settings(BaseSettings):
         parse_prices(value)  # raises PriceError (a ValueError) naming the bad entry
         return value
 
+    # Implementation runs (Claude Code in a sandboxed worktree, ending in a draft pull request)
+    implement_enabled: bool = Field(
+        default=False,
+        description="Allow implementation runs in every channel; off, a channel can turn them "
+        "on with `/feature channel implement on`.",
+    )
+    implement_approvers: str = Field(
+        default="",
+        description="Slack user ids (comma-separated) who may start an implementation run; "
+        "empty means the conversation's requester.",
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com",
+        description="GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3).",
+    )
+    implement_github_repos: str = Field(
+        default="",
+        description="Pull request repository per REPOS entry, `name=OWNER/NAME`, comma-separated; "
+        "needed for file:// remotes and mirrors (an https:// URL's path is used otherwise).",
+    )
+    implement_max_turns: int = Field(
+        default=60, ge=1, description="Most model turns Claude Code may take in one run."
+    )
+    implement_max_seconds: int = Field(
+        default=1800, ge=10, description="Longest one implementation run may take, in seconds."
+    )
+    implement_max_cost_usd: float = Field(
+        default=5.0, gt=0, description="Most one implementation run may spend on the model, in USD."
+    )
+    implement_work_dir: Path = Field(
+        default=Path(".agentdesk/worktrees"),
+        description="Folder for the runs' git worktrees (each removed when its run ends).",
+    )
+    implement_concurrency: int = Field(
+        default=2, ge=1, le=32, description="Implementation runs one process works at once."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

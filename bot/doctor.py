@@ -49,6 +49,7 @@ def run_checks(settings: Settings, *, manifest: Path | None = None) -> list[Chec
         database_check(settings),
         _agents_check(settings),
         _repos_check(settings),
+        _implement_check(settings),
         _model_check(settings),
     ]
 
@@ -234,6 +235,44 @@ def _repos_check(settings: Settings) -> Check:
             "Repositories", False, "no such folder for: " + ", ".join(missing), "Fix REPOS."
         )
     return Check("Repositories", True, ", ".join(f"{s.name} ({s.location})" for s in specs))
+
+
+def _implement_check(settings: Settings) -> Check:
+    """Implementation runs: the extra, the sandbox, and the repositories they can push to."""
+    from bot.implement.availability import implement_extra_missing, sandbox_missing
+    from bot.implement.targets import TargetError, parse_github_repos, target_for
+    from bot.repos import RepoConfigError, parse_repo_specs
+
+    name = "Implementation runs"
+    where = (
+        "on everywhere"
+        if settings.implement_enabled
+        else "per channel (`/feature channel implement on`)"
+    )
+    missing = implement_extra_missing()
+    if missing:
+        return Check(name, not settings.implement_enabled, f"{where}; {missing}")
+    try:
+        github_repos = parse_github_repos(settings.implement_github_repos)
+        specs = parse_repo_specs(settings.repos)
+    except (TargetError, RepoConfigError) as error:
+        return Check(name, False, str(error), "Fix IMPLEMENT_GITHUB_REPOS or REPOS.")
+    targets, problems = [], []
+    for spec in specs:
+        try:
+            target = target_for(spec, github_repos)
+            targets.append(f"{target.name} → {target.github_repo}")
+        except TargetError as error:
+            problems.append(str(error))
+    sandbox = sandbox_missing()
+    detail = f"{where}; " + (
+        "pull requests in " + ", ".join(targets) if targets else "no repository to push to"
+    )
+    if sandbox:
+        detail += f"; {sandbox}, so commands are refused and tests not run"
+    if problems:
+        detail += "; " + " ".join(problems)
+    return Check(name, bool(targets) or not settings.implement_enabled, detail)
 
 
 def _model_check(settings: Settings) -> Check:

@@ -23,7 +23,11 @@ def _imported_top_level_modules() -> set[str]:
 def _declared() -> set[str]:
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     names = (
-        re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0] for spec in project["project"]["dependencies"]
+        re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0]
+        for spec in [
+            *project["project"]["dependencies"],
+            *project["project"]["optional-dependencies"].get("implement", []),
+        ]
     )
     return {name.lower().replace("_", "-") for name in names}
 

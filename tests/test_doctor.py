@@ -85,3 +85,19 @@ def test_the_command_exits_1_and_never_prints_secrets(monkeypatch: pytest.Monkey
     assert result.exit_code == 1
     assert "FAIL" in result.output and "→" in result.output
     assert "very-secret" not in result.output
+
+
+def test_implementation_runs_say_where_pull_requests_go(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        repos="api=file:///srv/api.git@GH_TOKEN, docs=/srv/docs",
+        implement_github_repos="api=acme/api",
+        implement_enabled=True,
+    )
+    check = next(c for c in run_checks(settings) if c.name == "Implementation runs")
+    assert check.ok and "on everywhere" in check.detail
+    assert "pull requests in api → acme/api" in check.detail
+    assert "repo docs is a local folder" in check.detail
+    nowhere = make_settings(tmp_path, repos="", implement_enabled=True)
+    check = next(c for c in run_checks(nowhere) if c.name == "Implementation runs")
+    assert not check.ok and "no repository to push to" in check.detail

@@ -11,7 +11,8 @@ Entries are separated by commas or newlines; each is
   scp-style `git@host:owner/repo.git`), cloned into the cache and fetched on a schedule.
 - `#branch`: the branch to follow (URLs only); without it, the remote's default branch.
 - `@TOKEN_ENV_VAR`: the name of an environment variable holding an access token for an
-  `https://` URL (or `http://` on the loopback interface). The variable holds either a token
+  `https://` URL (or `http://` on the loopback interface; with a `file://` URL it is only used
+  for the pull-request API of implementation runs). The variable holds either a token
   (sent as HTTP Basic `x-access-token:<token>`, which GitHub and GitLab accept) or
   `user:password`. The token is read at each fetch and never written to disk.
 
@@ -131,8 +132,9 @@ def _check_url(entry: str, url: str, token_env: str | None) -> None:
             raise RepoConfigError(f"REPOS entry `{_shown(entry)}`: the URL has no host.")
     if token_env is None:
         return
+    # A file:// remote never receives the token; it is kept for the pull-request API.
     secure = parts is not None and (
-        parts.scheme == "https"
+        parts.scheme in ("https", "file")
         or (parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK_HOSTS)
     )
     if not secure:

@@ -226,7 +226,7 @@ class RepoMirror:
 
     def _auth(self, url: str) -> HttpAuth | None:
         variable = self.spec.token_env
-        if variable is None:
+        if variable is None or url.startswith("file:"):
             return None
         environ = os.environ if self.environ is None else self.environ
         secret = environ.get(variable, "").strip()

@@ -20,6 +20,7 @@ from bot.slack.listeners.actions.buttons import handle_action
 from bot.slack.listeners.commands.feature import file_stored_command
 from bot.slack.listeners.events.messages import apologise, handle_message_event
 from bot.slack.payloads import InvalidPayloadError, read_request
+from bot.slack.render import IMPLEMENT
 from bot.slack.services import SlackServices
 from bot.store.models import InboundEvent
 
@@ -44,6 +45,8 @@ def register(app: App, services: SlackServices) -> None:
             if req.body.get("type") == "event_callback":
                 return BoltResponse(status=200, body="")  # an event nobody acts on
             return next()
+        if wanted.kind == "action" and _is_implementation_click(req.body):
+            return next()  # its Bolt listener starts a durable implementation run at once
         stored = {
             "payload": req.body,
             "team_id": req.context.team_id,
@@ -74,6 +77,11 @@ def _first_apology(key: str) -> bool:
         while len(_apologised) > 1000:
             _apologised.pop(next(iter(_apologised)))
         return first
+
+
+def _is_implementation_click(body: dict[str, Any]) -> bool:
+    action_id = str((body.get("actions") or [{}])[0].get("action_id") or "")
+    return action_id.startswith(IMPLEMENT)
 
 
 def handle_stored(row: InboundEvent, *, services: SlackServices) -> None:

@@ -13,6 +13,10 @@ CANCEL = "agentdesk_cancel"
 RETRY = "agentdesk_retry"
 HANDOFF = "agentdesk_handoff"
 FEEDBACK = "agentdesk_feedback"
+IMPLEMENT = "agentdesk_implement"  # implementation runs (bot/implement) from here to the end
+IMPLEMENT_REPO = "agentdesk_implement_repo"
+IMPLEMENT_STOP = "agentdesk_implement_stop"
+IMPLEMENT_RETRY = "agentdesk_implement_retry"
 
 _BUTTON_TEXT = 75
 _MAX_CHOICE_BUTTONS = 5
@@ -72,13 +76,18 @@ def render(
         if len(text) > len(summary) + 200:
             attachment = (_filename(payload.get("title", "plan")), text)
             text = sanitize_for_slack(summary) + "\n\n_The full plan is attached below._"
-        actions = [_feedback_and_handoff(conversation_id, message.id, conversation.agent, agents)]
+        actions = [
+            _feedback_and_handoff(conversation_id, message.id, conversation.agent, agents),
+            implement_actions(conversation_id),
+        ]
     elif message.kind is MessageKind.CHOOSE_AGENT:
         buttons = [
             _button(name, CHOOSE_AGENT, action_value(c=conversation_id, a=name), index=i)
             for i, name in enumerate(payload.get("candidates", [])[:_MAX_CHOICE_BUTTONS])
         ]
         actions = [_actions("choose", buttons)] if buttons else []
+    elif payload.get("implementation_run"):
+        actions = _implementation_actions(conversation_id, message.kind, payload)
     elif message.kind is MessageKind.FAILURE:
         actions = [
             _actions(
@@ -152,6 +161,32 @@ def _feedback_and_handoff(
             }
         )
     return _actions("deliverable", elements)
+
+
+def implement_actions(conversation_id: int, repos: list[str] | None = None) -> dict[str, Any]:
+    """The Implement button under a deliverable, or one button per repository to choose."""
+    if repos:
+        buttons = [
+            _button(name, IMPLEMENT_REPO, action_value(c=conversation_id, r=name), index=i)
+            for i, name in enumerate(repos[:_MAX_CHOICE_BUTTONS])
+        ]
+        return _actions("implement_repo", buttons)
+    return _actions(
+        "implement",
+        [_button("Implement", IMPLEMENT, action_value(c=conversation_id), style="primary")],
+    )
+
+
+def _implementation_actions(
+    conversation_id: int, kind: MessageKind, payload: dict[str, Any]
+) -> list[dict[str, Any]]:
+    value = action_value(c=conversation_id, run=payload["implementation_run"])
+    if payload.get("stoppable"):
+        return [_actions("implement_stop", [_button("Stop", IMPLEMENT_STOP, value)])]
+    if payload.get("retryable"):
+        retry = _button("Retry", IMPLEMENT_RETRY, value, style="primary")
+        return [_actions("implement_retry", [retry])]
+    return []
 
 
 def _actions(block_id: str, elements: list[dict[str, Any]]) -> dict[str, Any]:

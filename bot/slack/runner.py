@@ -29,6 +29,8 @@ def run_socket_mode(settings: Settings, desk: Desk) -> None:
         raise SlackNotConfiguredError("SLACK_APP_TOKEN is not set (needed for Socket Mode)")
     slack = build_slack_app(settings, desk, socket_mode=True)
     slack.worker.start()
+    if slack.services.implementation is not None:  # implementation runs
+        slack.services.implementation.start()
     scheduler = _scheduler_for(settings, desk, slack)
     if scheduler is not None:
         scheduler.start()
@@ -38,6 +40,8 @@ def run_socket_mode(settings: Settings, desk: Desk) -> None:
         if scheduler is not None:
             scheduler.stop()
         slack.worker.stop()
+        if slack.services.implementation is not None:  # implementation runs
+            slack.services.implementation.stop()
 
 
 def _scheduler_for(settings: Settings, desk: Desk, slack: SlackApp) -> SchedulerService | None:

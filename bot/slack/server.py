@@ -78,6 +78,8 @@ def build_http_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         slack.worker.start()
+        if slack.services.implementation is not None:  # implementation runs
+            slack.services.implementation.start()
         if scheduler is not None:
             scheduler.start()
         try:
@@ -86,6 +88,8 @@ def build_http_app(
             if scheduler is not None:
                 await run_in_threadpool(scheduler.stop)
             await run_in_threadpool(slack.worker.stop)
+            if slack.services.implementation is not None:  # implementation runs
+                await run_in_threadpool(slack.services.implementation.stop)
 
     return Starlette(
         routes=[

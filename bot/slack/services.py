@@ -9,6 +9,7 @@ from slack_sdk.errors import SlackApiError
 from bot.engine.desk import Desk, Intake
 from bot.engine.inbound import InboundMessage
 from bot.engine.worker import Worker
+from bot.slack.implementation import SlackImplementation  # implementation runs
 from bot.slack.poster import show_status
 from bot.slack.users import UserDirectory
 
@@ -24,6 +25,7 @@ class SlackServices:
     users: UserDirectory
     client: WebClient
     bot_user_id: str | None = None
+    implementation: SlackImplementation | None = None  # implementation runs (bot/implement)
 
     def submit(self, inbound: InboundMessage, *, signal_ts: str | None = None) -> Intake:
         """Take a message in; on success show a sign of life (or the person's place in the

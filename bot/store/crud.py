@@ -10,10 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.store.models import (
+    ACTIVE_IMPLEMENTATION_STATUSES,
     OPEN_STATUSES,
     ChannelSetting,
     Conversation,
     ConversationStatus,
+    ImplementationRun,
+    ImplementationStatus,
+    ImplementChannel,
     InboundEvent,
     Message,
     MessageKind,
@@ -512,3 +516,214 @@ def route_examples(
         .order_by(col(RouteExample.id).desc())
         .limit(limit)
     ).all()
+
+
+# Implementation runs (bot/implement) -------------------------------------------------------
+
+
+def add_implementation_run(*, session: Session, run: ImplementationRun) -> ImplementationRun:
+    """Store a new implementation run (queued)."""
+    session.add(run)
+    session.flush()
+    return run
+
+
+def implementation_runs(*, session: Session, conversation_id: int) -> Sequence[ImplementationRun]:
+    """A conversation's implementation runs, oldest first."""
+    return session.exec(
+        select(ImplementationRun)
+        .where(ImplementationRun.conversation_id == conversation_id)
+        .order_by(col(ImplementationRun.id))
+    ).all()
+
+
+def active_implementation_run(
+    *, session: Session, conversation_id: int
+) -> ImplementationRun | None:
+    """The conversation's queued or running implementation run, if any."""
+    return session.exec(
+        select(ImplementationRun)
+        .where(
+            ImplementationRun.conversation_id == conversation_id,
+            col(ImplementationRun.status).in_(ACTIVE_IMPLEMENTATION_STATUSES),
+        )
+        .order_by(col(ImplementationRun.id))
+    ).first()
+
+
+def pull_request_run(*, session: Session, conversation_id: int) -> ImplementationRun | None:
+    """The conversation's latest run that opened or updated its pull request."""
+    return session.exec(
+        select(ImplementationRun)
+        .where(
+            ImplementationRun.conversation_id == conversation_id,
+            col(ImplementationRun.pr_url).is_not(None),
+        )
+        .order_by(col(ImplementationRun.id).desc())
+    ).first()
+
+
+def claim_implementation_run(
+    *, engine: Engine, worker: str, lease: timedelta, now: datetime | None = None
+) -> ImplementationRun | None:
+    """Take one queued run, or a running one whose worker died (lease expired); each goes to
+    exactly one worker, and a conversation never has two runs going at once."""
+    now = now or utcnow()
+    claimable = sa.or_(
+        col(ImplementationRun.status) == ImplementationStatus.QUEUED,
+        sa.and_(
+            col(ImplementationRun.status) == ImplementationStatus.RUNNING,
+            col(ImplementationRun.lease_until) < now,
+        ),
+    )
+    busy = (
+        select(ImplementationRun.conversation_id)
+        .where(
+            ImplementationRun.status == ImplementationStatus.RUNNING,
+            col(ImplementationRun.lease_until) >= now,
+        )
+        .scalar_subquery()
+    )
+    with Session(engine, expire_on_commit=False) as session:
+        query = (
+            select(ImplementationRun.id)
+            .where(claimable)
+            .where(col(ImplementationRun.conversation_id).not_in(busy))
+            .order_by(col(ImplementationRun.id))
+            .limit(5)
+        )
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for run_id in list(session.exec(query).all()):
+            result = session.execute(
+                sa.update(ImplementationRun)
+                .where(col(ImplementationRun.id) == run_id, claimable)
+                .values(
+                    status=ImplementationStatus.RUNNING,
+                    leased_by=worker,
+                    lease_until=now + lease,
+                    attempts=col(ImplementationRun.attempts) + 1,
+                    started_at=sa.func.coalesce(col(ImplementationRun.started_at), now),
+                )
+            )
+            if getattr(result, "rowcount", 0) == 1:
+                session.commit()
+                return session.get(ImplementationRun, run_id)
+        session.commit()
+    return None
+
+
+def renew_implementation_lease(
+    *, engine: Engine, run_id: int, worker: str, lease: timedelta
+) -> ImplementationRun | None:
+    """Extend a running run's lease; the run as stored, or None when this worker lost it."""
+    with Session(engine, expire_on_commit=False) as session:
+        result = session.execute(
+            sa.update(ImplementationRun)
+            .where(
+                col(ImplementationRun.id) == run_id,
+                col(ImplementationRun.leased_by) == worker,
+                col(ImplementationRun.status) == ImplementationStatus.RUNNING,
+            )
+            .values(lease_until=utcnow() + lease)
+        )
+        session.commit()
+        if getattr(result, "rowcount", 0) != 1:
+            return None
+        return session.get(ImplementationRun, run_id)
+
+
+def finish_implementation_run(
+    *, session: Session, run_id: int, status: ImplementationStatus, outcome: str
+) -> ImplementationRun | None:
+    """Close a run with what came of it."""
+    run = session.get(ImplementationRun, run_id)
+    if run is None:
+        return None
+    run.status = status
+    run.outcome = outcome
+    run.finished_at = utcnow()
+    run.lease_until = None
+    return run
+
+
+def request_implementation_stop(
+    *, session: Session, conversation_id: int, by: str
+) -> ImplementationRun | None:
+    """Ask the conversation's active run to stop; a queued one is cancelled at once."""
+    run = active_implementation_run(session=session, conversation_id=conversation_id)
+    if run is None:
+        return None
+    run.stop_requested_by = by
+    if run.status is ImplementationStatus.QUEUED:
+        run.status = ImplementationStatus.CANCELLED
+        run.outcome = f"Stopped by {by} before it started."
+        run.finished_at = utcnow()
+    return run
+
+
+def unfinished_implementation_count(*, session: Session) -> int:
+    """Implementation runs queued or running."""
+    count = session.exec(
+        select(sa.func.count())
+        .select_from(ImplementationRun)
+        .where(col(ImplementationRun.status).in_(ACTIVE_IMPLEMENTATION_STATUSES))
+    ).one()
+    return int(count)
+
+
+def implement_channel(
+    *, session: Session, team_id: str, channel_id: str
+) -> ImplementChannel | None:
+    """Whether a channel turned implementation runs on or off, if it said."""
+    return session.get(ImplementChannel, (team_id, channel_id))
+
+
+def save_implement_channel(
+    *, session: Session, team_id: str, channel_id: str, enabled: bool
+) -> ImplementChannel:
+    """Turn implementation runs on or off for one channel."""
+    setting = implement_channel(session=session, team_id=team_id, channel_id=channel_id)
+    if setting is None:
+        setting = ImplementChannel(team_id=team_id, channel_id=channel_id)
+        session.add(setting)
+    setting.enabled = enabled
+    setting.updated_at = utcnow()
+    session.flush()
+    return setting
+
+
+def newest_conversation_with_status(
+    *, session: Session, team_id: str, requester_id: str, status: ConversationStatus
+) -> Conversation | None:
+    """A person's most recently active conversation in the given state."""
+    return session.exec(
+        select(Conversation)
+        .where(
+            Conversation.team_id == team_id,
+            Conversation.requester_id == requester_id,
+            Conversation.status == status,
+        )
+        .order_by(col(Conversation.last_activity_at).desc())
+    ).first()
+
+
+def release_implementation_run(*, engine: Engine, run_id: int, worker: str) -> bool:
+    """Hand a running run back to the queue on a clean shutdown (not counted as an attempt)."""
+    with Session(engine) as session:
+        result = session.execute(
+            sa.update(ImplementationRun)
+            .where(
+                col(ImplementationRun.id) == run_id,
+                col(ImplementationRun.leased_by) == worker,
+                col(ImplementationRun.status) == ImplementationStatus.RUNNING,
+            )
+            .values(
+                status=ImplementationStatus.QUEUED,
+                leased_by=None,
+                lease_until=None,
+                attempts=col(ImplementationRun.attempts) - 1,
+            )
+        )
+        session.commit()
+        return getattr(result, "rowcount", 0) == 1

@@ -288,3 +288,67 @@ APSCHEDULER_JOBS = sa.Table(
     sa.Column("next_run_time", sa.Float(25), index=True),
     sa.Column("job_state", sa.LargeBinary, nullable=False),
 )
+
+
+class ImplementationStatus(StrEnum):
+    """An implementation run's progress (see bot/implement)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_IMPLEMENTATION_STATUSES = (ImplementationStatus.QUEUED, ImplementationStatus.RUNNING)
+
+
+class ImplementationRun(SQLModel, table=True):
+    """Claude Code building a conversation's plan in a worktree: a durable job under a lease.
+
+    A conversation has one branch and at most one pull request; each run (the first, and one
+    per follow-up reply) adds commits to that branch.
+    """
+
+    __tablename__ = "implementation_run"
+    __table_args__ = (
+        sa.Index("ix_implementation_run_claim", "status", "id"),
+        sa.Index("ix_implementation_run_conversation", "conversation_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    repo: str = Field(max_length=40)
+    branch: str = Field(max_length=200)
+    base_branch: str | None = Field(default=None, max_length=200)
+    requested_by: str = Field(max_length=32)
+    instructions: str = Field(default="", sa_type=sa.Text)
+    thread_url: str | None = Field(default=None, max_length=500)
+    status: ImplementationStatus = Field(
+        default=ImplementationStatus.QUEUED, sa_type=enum_column(ImplementationStatus, 12)
+    )
+    stop_requested_by: str | None = Field(default=None, max_length=200)
+    attempts: int = 0
+    leased_by: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = _timestamp(nullable=True)
+    head_commit: str | None = Field(default=None, max_length=64)
+    pr_number: int | None = None
+    pr_url: str | None = Field(default=None, max_length=500)
+    turns: int = 0
+    cost_usd: float = 0.0
+    tests_run: bool = False
+    outcome: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _timestamp()
+    started_at: datetime | None = _timestamp(nullable=True)
+    finished_at: datetime | None = _timestamp(nullable=True)
+
+
+class ImplementChannel(SQLModel, table=True):
+    """A channel where implementation runs are allowed even when IMPLEMENT_ENABLED is off."""
+
+    __tablename__ = "implement_channel"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    channel_id: str = Field(primary_key=True, max_length=32)
+    enabled: bool = False
+    updated_at: datetime = _timestamp()

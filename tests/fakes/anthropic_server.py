@@ -1138,3 +1138,116 @@ def _start_of(block: ContentSpec) -> JSONDict:
     if isinstance(block, TextSpec):
         return {"type": "text", "text": ""}
     return {"type": "tool_use", "id": block.id, "name": block.name, "input": {}}
+
+
+# --------------------------------------------------------------------------------------------
+# Driving Claude Code (the CLI bundled with claude-agent-sdk)
+# --------------------------------------------------------------------------------------------
+
+#: Tools whose presence marks a request as Claude Code's own agent loop (not a side request).
+CLAUDE_CODE_LOOP_TOOLS = frozenset({"Read", "Edit", "Write", "Bash"})
+
+ClaudeCodeStep: TypeAlias = "ToolUseSpec | str | Callable[[JSONDict], MessageSpec]"
+
+
+@dataclass
+class ToolResultSeen:
+    """A tool result Claude Code sent back to the model: what a command or edit came to."""
+
+    tool_use_id: str
+    content: str
+    is_error: bool
+
+
+class ClaudeCodeScript:
+    """A responder (``fake.default = script``) that drives Claude Code through fixed steps.
+
+    Each request of Claude Code's agent loop (it offers Read/Edit/Write/Bash) gets the next
+    step: a `ToolUseSpec` (``"{cwd}"`` in its string inputs becomes the session's working
+    directory), a final text, or a callable computing the reply. Other requests Claude Code
+    may make (titles, summaries) get a short text. Once the steps run out, the loop gets
+    `final_text`. Every tool result Claude Code sends back is kept in `results`.
+    """
+
+    def __init__(
+        self,
+        steps: list[ClaudeCodeStep],
+        *,
+        final_text: str = "Done.",
+        usage: UsageArg = None,
+        delay_seconds: float = 0.0,
+    ) -> None:
+        self.steps = list(steps)
+        self.final_text = final_text
+        self.usage = usage
+        self.delay_seconds = delay_seconds
+        self.results: list[ToolResultSeen] = []
+        self.loop_requests = 0
+        self._lock = threading.Lock()
+        self._seen_results: set[str] = set()
+
+    @staticmethod
+    def is_agent_loop(body: Mapping[str, Any]) -> bool:
+        """Whether the request comes from Claude Code's agent loop."""
+        names = {tool.get("name") for tool in body.get("tools") or [] if isinstance(tool, dict)}
+        return bool(names & CLAUDE_CODE_LOOP_TOOLS)
+
+    @staticmethod
+    def working_directory(body: Mapping[str, Any]) -> str:
+        """The session's working directory, as Claude Code tells the model."""
+        text = json.dumps(body.get("system")) + json.dumps(body.get("messages"))
+        marker = "orking directory: "
+        start = text.find(marker)
+        if start < 0:
+            return ""
+        rest = text[start + len(marker) :]
+        end = min((i for i in (rest.find("\\n"), rest.find('"')) if i >= 0), default=len(rest))
+        return rest[:end].strip()
+
+    def __call__(self, body: JSONDict) -> MessageSpec:
+        if not self.is_agent_loop(body):
+            return MessageSpec(content=[TextSpec("ok")])
+        self._collect_results(body)
+        with self._lock:
+            self.loop_requests += 1
+            step: ClaudeCodeStep = self.steps.pop(0) if self.steps else self.final_text
+        if callable(step) and not isinstance(step, ToolUseSpec):
+            return step(body)
+        if isinstance(step, str):
+            content: list[ContentSpec] = [TextSpec(step)]
+        else:
+            cwd = self.working_directory(body)
+            tool_input = {
+                key: value.replace("{cwd}", cwd) if isinstance(value, str) else value
+                for key, value in step.input.items()
+            }
+            content = [ToolUseSpec(step.name, tool_input)]
+        return MessageSpec(
+            content=content, usage=_as_usage(self.usage), delay_seconds=self.delay_seconds
+        )
+
+    def _collect_results(self, body: JSONDict) -> None:
+        for message in body.get("messages") or []:
+            if message.get("role") != "user" or not isinstance(message.get("content"), list):
+                continue
+            for block in message["content"]:
+                if not isinstance(block, dict) or block.get("type") != "tool_result":
+                    continue
+                tool_use_id = str(block.get("tool_use_id"))
+                with self._lock:
+                    if tool_use_id in self._seen_results:
+                        continue
+                    self._seen_results.add(tool_use_id)
+                    content = block.get("content")
+                    text = (
+                        content
+                        if isinstance(content, str)
+                        else "\n".join(
+                            str(part.get("text", ""))
+                            for part in content or []
+                            if isinstance(part, dict)
+                        )
+                    )
+                    self.results.append(
+                        ToolResultSeen(tool_use_id, text, bool(block.get("is_error")))
+                    )

@@ -525,12 +525,19 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture
+def extra_settings() -> dict[str, Any]:
+    """Settings a test module adds to the harness's (override the fixture there)."""
+    return {}
+
+
+@pytest.fixture
 def harness(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     fake_slack: FakeSlack,
     fake_anthropic: FakeAnthropic,
     monkeypatch: pytest.MonkeyPatch,
+    extra_settings: dict[str, Any],
 ) -> Iterator[SlackHarness]:
     """The whole app - desk, Bolt, worker, Starlette - served by uvicorn on 127.0.0.1.
 
@@ -542,6 +549,7 @@ def harness(
         slack_bot_token="xoxb-test",
         slack_signing_secret=SECRET,
         slack_api_url=fake_slack.api_url,
+        **extra_settings,
         **(marker.kwargs if marker else {}),
     )
     desk = build_desk(settings)

@@ -6,10 +6,12 @@ Events and clicks are stored before the ack and taken in afterwards from the sto
 
 from slack_bolt import App
 
+from bot.slack.listeners.actions import implement
 from bot.slack.listeners.commands import feature
 from bot.slack.services import SlackServices
 
 
 def register_all(app: App, services: SlackServices) -> None:
     """Attach every listener to the app."""
+    implement.register(app, services)
     feature.register(app, services)

@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 from bot.agents.description import summary
 from bot.engine.inbound import InboundMessage, Source
 from bot.routing.explicit import agent_option, match_agent_name
+from bot.slack.listeners.commands.implement import channel_implement, implement_command
 from bot.slack.services import SlackServices
 from bot.slack.text import from_slack, sanitize_for_slack
 
@@ -26,7 +27,10 @@ HELP = f"""*agentdesk* turns a feature request into a design and implementation 
 • `{COMMAND} cancel`: cancel your latest open request (or `{COMMAND} cancel N`)
 • `{COMMAND} channel`: this channel's settings; `{COMMAND} channel intake on|off` (every new
   post here is a request), `{COMMAND} channel agent NAME|none` (the agent for this channel),
-  `{COMMAND} channel bots on|off` (take requests from other bots)
+  `{COMMAND} channel bots on|off` (take requests from other bots),
+  `{COMMAND} channel implement on|off` (an Implement button under each plan)
+• `{COMMAND} implement [N] [REPO]`: build the plan of request N (default: your newest plan) and
+  open a draft pull request; `@agentdesk implement` in the thread does the same
 You can also @mention me in a channel, DM me, or reply in a thread I'm working in."""
 
 
@@ -100,6 +104,10 @@ def quick_reply(
         )
         if reply is not None:
             return reply
+    if word == "implement":  # implementation runs
+        return implement_command(
+            rest.strip(), team_id=team_id, user_id=user_id, services=services, act=act
+        )
     if word == "cancel":
         if not act:
             return "cancel"
@@ -218,6 +226,14 @@ def _channel_setting(
     if len(words) != 2:
         return None
     key, value = words[0].lower(), words[1]
+    if key == "implement" and value.lower() in _SWITCH:  # implementation runs
+        return channel_implement(
+            _SWITCH[value.lower()],
+            team_id=team_id,
+            channel_id=channel_id,
+            services=services,
+            act=act,
+        )
     if key in ("intake", "bots") and value.lower() in _SWITCH:
         field = "intake" if key == "intake" else "allow_bots"
         if act:

@@ -8,6 +8,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.engine.inbound import InboundMessage, PriorMessage, Source
+from bot.slack.listeners.events.implement import take_implementation_message
 from bot.slack.services import SlackServices
 from bot.slack.text import from_slack
 
@@ -89,6 +90,19 @@ def handle_message_event(
     text = from_slack(raw_text, bot_user_id=bot_user_id)
     if not text and not prior:
         text = "(no text)"
+    if take_implementation_message(  # implementation runs: `implement`, replies after a PR
+        team_id=team_id,
+        channel_id=channel,
+        thread_ts=thread_ts,
+        ts=ts,
+        user_id=user,
+        user_name=person_name,
+        text=text,
+        mentioned=mentioned,
+        services=services,
+        client=client,
+    ):
+        return
     services.submit(
         InboundMessage(
             team_id=team_id,

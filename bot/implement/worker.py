@@ -1,0 +1,82 @@
+"""Threads that claim implementation runs and work them, apart from the agent-turn workers
+(a run takes minutes; a turn must not wait behind one)."""
+
+import logging
+import threading
+from collections.abc import Callable
+
+from bot.implement.service import ImplementationService
+from bot.store.models import Conversation
+
+log = logging.getLogger(__name__)
+
+
+class ImplementationWorker:
+    """`kick()` after queuing a run; the threads also look every `poll_seconds` for runs a
+    restart left behind (their lease expired)."""
+
+    def __init__(
+        self,
+        service: ImplementationService,
+        *,
+        on_posted: Callable[[int], None],
+        on_activity: Callable[[Conversation, str], None] | None = None,
+        threads: int | None = None,
+        poll_seconds: float = 2.0,
+    ) -> None:
+        self.service = service
+        self.on_posted = on_posted
+        self.on_activity = on_activity
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        count = threads or service.settings.implement_concurrency
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"agentdesk-implement-{i}", daemon=True)
+            for i in range(count)
+        ]
+        self._started = False
+
+    def start(self) -> "ImplementationWorker":
+        """Start the threads; runs left by a restart are picked up once their lease expires."""
+        if not self._started:
+            self._started = True
+            for thread in self._threads:
+                thread.start()
+        self.kick()
+        return self
+
+    def kick(self) -> None:
+        """A run was queued: look now."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; running sessions end and go back to the queue for the next start."""
+        self._stop.set()
+        self.service.shutting_down.set()
+        self._wake.set()
+        if self._started:
+            for thread in self._threads:
+                thread.join(timeout=timeout)
+
+    def work_once(self) -> bool:
+        """Claim and work one run; False when there was none."""
+        run = self.service.claim_next()
+        if run is None:
+            return False
+        self.service.run_implementation_job(
+            run, on_posted=self.on_posted, on_activity=self.on_activity
+        )
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                while not self._stop.is_set() and self.work_once():
+                    pass
+            except Exception:
+                log.exception("implementation worker loop failed; trying again shortly")

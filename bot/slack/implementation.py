@@ -1,0 +1,93 @@
+"""Implementation runs in Slack: the service and its worker threads, wired to this app's
+poster, and the one way every surface (button, `/feature implement`, a thread reply) starts
+a run and says what happened."""
+
+import logging
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.engine.desk import Desk
+from bot.engine.ports import Poster
+from bot.engine.repo_toolbox import RepoToolbox
+from bot.implement import ImplementationService, ImplementationWorker, StartOutcome
+from bot.runtime import build_repo_set
+from bot.store.models import Conversation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SlackImplementation:
+    """The implementation service with its worker, posting through the app's poster."""
+
+    service: ImplementationService
+    worker: ImplementationWorker
+    client: WebClient
+
+    def start(self) -> None:
+        """Start the worker (runs left by a restart are resumed)."""
+        self.worker.start()
+
+    def stop(self) -> None:
+        """Stop claiming runs."""
+        self.worker.stop()
+
+    def begin(
+        self,
+        *,
+        conversation: Conversation,
+        user_id: str,
+        user_name: str,
+        repo: str | None = None,
+        event_keys: tuple[str, ...] = (),
+    ) -> StartOutcome:
+        """Ask for a run of the conversation's plan; wakes the worker when one is queued."""
+        assert conversation.id is not None
+        outcome = self.service.start_implementation(
+            conversation_id=conversation.id,
+            user_id=user_id,
+            user_name=user_name,
+            repo=repo,
+            thread_url=self.thread_url(conversation),
+            event_keys=event_keys,
+        )
+        if outcome.started:
+            self.worker.kick()
+        return outcome
+
+    def thread_url(self, conversation: Conversation) -> str | None:
+        """A link to the thread, for the commit message and the pull request."""
+        try:
+            reply = self.client.chat_getPermalink(
+                channel=conversation.channel_id, message_ts=conversation.thread_ts
+            )
+        except SlackApiError as error:
+            log.info("no permalink for the thread: %s", error.response.get("error"))
+            return None
+        link = reply.get("permalink")
+        return str(link) if link else None
+
+
+def build_slack_implementation(
+    *, desk: Desk, poster: Poster, client: WebClient
+) -> SlackImplementation:
+    """The service over the desk's database, agents and repositories, and its worker."""
+    repos = (
+        desk.toolbox.repos
+        if isinstance(desk.toolbox, RepoToolbox)
+        else build_repo_set(desk.settings)
+    )
+    service = ImplementationService(
+        settings=desk.settings, engine=desk.engine, registry=desk.registry, repos=repos
+    )
+
+    def posted(conversation_id: int) -> None:
+        desk.flush_outbox(poster, conversation_id=conversation_id)
+
+    def activity(conversation: Conversation, text: str) -> None:
+        poster.show_working(conversation=conversation, activity=text)
+
+    worker = ImplementationWorker(service, on_posted=posted, on_activity=activity)
+    return SlackImplementation(service=service, worker=worker, client=client)

@@ -1,0 +1,124 @@
+"""An implementation service wired to the fakes: model, GitHub, a bare remote."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.config import Settings
+from bot.implement import ImplementationService
+from bot.runtime import build_desk, build_repo_set
+from bot.store import crud
+from bot.store.db import session_scope
+from bot.store.models import (
+    Conversation,
+    ConversationStatus,
+    ImplementationRun,
+    Message,
+    MessageKind,
+    MessageRole,
+)
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.github_server import FakeGitHub
+from tests.implement.support import PLAN_DOCUMENT, make_remote
+from tests.support import make_settings
+
+TOKEN = "ghp_fixturetoken0123456789"
+REQUESTER = "U1"
+OTHER = "U2"
+
+pytest.importorskip("claude_agent_sdk", reason="the agentdesk[implement] extra is not installed")
+
+
+@dataclass
+class ImplementBench:
+    """The service and everything it talks to."""
+
+    settings: Settings
+    service: ImplementationService
+    model: FakeAnthropic
+    github: FakeGitHub
+    bare: Path
+    posted: list[int]
+
+    def conversation(self, *, channel: str = "C1", thread_ts: str = "1700000000.000100") -> int:
+        """A conversation whose agent delivered the fixture plan."""
+        with session_scope(self.service.engine) as session:
+            conversation = crud.create_conversation(
+                session=session,
+                conversation=Conversation(
+                    team_id="T1",
+                    channel_id=channel,
+                    thread_ts=thread_ts,
+                    requester_id=REQUESTER,
+                    agent="backend-feature-developer",
+                    title="Add subtract to calc",
+                    status=ConversationStatus.DELIVERED,
+                ),
+            )
+            assert conversation.id is not None
+            crud.add_message(
+                session=session,
+                message=Message(
+                    conversation_id=conversation.id,
+                    role=MessageRole.ASSISTANT,
+                    kind=MessageKind.DELIVERABLE,
+                    text=PLAN_DOCUMENT,
+                    payload={"title": "Subtract", "summary": "s", "document": PLAN_DOCUMENT},
+                ),
+            )
+            return conversation.id
+
+    def run_queued(self) -> list[Any]:
+        """Claim and work every queued run; their end states."""
+        states = []
+        while (run := self.service.claim_next()) is not None:
+            states.append(self.service.run_implementation_job(run, on_posted=self.posted.append))
+        return states
+
+    def runs(self) -> list[ImplementationRun]:
+        with Session(self.service.engine, expire_on_commit=False) as session:
+            return list(session.exec(select(ImplementationRun)).all())
+
+    def notices(self, conversation_id: int) -> list[Message]:
+        with Session(self.service.engine, expire_on_commit=False) as session:
+            return [
+                m
+                for m in crud.thread_messages(session=session, conversation_id=conversation_id)
+                if m.role is MessageRole.ASSISTANT and m.kind is not MessageKind.DELIVERABLE
+            ]
+
+
+@pytest.fixture
+def bench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImplementBench]:
+    monkeypatch.setenv("GH_TOKEN", TOKEN)
+    bare = make_remote(tmp_path)
+    with (
+        FakeAnthropic() as model,
+        FakeGitHub(owner="acme", repo="calc", bare_repo=bare, token=TOKEN) as github,
+    ):
+        settings = make_settings(
+            tmp_path,
+            model,
+            repos=f"api=file://{bare}@GH_TOKEN",
+            repos_cache_dir=tmp_path / "mirrors",
+            implement_work_dir=tmp_path / "worktrees",
+            implement_github_repos="api=acme/calc",
+            github_api_url=github.api_url,
+            implement_enabled=True,
+            implement_max_seconds=60,
+        )
+        desk = build_desk(settings)
+        service = ImplementationService(
+            settings=settings,
+            engine=desk.engine,
+            registry=desk.registry,
+            repos=build_repo_set(settings),
+        )
+        try:
+            yield ImplementBench(settings, service, model, github, bare, [])
+        finally:
+            desk.engine.dispose()

@@ -1,0 +1,110 @@
+"""A fixture repository with its own tests on a local bare remote, and Claude Code's steps."""
+
+import subprocess
+from pathlib import Path
+
+from tests.fakes.anthropic_server import ClaudeCodeStep, ToolUseSpec
+
+CALC = '''"""Arithmetic for the fixture project."""
+
+
+def add(a: int, b: int) -> int:
+    """The sum of a and b."""
+    return a + b
+'''
+
+TEST_CALC = """import unittest
+
+from calc import add
+
+
+class AddTest(unittest.TestCase):
+    def test_add(self) -> None:
+        self.assertEqual(add(2, 3), 5)
+
+
+if __name__ == "__main__":
+    unittest.main()
+"""
+
+TEST_SUBTRACT = """import unittest
+
+from calc import subtract
+
+
+class SubtractTest(unittest.TestCase):
+    def test_subtract(self) -> None:
+        self.assertEqual(subtract(5, 3), 2)
+"""
+
+SUBTRACT = '''
+
+def subtract(a: int, b: int) -> int:
+    """a minus b."""
+    return a - b
+'''
+
+PLAN_DOCUMENT = (
+    "## Design\n\nAdd `subtract(a, b)` to calc.py.\n\n## Steps\n\n1. Add it.\n2. Test it."
+)
+RUN_TESTS = "python3 -m unittest discover -q 2>&1 | tail -3"
+SUMMARY = "Added subtract() to calc.py with a unit test; the whole suite passes."
+
+
+def git(*args: str, cwd: Path) -> str:
+    """Run git in `cwd`; its stdout."""
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def make_remote(root: Path) -> Path:
+    """A bare repository (default branch main) holding the fixture project; its path."""
+    source, bare = root / "fixture-src", root / "fixture.git"
+    source.mkdir(parents=True)
+    (source / "calc.py").write_text(CALC, encoding="utf-8")
+    (source / "test_calc.py").write_text(TEST_CALC, encoding="utf-8")
+    (source / "README.md").write_text("# fixture\n\nRun `python3 -m unittest`.\n", "utf-8")
+    git("init", "--quiet", "--initial-branch=main", cwd=source)
+    git("add", ".", cwd=source)
+    git(
+        "-c", "user.name=Fixture", "-c", "user.email=fixture@example.com",
+        "commit", "--quiet", "-m", "Fixture project", cwd=source,
+    )  # fmt: skip
+    git("clone", "--quiet", "--bare", str(source), str(bare), cwd=root)
+    return bare
+
+
+def implementation_steps() -> list[ClaudeCodeStep]:
+    """Read the code, add the function, add its test, run the suite, then summarise."""
+    return [
+        ToolUseSpec("Read", {"file_path": "{cwd}/calc.py"}),
+        ToolUseSpec(
+            "Edit",
+            {
+                "file_path": "{cwd}/calc.py",
+                "old_string": "    return a + b\n",
+                "new_string": "    return a + b\n" + SUBTRACT,
+            },
+        ),
+        ToolUseSpec("Write", {"file_path": "{cwd}/test_subtract.py", "content": TEST_SUBTRACT}),
+        ToolUseSpec("Bash", {"command": RUN_TESTS, "description": "Run the tests"}),
+        SUMMARY,
+    ]
+
+
+def follow_up_steps() -> list[ClaudeCodeStep]:
+    """The requester asked for a docstring note: one more edit, the tests again."""
+    return [
+        ToolUseSpec("Read", {"file_path": "{cwd}/calc.py"}),
+        ToolUseSpec(
+            "Edit",
+            {
+                "file_path": "{cwd}/calc.py",
+                "old_string": '"""a minus b."""',
+                "new_string": '"""a minus b (negative when b is larger)."""',
+            },
+        ),
+        ToolUseSpec("Bash", {"command": RUN_TESTS, "description": "Run the tests"}),
+        "Documented that subtract() may return a negative number.",
+    ]
