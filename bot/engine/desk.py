@@ -21,7 +21,7 @@ from bot.engine.inbound import InboundMessage
 from bot.engine.inbox import Inbox
 from bot.engine.intake import Intake, take_in
 from bot.engine.outbox import Outbox
-from bot.engine.ports import Poster
+from bot.engine.ports import Poster, Previewer, TurnPreview
 from bot.engine.turn import Toolbox
 from bot.engine.turns import TurnRunner
 from bot.llm.client import LLMClient
@@ -139,7 +139,16 @@ class Desk:
             except Exception:
                 log.warning("sign of life failed", exc_info=True)
 
-        self.turns.run(work, show_activity=show)
+        start_preview = None
+        if isinstance(poster, Previewer):
+            previewer = poster
+
+            def start_preview(
+                conversation: Conversation, remember: Callable[[str], None]
+            ) -> TurnPreview:
+                return previewer.start_preview(conversation=conversation, remember=remember)
+
+        self.turns.run(work, show_activity=show, start_preview=start_preview)
         if poster is not None:
             self.flush_outbox(poster, conversation_id=work.conversation_id)
 

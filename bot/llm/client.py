@@ -100,6 +100,11 @@ class LLMClient:
         return self._sdk is not None or self.settings.anthropic_api_key is not None
 
     @property
+    def in_flight(self) -> threading.BoundedSemaphore:
+        """The MODEL_CALLS_IN_FLIGHT cap every model call (streamed or not) waits on."""
+        return self._in_flight
+
+    @property
     def sdk(self) -> anthropic.Anthropic:
         """The SDK client, made on first use."""
         if self._sdk is None:
@@ -196,3 +201,8 @@ def _api_message(error: anthropic.APIStatusError) -> str:
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
     return str(error.message)
+
+
+def explain_failure(error: anthropic.APIError, settings: Settings) -> ModelUnavailableError:
+    """The readable failure for an SDK error, for callers outside this module (streaming)."""
+    return _explain(error, settings)

@@ -1,6 +1,8 @@
 """Posts stored replies into Slack threads: once, in order, as Markdown, with attachments."""
 
+import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -8,9 +10,13 @@ from slack_sdk.errors import SlackApiError
 
 from bot.engine.desk import Desk
 from bot.engine.followups import render_digest
-from bot.slack.render import render
+from bot.slack.render import SlackMessage, render
+from bot.slack.streaming import StreamedTurn
 from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
 from bot.store.models import Conversation, Message, ScheduledPost
+
+# A streamed preview that is gone (or no longer ours to edit): post the reply afresh.
+_PREVIEW_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +39,23 @@ class SlackPoster:
         replies = self._replies(conversation) if message.post_attempted_at is not None else []
         posted = _parts_posted(replies, message_id=message.id)
         agents = list(self.desk.roster().agents)
+        preview_ts = (message.payload or {}).get("preview_ts")
         first_ts: str | None = None
         for index, piece in enumerate(render(message, conversation=conversation, agents=agents)):
             piece_ts = posted.get(index)
+            metadata = {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"message_id": message.id, "part": index},
+            }
+            if piece_ts is None and index == 0 and preview_ts:
+                piece_ts = self._replace_preview(conversation, str(preview_ts), piece, metadata)
             if piece_ts is None:
                 response = self.client.chat_postMessage(
                     channel=conversation.channel_id,
                     thread_ts=conversation.thread_ts,
                     text=piece.text,
                     blocks=piece.blocks,
-                    metadata={
-                        "event_type": METADATA_EVENT,
-                        "event_payload": {"message_id": message.id, "part": index},
-                    },
+                    metadata=metadata,
                     unfurl_links=False,
                 )
                 piece_ts = str(response.get("ts") or "")
@@ -55,6 +65,39 @@ class SlackPoster:
             ):
                 self._attach(conversation, *piece.attachment)
         return first_ts
+
+    def start_preview(
+        self, *, conversation: Conversation, remember: Callable[[str], None]
+    ) -> StreamedTurn:
+        """Stream a running turn into its thread (see `bot/slack/streaming.py`)."""
+        return StreamedTurn(self.client, conversation=conversation, remember=remember)
+
+    def _replace_preview(
+        self,
+        conversation: Conversation,
+        preview_ts: str,
+        piece: SlackMessage,
+        metadata: dict[str, Any],
+    ) -> str | None:
+        """Turn the turn's streamed message into the reply's first part; None when the
+        preview is gone and the part must be posted instead."""
+        # Stopped already, or expired: either way it can be edited now.
+        with contextlib.suppress(SlackApiError):
+            self.client.chat_stopStream(channel=conversation.channel_id, ts=preview_ts)
+        try:
+            self.client.chat_update(
+                channel=conversation.channel_id,
+                ts=preview_ts,
+                text=piece.text,
+                blocks=piece.blocks,
+                metadata=metadata,
+            )
+        except SlackApiError as error:
+            if error.response.get("error") not in _PREVIEW_GONE:
+                raise  # the outbox tries again later
+            log.info("the streamed preview is gone (%s); posting the reply", error.response)
+            return None
+        return preview_ts
 
     def post_to_channel(self, *, post: ScheduledPost) -> str | None:
         """Post a digest at the top of its channel, with links to the threads it names."""

@@ -82,6 +82,9 @@ MAX_MARKDOWN_CHARS = 12_000
 MAX_BLOCKS = 50
 """Maximum number of blocks in one message."""
 
+STREAM_EXPIRY_SECONDS = 300.0
+"""A stream not stopped within this long is ended by Slack; later appends fail."""
+
 MAX_LOADING_MESSAGES = 10
 """Maximum number of ``loading_messages`` for ``assistant.threads.setStatus``."""
 
@@ -352,6 +355,8 @@ class FakeSlack:
         ts_base: int = 1_700_000_000,
         host: str = "127.0.0.1",
         port: int = 0,
+        stream_expiry_seconds: float = STREAM_EXPIRY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tokens: set[str] = set(tokens)
         self.scopes: list[str] = list(scopes)
@@ -366,6 +371,8 @@ class FakeSlack:
         self.host = host
         self._requested_port = port
         self._ts_base = ts_base
+        self.stream_expiry_seconds = stream_expiry_seconds
+        self.clock = clock
 
         self._lock = threading.RLock()
         self._seq = itertools.count(1)
@@ -1101,6 +1108,7 @@ class FakeSlack:
 
     def _view(self, channel: str, message: JSONDict) -> JSONDict:
         view = copy.deepcopy(message)
+        view.pop("stream_started", None)
         view["channel"] = channel
         for key in ("thread_ts", "user", "bot_id", "markdown_text"):
             view.setdefault(key, None)
@@ -1113,6 +1121,7 @@ class FakeSlack:
     def _public(message: JSONDict, *, include_metadata: bool = True) -> JSONDict:
         """A stored message as the API returns it."""
         out = copy.deepcopy(message)
+        out.pop("stream_started", None)  # the fake's own bookkeeping
         if not include_metadata:
             out.pop("metadata", None)
         return out
@@ -1266,6 +1275,9 @@ class FakeSlack:
             stored["text"] = ""
         elif "text" in content or "blocks" in content:
             stored.pop("markdown_text", None)
+            stored.pop("chunks", None)
+        if stored.get("stream_state") == "in_progress":
+            stored["stream_state"] = "completed"
         for key, value in content.items():
             stored[key] = value
         if "blocks" in params and not content.get("blocks"):
@@ -1353,6 +1365,7 @@ class FakeSlack:
         message = self._bot_message({"markdown_text": text})
         message["markdown_text"] = text
         message["stream_state"] = "in_progress"
+        message["stream_started"] = self.clock()
         if chunks:
             message["chunks"] = chunks
         stored = self._store_message(channel, message, thread_ts)
@@ -1363,12 +1376,21 @@ class FakeSlack:
         ts = self._require(params, "ts", "message_not_found")
         self._ensure_channel(channel, create=False)
         stored = self._stored_or_error(channel, ts)
+        started = stored.get("stream_started")
+        if (
+            stored.get("stream_state") == "in_progress"
+            and isinstance(started, float)
+            and self.clock() - started > self.stream_expiry_seconds
+        ):
+            stored["stream_state"] = "expired"
         if stored.get("stream_state") != "in_progress":
             raise _SlackError("message_not_in_streaming_state")
         return channel, stored
 
     def _append_chunks(self, stored: JSONDict, params: JSONDict) -> None:
         text, chunks = self._chunk_text(params)
+        if len(str(stored.get("markdown_text") or "")) + len(text) > MAX_MARKDOWN_CHARS:
+            raise _SlackError("msg_too_long")  # one message's Markdown budget, streamed or not
         stored["markdown_text"] = str(stored.get("markdown_text") or "") + text
         if chunks:
             stored.setdefault("chunks", []).extend(chunks)
