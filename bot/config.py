@@ -38,6 +38,19 @@ class Settings(BaseSettings):
         default="https://slack.com/api/",
         description="Base URL of Slack's Web API; tests point it at a local fake.",
     )
+    slack_client_id: str | None = Field(
+        default=None,
+        description="Client ID from Basic Information; with SLACK_CLIENT_SECRET it turns on "
+        "OAuth installs for any workspace (/slack/install).",
+    )
+    slack_client_secret: SecretStr | None = Field(
+        default=None, description="Client secret from Basic Information (OAuth mode)."
+    )
+    admin_user_ids: str = Field(
+        default="",
+        description="Comma-separated Slack user IDs who may change any channel's settings "
+        "and see the admin part of the Home tab, besides workspace admins.",
+    )
 
     # Anthropic
     anthropic_api_key: SecretStr | None = Field(
@@ -203,6 +216,11 @@ class Settings(BaseSettings):
     scheduler_misfire_grace_seconds: int = Field(
         default=3600, ge=1, description="How late a missed sweep may still run after a restart."
     )
+
+
+def split_ids(value: str) -> frozenset[str]:
+    """The IDs of a comma-separated setting such as ADMIN_USER_IDS."""
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
 @lru_cache(maxsize=1)

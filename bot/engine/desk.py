@@ -17,6 +17,7 @@ from bot.agents.registry import AgentRegistry, Roster
 from bot.config import Settings
 from bot.engine import actions, identity
 from bot.engine.actions import Outcome
+from bot.engine.home import HomeSummary, home_summary
 from bot.engine.inbound import InboundMessage
 from bot.engine.inbox import Inbox
 from bot.engine.intake import Intake, take_in
@@ -272,6 +273,16 @@ class Desk:
                     session=session, team_id=team_id, requester_id=requester_id
                 )
             )
+
+    def home(self, *, team_id: str, user_id: str, admin: bool) -> HomeSummary:
+        """What one person's Home tab shows."""
+        return home_summary(
+            engine=self.engine,
+            registry=self.registry,
+            team_id=team_id,
+            user_id=user_id,
+            admin=admin,
+        )
 
     def channel_setting(self, *, team_id: str, channel_id: str) -> ChannelSetting | None:
         """A channel's settings (default agent, intake, bots), if any."""

@@ -18,6 +18,7 @@ from bot.slack.inbound import handle_stored
 from bot.slack.listeners import register_all
 from bot.slack.poster import SlackPoster
 from bot.slack.services import SlackServices
+from bot.slack.sessions import AgentSessions
 from bot.slack.users import UserDirectory
 
 
@@ -69,14 +70,17 @@ def build_slack_app(settings: Settings, desk: Desk, *, socket_mode: bool = False
         # Bolt copies the client per request; retry handlers and base URL come along.
     )
     identity = client.auth_test()
-    poster = SlackPoster(client, desk)
+    sessions = AgentSessions()
+    poster = SlackPoster(client, desk, sessions=sessions)
     services = SlackServices(
         desk=desk,
         worker=Worker(desk, poster, inbound=lambda row: handle_stored(row, services=services)),
         users=UserDirectory(client),
         client=client,
         bot_user_id=identity.get("user_id"),
+        sessions=sessions,
     )
+    poster.home = services.home
     inbound.register(app, services)
     register_all(app, services)
     return SlackApp(app=app, services=services)

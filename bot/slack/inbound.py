@@ -18,6 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.engine.inbox import MAX_ATTEMPTS
 from bot.slack.listeners.actions.buttons import handle_action
 from bot.slack.listeners.commands.feature import file_stored_command
+from bot.slack.listeners.events.agent_sessions import handle_session_stopped
+from bot.slack.listeners.events.home import handle_home_opened
 from bot.slack.listeners.events.messages import apologise, handle_message_event
 from bot.slack.payloads import InvalidPayloadError, read_request
 from bot.slack.services import SlackServices
@@ -81,7 +83,15 @@ def handle_stored(row: InboundEvent, *, services: SlackServices) -> None:
     payload: dict[str, Any] = row.body["payload"]
     team_id = row.body.get("team_id") or payload.get("team_id")
     client = services.client
-    if row.kind == "event":
+    if row.kind == "event" and payload["event"].get("type") == "agent_session_stopped":
+        handle_session_stopped(
+            event=payload["event"], team_id=str(team_id or ""), client=client, services=services
+        )
+    elif row.kind == "event" and payload["event"].get("type") == "app_home_opened":
+        handle_home_opened(
+            event=payload["event"], team_id=str(team_id or ""), client=client, services=services
+        )
+    elif row.kind == "event":
         event = payload["event"]
         try:
             handle_message_event(

@@ -10,7 +10,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.engine.desk import Desk
 from bot.engine.followups import render_digest
+from bot.slack.home import HomeTab
 from bot.slack.render import SlackMessage, render
+from bot.slack.sessions import PROCESSING, AgentSessions
 from bot.slack.streaming import StreamedTurn
 from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
 from bot.store.models import Conversation, Message, ScheduledPost
@@ -26,9 +28,13 @@ METADATA_EVENT = "agentdesk_reply"
 class SlackPoster:
     """The engine's Poster for Slack."""
 
-    def __init__(self, client: WebClient, desk: Desk) -> None:
+    def __init__(
+        self, client: WebClient, desk: Desk, *, sessions: AgentSessions | None = None
+    ) -> None:
         self.client = client
         self.desk = desk
+        self.sessions = sessions or AgentSessions()
+        self.home: HomeTab | None = None  # set when the app has a Home tab to keep fresh
 
     def post(self, *, conversation: Conversation, message: Message) -> str | None:
         """Post a reply in its thread and return the first message's ts.
@@ -64,6 +70,11 @@ class SlackPoster:
                 replies, filename=piece.attachment[0], after=piece_ts
             ):
                 self._attach(conversation, *piece.attachment)
+        self.sessions.show(self.client, conversation=conversation)
+        if self.home is not None:
+            self.home.refresh(
+                self.client, team_id=conversation.team_id, user_id=conversation.requester_id
+            )
         return first_ts
 
     def start_preview(
@@ -126,7 +137,9 @@ class SlackPoster:
         return ts
 
     def show_working(self, *, conversation: Conversation, activity: str) -> None:
-        """A status line under the thread, or a reaction where statuses aren't allowed."""
+        """A status line under the thread, or a reaction where statuses aren't allowed; the
+        thread's agent session shows it is processing (with Slack's Stop button)."""
+        self.sessions.show(self.client, conversation=conversation, status=PROCESSING)
         show_status(
             self.client,
             channel=conversation.channel_id,

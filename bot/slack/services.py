@@ -1,7 +1,7 @@
 """What the listeners share: the desk, the worker, the people directory, the bot's identity."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -9,7 +9,9 @@ from slack_sdk.errors import SlackApiError
 from bot.engine.desk import Desk, Intake
 from bot.engine.inbound import InboundMessage
 from bot.engine.worker import Worker
+from bot.slack.home import HomeTab
 from bot.slack.poster import show_status
+from bot.slack.sessions import AgentSessions
 from bot.slack.users import UserDirectory
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,11 @@ class SlackServices:
     users: UserDirectory
     client: WebClient
     bot_user_id: str | None = None
+    sessions: AgentSessions = field(default_factory=AgentSessions)
+    home: HomeTab = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.home = HomeTab(self.desk)
 
     def submit(self, inbound: InboundMessage, *, signal_ts: str | None = None) -> Intake:
         """Take a message in; on success show a sign of life (or the person's place in the

@@ -85,6 +85,12 @@ MAX_BLOCKS = 50
 STREAM_EXPIRY_SECONDS = 300.0
 """A stream not stopped within this long is ended by Slack; later appends fail."""
 
+MAX_VIEW_BLOCKS = 100
+"""Maximum number of blocks in a Home tab (or modal) view."""
+
+SESSION_STATUSES = ("processing", "active", "suspended", "closed")
+"""The statuses `agents.sessions.setStatus` accepts."""
+
 MAX_LOADING_MESSAGES = 10
 """Maximum number of ``loading_messages`` for ``assistant.threads.setStatus``."""
 
@@ -389,6 +395,8 @@ class FakeSlack:
         self._reactions: list[JSONDict] = []
         self._statuses: list[JSONDict] = []
         self._current_status: dict[tuple[str, str], str] = {}
+        self._sessions: dict[tuple[str, str], JSONDict] = {}
+        self._home_views: dict[str, JSONDict] = {}
         self._uploads: dict[str, _PendingUpload] = {}
         self._files: list[JSONDict] = []
         self._responses: dict[str, list[JSONDict]] = {}
@@ -418,6 +426,9 @@ class FakeSlack:
             "assistant.threads.setStatus": self._m_assistant_set_status,
             "assistant.threads.setTitle": self._m_assistant_set_title,
             "assistant.threads.setSuggestedPrompts": self._m_assistant_set_prompts,
+            "agents.sessions.setStatus": self._m_agents_sessions_set_status,
+            "agents.sessions.rename": self._m_agents_sessions_rename,
+            "views.publish": self._m_views_publish,
             "files.getUploadURLExternal": self._m_files_get_upload_url,
             "files.completeUploadExternal": self._m_files_complete_upload,
         }
@@ -784,6 +795,18 @@ class FakeSlack:
         """Messages removed with ``chat.delete`` (with their ``channel``)."""
         with self._lock:
             return copy.deepcopy(self._deleted)
+
+    def agent_session(self, channel_id: str, thread_ts: str) -> JSONDict | None:
+        """A thread's agent session: ``{status, title, history}``, or None."""
+        with self._lock:
+            found = self._sessions.get((channel_id, thread_ts))
+            return copy.deepcopy(found) if found is not None else None
+
+    def home_view(self, user_id: str) -> JSONDict | None:
+        """The Home tab last published for a user."""
+        with self._lock:
+            found = self._home_views.get(user_id)
+            return copy.deepcopy(found) if found is not None else None
 
     @property
     def statuses(self) -> list[JSONDict]:
@@ -1578,6 +1601,66 @@ class FakeSlack:
         if not isinstance(prompts, list) or not prompts:
             raise _SlackError("invalid_arguments")
         return {}
+
+    def _m_agents_sessions_set_status(self, params: JSONDict) -> JSONDict:
+        channel_id = self._require(params, "channel_id")
+        thread_ts = str(params.get("thread_ts") or "")
+        status = self._require(params, "status")
+        if status not in SESSION_STATUSES:
+            raise _SlackError("invalid_arguments")
+        session = self._sessions.setdefault(
+            (channel_id, thread_ts), {"status": None, "title": None, "history": []}
+        )
+        session["status"] = status
+        session["history"].append(status)
+        if params.get("title"):
+            session["title"] = str(params["title"])
+        if params.get("initiator_user_id"):
+            session.setdefault("initiator_user_id", str(params["initiator_user_id"]))
+        return {}
+
+    def _m_agents_sessions_rename(self, params: JSONDict) -> JSONDict:
+        channel_id = self._require(params, "channel_id")
+        title = self._require(params, "title")
+        key = (channel_id, str(params.get("thread_ts") or ""))
+        if key not in self._sessions:
+            raise _SlackError("session_not_found")
+        self._sessions[key]["title"] = title
+        return {}
+
+    def _m_views_publish(self, params: JSONDict) -> JSONDict:
+        user_id = self._require(params, "user_id")
+        view = self._json_param(params, "view", "invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "home":
+            raise _SlackError("invalid_arguments")
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list) or any(
+            not isinstance(b, dict) or not b.get("type") for b in blocks
+        ):
+            raise _SlackError("invalid_blocks")
+        if len(blocks) > MAX_VIEW_BLOCKS:
+            raise _SlackError("invalid_blocks")
+        view_id = self._home_views.get(user_id, {}).get("id") or f"V{next(self._file_seq):08d}"
+        published = {
+            "id": view_id,
+            "team_id": self.team_id,
+            "type": "home",
+            "blocks": copy.deepcopy(blocks),
+            "private_metadata": str(view.get("private_metadata") or ""),
+            "callback_id": str(view.get("callback_id") or ""),
+            "state": {"values": {}},
+            "hash": uuid.uuid4().hex[:20],
+            "clear_on_close": False,
+            "notify_on_close": False,
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_id": self.app_id,
+            "external_id": str(view.get("external_id") or ""),
+            "app_installed_team_id": self.team_id,
+            "bot_id": self.bot_id,
+        }
+        self._home_views[user_id] = published
+        return {"view": copy.deepcopy(published)}
 
     def _m_files_get_upload_url(self, params: JSONDict) -> JSONDict:
         filename = self._require(params, "filename")

@@ -314,8 +314,21 @@ class SlackHarness:
         user: str = ALICE,
         response_name: str | None = None,
     ) -> HttpResponse:
-        """Press the button labelled `label` on a message the bot posted."""
-        block, element = _find_element(message, lambda e: _label(e) == label)
+        """Press the button labelled `label` on a message the bot posted (a native feedback
+        button too: Slack then sends the `feedback_buttons` element with the pressed value)."""
+        block, element = _find_element(
+            message, lambda e: _label(e) == label or _feedback_button(e, label) is not None
+        )
+        pressed = _feedback_button(element, label)
+        if pressed is not None:
+            action = {
+                "type": "feedback_buttons",
+                "action_id": element["action_id"],
+                "block_id": block.get("block_id", ""),
+                "value": pressed["value"],
+                "action_ts": f"{time.time():.6f}",
+            }
+            return self._act(message, action, user=user, response_name=response_name)
         action = {
             "type": "button",
             "action_id": element["action_id"],
@@ -486,6 +499,16 @@ class SlackHarness:
 def _label(element: dict[str, Any]) -> str | None:
     text = element.get("text")
     return text.get("text") if isinstance(text, dict) else None
+
+
+def _feedback_button(element: dict[str, Any], label: str) -> dict[str, Any] | None:
+    if element.get("type") != "feedback_buttons":
+        return None
+    for side in ("positive_button", "negative_button"):
+        button = element.get(side) or {}
+        if _label(button) == label:
+            return dict(button)
+    return None
 
 
 def _find_element(
