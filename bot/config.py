@@ -189,7 +189,9 @@ class Settings(BaseSettings):
         default=7.0, gt=0, description="Days without activity before a conversation is closed."
     )
     digest_channel: str | None = Field(
-        default=None, description="Channel ID that gets the digest; unset means no digest."
+        default=None,
+        description="Channel ID that gets the digest (`C123`), or one per workspace "
+        "(`T1:C123,T2:C456`); unset means no digest.",
     )
     digest_frequency: str = Field(
         default="weekly", pattern="^(daily|weekly)$", description="`daily` or `weekly` (Mondays)."

@@ -61,7 +61,9 @@ def usage_since(*, session: Session, team_id: str, since: datetime) -> Usage:
     )
 
 
-def feedback_since(*, session: Session, team_id: str, since: datetime) -> dict[str, int]:
+def feedback_since(
+    *, session: Session, team_id: str, since: datetime, until: datetime | None = None
+) -> dict[str, int]:
     """How many times plans were rated each way ("up", "down") in one workspace."""
     rows = session.exec(
         select(Message.text, sa.func.count(col(Message.id)))
@@ -72,6 +74,7 @@ def feedback_since(*, session: Session, team_id: str, since: datetime) -> dict[s
             Message.kind == MessageKind.NOTICE,
             col(Message.text).startswith(FEEDBACK_PREFIX),
             Message.created_at >= since,
+            *([Message.created_at < until] if until is not None else []),
         )
         .group_by(col(Message.text))
     ).all()
