@@ -124,6 +124,24 @@ class _Failure:
 
 
 @dataclass
+class _Workspace:
+    """Who the bot is in one workspace."""
+
+    team_id: str
+    team_name: str
+    team_domain: str
+    bot_user_id: str
+    bot_id: str
+    scopes: list[str]
+    installer: str
+
+
+_WORKSPACE_FIELDS = ("team_id", "team_name", "team_domain", "bot_user_id", "bot_id")
+INSTALL_CODE_SECONDS = 600.0
+"""An OAuth code unused for this long is refused (`invalid_code`)."""
+
+
+@dataclass
 class _PendingUpload:
     """A file announced by ``files.getUploadURLExternal``, perhaps uploaded already."""
 
@@ -363,6 +381,8 @@ class FakeSlack:
         port: int = 0,
         stream_expiry_seconds: float = STREAM_EXPIRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        client_id: str = "1111.2222",
+        client_secret: str = "fake-client-secret",
     ) -> None:
         self.tokens: set[str] = set(tokens)
         self.scopes: list[str] = list(scopes)
@@ -379,6 +399,12 @@ class FakeSlack:
         self._ts_base = ts_base
         self.stream_expiry_seconds = stream_expiry_seconds
         self.clock = clock
+        self.client_id = client_id
+        self.client_secret = client_secret
+        # Other workspaces the app is installed in, by bot token (see `grant_install`).
+        self._workspaces: dict[str, _Workspace] = {}
+        self._install_codes: dict[str, tuple[_Workspace, float]] = {}
+        self._call_tokens: list[tuple[str, str | None]] = []
 
         self._lock = threading.RLock()
         self._seq = itertools.count(1)
@@ -734,6 +760,42 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ inspection
 
+    def grant_install(
+        self,
+        team_id: str,
+        *,
+        team_name: str | None = None,
+        bot_user_id: str | None = None,
+        bot_id: str | None = None,
+        installer: str = "U0INSTALLER",
+        scopes: Iterable[str] | None = None,
+    ) -> str:
+        """Someone approves the app for another workspace; returns the code Slack would hand
+        to the redirect URL (single use, valid for ten minutes)."""
+        workspace = _Workspace(
+            team_id=team_id,
+            team_name=team_name or f"Workspace {team_id}",
+            team_domain=team_id.lower(),
+            bot_user_id=bot_user_id or f"UBOT{team_id}",
+            bot_id=bot_id or f"BBOT{team_id}",
+            scopes=list(scopes if scopes is not None else self.scopes),
+            installer=installer,
+        )
+        code = f"{team_id}.{uuid.uuid4().hex[:16]}"
+        with self._lock:
+            self._install_codes[code] = (workspace, self.clock())
+        return code
+
+    def tokens_used(self, method: str) -> list[str | None]:
+        """The bot token each call to `method` carried, in order."""
+        with self._lock:
+            return [token for name, token in self._call_tokens if name == method]
+
+    def token_of(self, team_id: str) -> str | None:
+        """The bot token an OAuth install gave a workspace."""
+        with self._lock:
+            return next((t for t, w in self._workspaces.items() if w.team_id == team_id), None)
+
     @property
     def calls(self) -> list[tuple[str, JSONDict]]:
         """Every Web API call received, in order, as ``(method, params)``."""
@@ -972,6 +1034,9 @@ class FakeSlack:
 
         with self._lock:
             self._calls.append((method, copy.deepcopy(params)))
+            self._call_tokens.append((method, token if isinstance(token, str) else None))
+            if method == "oauth.v2.access":
+                return self._oauth_v2_access(params, auth)
             if not isinstance(token, str) or token not in self.tokens:
                 return self._json(200, {"ok": False, "error": "invalid_auth"})
             queue = self._failures.get(method)
@@ -988,11 +1053,57 @@ class FakeSlack:
             handler = self._methods.get(method)
             if handler is None:
                 return self._json(200, {"ok": False, "error": "unknown_method"})
+            workspace = self._workspaces.get(token)
+            home = {name: getattr(self, name) for name in _WORKSPACE_FIELDS}
+            if workspace is not None:  # answer as the bot of the token's workspace
+                for name in _WORKSPACE_FIELDS:
+                    setattr(self, name, getattr(workspace, name))
             try:
                 result = handler(params)
             except _SlackError as exc:
                 return self._json(200, {"ok": False, "error": exc.error, **exc.extra})
-            return self._json(200, {"ok": True, **result})
+            finally:
+                for name, value in home.items():
+                    setattr(self, name, value)
+            scopes = workspace.scopes if workspace is not None else self.scopes
+            return self._json(200, {"ok": True, **result}, {"x-oauth-scopes": ",".join(scopes)})
+
+    def _oauth_v2_access(self, params: JSONDict, auth: str) -> tuple[int, dict[str, str], bytes]:
+        """Exchange an install code for a bot token, authenticated by the app's credentials
+        (HTTP Basic, as slack_sdk sends them, or form fields)."""
+        client_id, client_secret = params.get("client_id"), params.get("client_secret")
+        if auth.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(auth[6:].strip()).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                decoded = ":"
+            client_id, _, client_secret = decoded.partition(":")
+        if client_id != self.client_id:
+            return self._json(200, {"ok": False, "error": "invalid_client_id"})
+        if client_secret != self.client_secret:
+            return self._json(200, {"ok": False, "error": "bad_client_secret"})
+        pending = self._install_codes.pop(str(params.get("code") or ""), None)
+        if pending is None or self.clock() - pending[1] > INSTALL_CODE_SECONDS:
+            return self._json(200, {"ok": False, "error": "invalid_code"})
+        workspace, _ = pending
+        token = f"xoxb-{workspace.team_id}-{uuid.uuid4().hex[:12]}"
+        self._workspaces[token] = workspace
+        self.tokens.add(token)
+        return self._json(
+            200,
+            {
+                "ok": True,
+                "app_id": self.app_id,
+                "authed_user": {"id": workspace.installer},
+                "scope": ",".join(workspace.scopes),
+                "token_type": "bot",
+                "access_token": token,
+                "bot_user_id": workspace.bot_user_id,
+                "team": {"id": workspace.team_id, "name": workspace.team_name},
+                "enterprise": None,
+                "is_enterprise_install": False,
+            },
+        )
 
     def _handle_upload(
         self, file_id: str, headers: Mapping[str, str], body: bytes

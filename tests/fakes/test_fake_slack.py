@@ -408,3 +408,55 @@ def test_bolt_app_constructs_against_fake(fake: FakeSlack) -> None:
     assert app.client.base_url == fake.api_url
     assert [name for name, _ in fake.calls] == ["auth.test"]
     assert fake.errors == []
+
+
+def test_oauth_install_gives_a_workspace_its_own_token(fake: FakeSlack) -> None:
+    anonymous = WebClient(base_url=fake.api_url)
+    code = fake.grant_install("T0002", team_name="Second", installer="U9")
+    with pytest.raises(SlackApiError) as wrong:
+        anonymous.oauth_v2_access(client_id=fake.client_id, client_secret="nope", code=code)
+    assert wrong.value.response["error"] == "bad_client_secret"
+    granted = anonymous.oauth_v2_access(
+        client_id=fake.client_id, client_secret=fake.client_secret, code=code
+    )
+    assert granted["token_type"] == "bot"
+    assert granted["team"] == {"id": "T0002", "name": "Second"}
+    assert granted["authed_user"] == {"id": "U9"}
+    assert granted["bot_user_id"] == "UBOTT0002"
+    assert granted["is_enterprise_install"] is False
+    with pytest.raises(SlackApiError) as reused:  # codes are single use
+        anonymous.oauth_v2_access(
+            client_id=fake.client_id, client_secret=fake.client_secret, code=code
+        )
+    assert reused.value.response["error"] == "invalid_code"
+
+    second = WebClient(token=granted["access_token"], base_url=fake.api_url)
+    identity = second.auth_test()
+    assert (identity["team_id"], identity["bot_id"]) == ("T0002", "BBOTT0002")
+    posted = second.chat_postMessage(channel="C2", text="hello")
+    assert posted["message"]["bot_id"] == "BBOTT0002"
+    assert fake.tokens_used("chat.postMessage") == [granted["access_token"]]
+    assert WebClient(token="xoxb-test", base_url=fake.api_url).auth_test()["team_id"] == "T0001"
+
+
+def test_views_publish_and_agent_sessions(fake: FakeSlack, client: WebClient) -> None:
+    published = client.views_publish(
+        user_id="U1", view={"type": "home", "blocks": [{"type": "divider"}]}
+    )
+    assert published["view"]["type"] == "home"
+    assert fake.home_view("U1")["blocks"] == [{"type": "divider"}]  # type: ignore[index]
+    with pytest.raises(SlackApiError):
+        client.views_publish(user_id="U1", view={"type": "home", "blocks": [{}] * 101})
+    client.agents_sessions_setStatus(
+        channel_id="C1", thread_ts="1.000001", status="processing", title="Add SSO"
+    )
+    client.agents_sessions_rename(channel_id="C1", thread_ts="1.000001", title="SSO with Okta")
+    client.agents_sessions_setStatus(channel_id="C1", thread_ts="1.000001", status="active")
+    assert fake.agent_session("C1", "1.000001") == {
+        "status": "active",
+        "title": "SSO with Okta",
+        "history": ["processing", "active"],
+    }
+    with pytest.raises(SlackApiError) as bad:
+        client.agents_sessions_setStatus(channel_id="C1", thread_ts="1.000001", status="busy")
+    assert bad.value.response["error"] == "invalid_arguments"
