@@ -382,7 +382,7 @@ class FakeSlack:
         stream_expiry_seconds: float = STREAM_EXPIRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         client_id: str = "1111.2222",
-        client_secret: str = "fake-client-secret",
+        client_secret: str = "fake-client-secret",  # noqa: S107 (a fake)
     ) -> None:
         self.tokens: set[str] = set(tokens)
         self.scopes: list[str] = list(scopes)
