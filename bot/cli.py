@@ -138,7 +138,8 @@ def scheduler() -> None:
     desk = _ready_desk()
     timezone_of = None
     if settings.slack_bot_token is not None:
-        users = UserDirectory(make_web_client(settings))
+        client = make_web_client(settings)
+        users = UserDirectory(lambda _team: client)
         timezone_of = lambda user: users.get(user).tz  # noqa: E731
     service = build_scheduler(settings, desk, timezone_of=timezone_of).start()
     console.print("Scheduler started (Ctrl-C to stop).")

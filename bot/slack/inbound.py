@@ -27,6 +27,9 @@ from bot.store.models import InboundEvent
 
 log = logging.getLogger(__name__)
 
+# Events Bolt's own listeners handle (OAuth mode: an uninstall deletes the workspace's tokens).
+BOLT_HANDLES = frozenset({"app_uninstalled", "tokens_revoked"})
+
 UNAVAILABLE = BoltResponse(status=503, body="agentdesk can't store requests right now")
 
 
@@ -43,7 +46,8 @@ def register(app: App, services: SlackServices) -> None:
             log.info("refused a malformed request: %s", problem)
             return BoltResponse(status=400, body="invalid payload")
         if wanted is None:
-            if req.body.get("type") == "event_callback":
+            event_type = (req.body.get("event") or {}).get("type")
+            if req.body.get("type") == "event_callback" and event_type not in BOLT_HANDLES:
                 return BoltResponse(status=200, body="")  # an event nobody acts on
             return next()
         stored = {
@@ -82,7 +86,7 @@ def handle_stored(row: InboundEvent, *, services: SlackServices) -> None:
     """Take in one stored request (the worker calls this after the ack)."""
     payload: dict[str, Any] = row.body["payload"]
     team_id = row.body.get("team_id") or payload.get("team_id")
-    client = services.client
+    client = services.client_for(str(team_id or "") or None)
     if row.kind == "event" and payload["event"].get("type") == "agent_session_stopped":
         handle_session_stopped(
             event=payload["event"], team_id=str(team_id or ""), client=client, services=services

@@ -15,6 +15,7 @@ from bot.slack.render import SlackMessage, render
 from bot.slack.sessions import PROCESSING, AgentSessions
 from bot.slack.streaming import StreamedTurn
 from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
+from bot.slack.workspaces import Workspaces
 from bot.store.models import Conversation, Message, ScheduledPost
 
 # A streamed preview that is gone (or no longer ours to edit): post the reply afresh.
@@ -29,9 +30,9 @@ class SlackPoster:
     """The engine's Poster for Slack."""
 
     def __init__(
-        self, client: WebClient, desk: Desk, *, sessions: AgentSessions | None = None
+        self, workspaces: Workspaces, desk: Desk, *, sessions: AgentSessions | None = None
     ) -> None:
-        self.client = client
+        self.workspaces = workspaces
         self.desk = desk
         self.sessions = sessions or AgentSessions()
         self.home: HomeTab | None = None  # set when the app has a Home tab to keep fresh
@@ -42,6 +43,7 @@ class SlackPoster:
         After an interrupted attempt, the parts (and the attached plan) that did reach the
         thread are not posted again, and the ones that did not are posted now.
         """
+        client = self.workspaces.client_for(conversation.team_id)
         replies = self._replies(conversation) if message.post_attempted_at is not None else []
         posted = _parts_posted(replies, message_id=message.id)
         agents = list(self.desk.roster().agents)
@@ -56,7 +58,7 @@ class SlackPoster:
             if piece_ts is None and index == 0 and preview_ts:
                 piece_ts = self._replace_preview(conversation, str(preview_ts), piece, metadata)
             if piece_ts is None:
-                response = self.client.chat_postMessage(
+                response = client.chat_postMessage(
                     channel=conversation.channel_id,
                     thread_ts=conversation.thread_ts,
                     text=piece.text,
@@ -70,10 +72,10 @@ class SlackPoster:
                 replies, filename=piece.attachment[0], after=piece_ts
             ):
                 self._attach(conversation, *piece.attachment)
-        self.sessions.show(self.client, conversation=conversation)
+        self.sessions.show(client, conversation=conversation)
         if self.home is not None:
             self.home.refresh(
-                self.client, team_id=conversation.team_id, user_id=conversation.requester_id
+                client, team_id=conversation.team_id, user_id=conversation.requester_id
             )
         return first_ts
 
@@ -81,7 +83,11 @@ class SlackPoster:
         self, *, conversation: Conversation, remember: Callable[[str], None]
     ) -> StreamedTurn:
         """Stream a running turn into its thread (see `bot/slack/streaming.py`)."""
-        return StreamedTurn(self.client, conversation=conversation, remember=remember)
+        return StreamedTurn(
+            self.workspaces.client_for(conversation.team_id),
+            conversation=conversation,
+            remember=remember,
+        )
 
     def _replace_preview(
         self,
@@ -92,11 +98,12 @@ class SlackPoster:
     ) -> str | None:
         """Turn the turn's streamed message into the reply's first part; None when the
         preview is gone and the part must be posted instead."""
+        client = self.workspaces.client_for(conversation.team_id)
         # Stopped already, or expired: either way it can be edited now.
         with contextlib.suppress(SlackApiError):
-            self.client.chat_stopStream(channel=conversation.channel_id, ts=preview_ts)
+            client.chat_stopStream(channel=conversation.channel_id, ts=preview_ts)
         try:
-            self.client.chat_update(
+            client.chat_update(
                 channel=conversation.channel_id,
                 ts=preview_ts,
                 text=piece.text,
@@ -112,18 +119,22 @@ class SlackPoster:
 
     def post_to_channel(self, *, post: ScheduledPost) -> str | None:
         """Post a digest at the top of its channel, with links to the threads it names."""
+        client = self.workspaces.client_for(post.team_id)
         if post.post_attempted_at is not None:
-            existing = self._already_in_channel(post)
+            existing = self._already_in_channel(client, post)
             if existing:
                 return existing
         text = (
-            render_digest(_sanitized_digest(post.payload), link=self._thread_link)
+            render_digest(
+                _sanitized_digest(post.payload),
+                link=lambda item: _thread_link(client, item),
+            )
             if post.payload
             else sanitize_for_slack(post.text)
         )
         ts: str | None = None
         for piece in split_markdown(text):
-            response = self.client.chat_postMessage(
+            response = client.chat_postMessage(
                 channel=post.channel_id,
                 text=plain_preview(piece),
                 blocks=[{"type": "markdown", "text": piece}],
@@ -139,9 +150,10 @@ class SlackPoster:
     def show_working(self, *, conversation: Conversation, activity: str) -> None:
         """A status line under the thread, or a reaction where statuses aren't allowed; the
         thread's agent session shows it is processing (with Slack's Stop button)."""
-        self.sessions.show(self.client, conversation=conversation, status=PROCESSING)
+        client = self.workspaces.client_for(conversation.team_id)
+        self.sessions.show(client, conversation=conversation, status=PROCESSING)
         show_status(
-            self.client,
+            client,
             channel=conversation.channel_id,
             thread_ts=conversation.thread_ts,
             status=f"{conversation.agent or 'agentdesk'} {activity}",
@@ -150,11 +162,12 @@ class SlackPoster:
 
     def _replies(self, conversation: Conversation) -> list[dict[str, Any]]:
         """The thread as Slack has it, with our metadata (empty when it can't be read)."""
+        client = self.workspaces.client_for(conversation.team_id)
         replies: list[dict[str, Any]] = []
         cursor: str | None = None
         try:
             while True:
-                response = self.client.conversations_replies(
+                response = client.conversations_replies(
                     channel=conversation.channel_id,
                     ts=conversation.thread_ts,
                     include_all_metadata=True,
@@ -169,20 +182,9 @@ class SlackPoster:
             log.warning("could not read the thread to look for an earlier post", exc_info=True)
             return replies
 
-    def _thread_link(self, item: dict[str, Any]) -> str:
-        title = str(item.get("title") or f"request {item.get('conversation_id')}")
+    def _already_in_channel(self, client: WebClient, post: ScheduledPost) -> str | None:
         try:
-            permalink = self.client.chat_getPermalink(
-                channel=str(item["channel_id"]), message_ts=str(item["thread_ts"])
-            ).get("permalink")
-        except (SlackApiError, KeyError):
-            permalink = None
-        requester = f" from <@{item['requester_id']}>" if item.get("requester_id") else ""
-        return (f"[{title}]({permalink})" if permalink else title) + requester
-
-    def _already_in_channel(self, post: ScheduledPost) -> str | None:
-        try:
-            response = self.client.conversations_history(
+            response = client.conversations_history(
                 channel=post.channel_id, include_all_metadata=True, limit=50
             )
         except SlackApiError:
@@ -194,8 +196,9 @@ class SlackPoster:
         return None
 
     def _attach(self, conversation: Conversation, filename: str, content: str) -> None:
+        client = self.workspaces.client_for(conversation.team_id)
         try:
-            self.client.files_upload_v2(
+            client.files_upload_v2(
                 channel=conversation.channel_id,
                 thread_ts=conversation.thread_ts,
                 content=content,
@@ -207,12 +210,24 @@ class SlackPoster:
                 "could not attach the plan (%s); posting it inline", error.response.get("error")
             )
             for piece in split_markdown(content):
-                self.client.chat_postMessage(
+                client.chat_postMessage(
                     channel=conversation.channel_id,
                     thread_ts=conversation.thread_ts,
                     text=piece[:300],
                     blocks=[{"type": "markdown", "text": piece}],
                 )
+
+
+def _thread_link(client: WebClient, item: dict[str, Any]) -> str:
+    title = str(item.get("title") or f"request {item.get('conversation_id')}")
+    try:
+        permalink = client.chat_getPermalink(
+            channel=str(item["channel_id"]), message_ts=str(item["thread_ts"])
+        ).get("permalink")
+    except (SlackApiError, KeyError):
+        permalink = None
+    requester = f" from <@{item['requester_id']}>" if item.get("requester_id") else ""
+    return (f"[{title}]({permalink})" if permalink else title) + requester
 
 
 def _sanitized_digest(payload: dict[str, Any]) -> dict[str, Any]:

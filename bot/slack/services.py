@@ -13,6 +13,7 @@ from bot.slack.home import HomeTab
 from bot.slack.poster import show_status
 from bot.slack.sessions import AgentSessions
 from bot.slack.users import UserDirectory
+from bot.slack.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +25,17 @@ class SlackServices:
     desk: Desk
     worker: Worker
     users: UserDirectory
-    client: WebClient
+    workspaces: Workspaces
     bot_user_id: str | None = None
     sessions: AgentSessions = field(default_factory=AgentSessions)
     home: HomeTab = field(init=False)
 
     def __post_init__(self) -> None:
         self.home = HomeTab(self.desk)
+
+    def client_for(self, team_id: str | None) -> WebClient:
+        """The Web API client of a workspace."""
+        return self.workspaces.client_for(team_id)
 
     def submit(self, inbound: InboundMessage, *, signal_ts: str | None = None) -> Intake:
         """Take a message in; on success show a sign of life (or the person's place in the
@@ -44,8 +49,9 @@ class SlackServices:
         )
         agent = conversation.agent if conversation and conversation.agent else "agentdesk"
         ahead = self._waiting_ahead(intake)
+        client = self.workspaces.client_for(inbound.team_id)
         show_status(
-            self.client,
+            client,
             channel=inbound.channel_id,
             thread_ts=inbound.thread_ts,
             status=f"{agent} is reading your message…"
@@ -54,7 +60,7 @@ class SlackServices:
             fallback_ts=signal_ts or inbound.ts,
         )
         if ahead:
-            self._tell_place(inbound, ahead)
+            self._tell_place(client, inbound, ahead)
         return intake
 
     def _waiting_ahead(self, intake: Intake) -> int:
@@ -63,9 +69,9 @@ class SlackServices:
             return 0
         return max(0, self.desk.turns_ahead(intake.work_id) - self.worker.free_slots())
 
-    def _tell_place(self, inbound: InboundMessage, ahead: int) -> None:
+    def _tell_place(self, client: WebClient, inbound: InboundMessage, ahead: int) -> None:
         try:
-            self.client.chat_postEphemeral(
+            client.chat_postEphemeral(
                 channel=inbound.channel_id,
                 user=inbound.user_id,
                 thread_ts=inbound.thread_ts,

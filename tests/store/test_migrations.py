@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import bot.store.models  # noqa: F401
+from bot.store import oauth_tables
 from bot.store.db import current_revision, upgrade
 
 TABLES = {
@@ -17,6 +18,9 @@ TABLES = {
     "seen_event",
     "routing_record",
     "channel_setting",
+    "slack_installations",  # slack_sdk's OAuth stores
+    "slack_bots",
+    "slack_oauth_states",
 }
 
 
@@ -27,7 +31,7 @@ def _check(engine: Engine) -> None:
     assert set(inspect(engine).get_table_names()) >= TABLES
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, SQLModel.metadata) == []
+        assert compare_metadata(context, [SQLModel.metadata, oauth_tables.metadata]) == []
     upgrade(engine)  # a second run is a no-op
 
 
