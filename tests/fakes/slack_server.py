@@ -811,6 +811,7 @@ class FakeSlack:
         """Forget the recorded calls (the channel model is kept)."""
         with self._lock:
             self._calls.clear()
+            self._call_tokens.clear()
 
     def messages(self, channel: str) -> list[JSONDict]:
         """All messages in ``channel`` (top level and replies) in ts order.

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -23,6 +24,7 @@ import uvicorn
 from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, select
 
+from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.runtime import build_desk
 from bot.slack.app import SlackApp, build_slack_app
@@ -145,8 +147,8 @@ class SlackHarness:
         assert response.seconds < ACK_BUDGET_SECONDS, f"ack took {response.seconds:.2f}s"
         return response
 
-    def get(self, path: str) -> HttpResponse:
-        return self._request("GET", path, None, {})
+    def get(self, path: str, *, headers: dict[str, str] | None = None) -> HttpResponse:
+        return self._request("GET", path, None, headers or {})
 
     def _request(
         self, method: str, path: str, data: bytes | None, headers: dict[str, str]
@@ -555,6 +557,18 @@ def harness(
         slack_signing_secret=SECRET,
         slack_api_url=fake_slack.api_url,
     )
+    with serving(settings, fake_slack, fake_anthropic, monkeypatch) as running:
+        yield running
+
+
+@contextmanager
+def serving(
+    settings: Settings,
+    fake_slack: FakeSlack,
+    fake_anthropic: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[SlackHarness]:
+    """Serve the app built from `settings` over HTTP against the fakes, then check it."""
     desk = build_desk(settings)
     desk.configure_channel(team_id=TEAM, channel_id=CHANNEL, default_agent=BACKEND)
     executors: list[TrackingExecutor] = []
