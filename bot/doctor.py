@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot.agents.model import Severity
 from bot.agents.registry import load_roster
 from bot.config import Settings
+from bot.slack.manifest import BOT_EVENTS, BOT_SCOPES
 from bot.llm.client import LLMClient
 from bot.repos import RepoConfigError, parse_repo_specs
 from bot.store.db import current_revision, describe_url, make_engine
@@ -32,14 +33,37 @@ def required_scopes(*, manifest: Path = MANIFEST) -> set[str] | None:
     """The bot scopes the app manifest asks for; None when the manifest can't be read."""
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
-        return set(data["oauth_config"]["scopes"]["bot"])
+        return set(data["oauth_config"]["scopes"]["bot"]) | set(BOT_SCOPES)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def manifest_problems(*, manifest: Path = MANIFEST) -> list[str] | None:
+    """What the manifest lacks of the scopes, events and features agentdesk uses; None when
+    it can't be read."""
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        scopes = set(data["oauth_config"]["scopes"]["bot"])
+        events = set(data["settings"]["event_subscriptions"]["bot_events"])
+        features = data["features"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    problems = [f"scope {scope}" for scope in BOT_SCOPES if scope not in scopes]
+    problems += [f"event {event}" for event in BOT_EVENTS if event not in events]
+    app_home = features.get("app_home") or {}
+    if not app_home.get("home_tab_enabled"):
+        problems.append("the Home tab (features.app_home.home_tab_enabled)")
+    if not app_home.get("messages_tab_enabled"):
+        problems.append("agent DMs (features.app_home.messages_tab_enabled)")
+    if "agent_view" not in features:
+        problems.append("the agent messaging experience (features.agent_view)")
+    return problems
 
 
 def run_checks(settings: Settings, *, manifest: Path = MANIFEST) -> list[Check]:
     """Every check, in the order a person would fix things."""
     return [
+        _manifest_check(manifest),
         *_slack_checks(settings, manifest=manifest),
         _database_check(settings),
         _agents_check(settings),
@@ -48,10 +72,40 @@ def run_checks(settings: Settings, *, manifest: Path = MANIFEST) -> list[Check]:
     ]
 
 
+def _manifest_check(manifest: Path) -> Check:
+    problems = manifest_problems(manifest=manifest)
+    if problems is None:
+        return Check(
+            "Slack manifest",
+            False,
+            f"{manifest} can't be read",
+            "Run `agentdesk doctor` from a checkout that has the app's manifest.json.",
+        )
+    return Check(
+        "Slack manifest",
+        not problems,
+        "carries every scope, event and feature agentdesk uses"
+        if not problems
+        else "lacks " + ", ".join(problems),
+        "" if not problems else "Update manifest.json (see README, 'Slack app manifest').",
+    )
+
+
 def _slack_checks(settings: Settings, *, manifest: Path) -> list[Check]:
     checks: list[Check] = []
     token = settings.slack_bot_token
-    if token is None:
+    oauth = bool(settings.slack_client_id) and settings.slack_client_secret is not None
+    if oauth:
+        checks.append(
+            Check(
+                "Slack installs",
+                True,
+                "OAuth mode: any workspace installs from /slack/install on the serve port",
+            )
+        )
+    if token is None and oauth:
+        pass  # each workspace's token comes from its install
+    elif token is None:
         checks.append(
             Check(
                 "Slack bot token",
