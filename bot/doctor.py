@@ -11,9 +11,9 @@ from slack_sdk.errors import SlackApiError
 from bot.agents.model import Severity
 from bot.agents.registry import load_roster
 from bot.config import Settings
-from bot.slack.manifest import BOT_EVENTS, BOT_SCOPES
 from bot.llm.client import LLMClient
 from bot.repos import RepoConfigError, parse_repo_specs
+from bot.slack.manifest import BOT_EVENTS, BOT_SCOPES
 from bot.store.db import current_revision, describe_url, make_engine
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.json"
