@@ -3,6 +3,7 @@ message's place, so the thread shows each reply once, whatever Slack refused."""
 
 from typing import Any
 
+import pytest
 from slack_sdk import WebClient
 
 from bot.agents.model import AgentDefinition
@@ -116,3 +117,28 @@ def test_a_long_turn_stops_its_stream_before_slack_expires_it() -> None:
         assert streamed["stream_state"] == "completed"
         assert len(fake.calls_to("chat.appendStream")) == 0
         assert len(fake.calls_to("chat.stopStream")) == 1
+
+
+def test_a_post_interrupted_after_the_stream_became_the_reply_is_not_repeated(
+    harness: SlackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poster = harness.app.worker.poster
+    sessions = poster.sessions  # type: ignore[attr-defined]
+    show = sessions.show
+    crashes = iter([True])
+
+    def crash_once(*args: Any, **kwargs: Any) -> None:
+        # The poster's call (no explicit status) comes right after the reply went out.
+        if "status" not in kwargs and next(crashes, False):
+            raise ConnectionError("the process died before the reply was marked posted")
+        show(*args, **kwargs)
+
+    monkeypatch.setattr(sessions, "show", crash_once)
+    thread = _plan_turn(harness)
+    harness.wait_for_text(CHANNEL, thread, "OAuth login")
+    harness.wait_idle(timeout=15)
+    assert next(crashes, None) is None  # the crash did happen
+    [only] = harness.bot_messages(CHANNEL, thread)
+    assert only["metadata"]["event_type"] == "agentdesk_reply"
+    assert harness.slack.calls_to("chat.postMessage") == []
+    assert len(harness.slack.calls_to("chat.update")) == 1  # the retry found it done
