@@ -18,7 +18,7 @@ from bot.engine.desk import Desk
 from bot.routing.command import route
 from bot.runtime import build_desk, build_scheduler, missing_for_model, missing_for_slack
 from bot.shell import HELP, Shell
-from bot.slack.app import make_web_client
+from bot.slack.app import build_workspaces, oauth_mode
 from bot.slack.runner import run_socket_mode, serve_http
 from bot.slack.users import UserDirectory
 from bot.store.db import current_revision, describe_url, make_engine, upgrade
@@ -137,9 +137,8 @@ def scheduler() -> None:
     settings = get_settings()
     desk = _ready_desk()
     timezone_of = None
-    if settings.slack_bot_token is not None:
-        client = make_web_client(settings)
-        users = UserDirectory(lambda _team: client)
+    if settings.slack_bot_token is not None or oauth_mode(settings):
+        users = UserDirectory(build_workspaces(settings, desk.engine).client_for)
         timezone_of = lambda user: users.get(user).tz  # noqa: E731
     service = build_scheduler(settings, desk, timezone_of=timezone_of).start()
     console.print("Scheduler started (Ctrl-C to stop).")

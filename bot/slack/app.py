@@ -8,6 +8,7 @@ from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy.engine import Engine
 
 from bot.config import Settings
 from bot.engine.desk import Desk
@@ -120,11 +121,19 @@ def _oauth_app(
         ),
     )
     app.enable_token_revocation_listeners()  # uninstalls delete the workspace's tokens
-    default = None
     if settings.slack_bot_token is not None:  # the workspace served before OAuth was set up
-        default = make_web_client(settings)
-        _keep_single_install(settings, default, installations)
-    return app, Workspaces(settings, default=default, installations=installations)
+        _keep_single_install(settings, make_web_client(settings), installations)
+    return app, build_workspaces(settings, desk.engine)
+
+
+def build_workspaces(settings: Settings, engine: Engine) -> Workspaces:
+    """Each workspace's client outside Bolt (the worker, a scheduler of its own)."""
+    default = make_web_client(settings) if settings.slack_bot_token is not None else None
+    if not oauth_mode(settings):
+        return Workspaces(settings, default=default)
+    assert settings.slack_client_id
+    installations = SQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=engine)
+    return Workspaces(settings, default=default, installations=installations)
 
 
 def _keep_single_install(
