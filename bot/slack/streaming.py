@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.models.messages.chunk import Chunk, PlanUpdateChunk, TaskUpdateChunk
 
 from bot.store.models import Conversation
@@ -83,7 +83,7 @@ class StreamedTurn:
         self._over = True
         try:
             self._stream.stop()
-        except SlackClientError as error:
+        except Exception as error:  # a preview never takes the turn down
             log.info("could not stop the stream: %s", _reason(error))
 
     def _send(self, call: Callable[[], object]) -> None:
@@ -94,7 +94,8 @@ class StreamedTurn:
             return
         try:
             call()
-        except SlackClientError as error:
+        except Exception as error:  # Slack refused, or could not be reached: a preview
+            # never takes the turn down; the reply is posted as usual
             log.info("streaming stopped (%s); the reply will be posted as usual", _reason(error))
             self._over = True
             return
@@ -103,7 +104,7 @@ class StreamedTurn:
             self._remember(self._stream.ts)
 
 
-def _reason(error: SlackClientError) -> str:
+def _reason(error: Exception) -> str:
     if isinstance(error, SlackApiError):
         return str(error.response.get("error"))
     return str(error)

@@ -122,22 +122,21 @@ def test_a_long_turn_stops_its_stream_before_slack_expires_it() -> None:
 def test_a_post_interrupted_after_the_stream_became_the_reply_is_not_repeated(
     harness: SlackHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    poster = harness.app.worker.poster
-    sessions = poster.sessions  # type: ignore[attr-defined]
-    show = sessions.show
-    crashes = iter([True])
+    client = harness.app.services.client_for(TEAM)
+    update = client.chat_update
+    lost = iter([True])
 
-    def crash_once(*args: Any, **kwargs: Any) -> None:
-        # The poster's call (no explicit status) comes right after the reply went out.
-        if "status" not in kwargs and next(crashes, False):
-            raise ConnectionError("the process died before the reply was marked posted")
-        show(*args, **kwargs)
+    def answer_lost(**kwargs: Any) -> Any:
+        response = update(**kwargs)  # Slack applied it...
+        if next(lost, False):
+            raise ConnectionError("...but the answer never came back")
+        return response
 
-    monkeypatch.setattr(sessions, "show", crash_once)
+    monkeypatch.setattr(client, "chat_update", answer_lost)
     thread = _plan_turn(harness)
     harness.wait_for_text(CHANNEL, thread, "OAuth login")
     harness.wait_idle(timeout=15)
-    assert next(crashes, None) is None  # the crash did happen
+    assert next(lost, None) is None  # the answer was lost once
     [only] = harness.bot_messages(CHANNEL, thread)
     assert only["metadata"]["event_type"] == "agentdesk_reply"
     assert harness.slack.calls_to("chat.postMessage") == []
