@@ -1,8 +1,10 @@
 """The Bolt app: Slack's requests in, the desk behind, a worker posting replies."""
 
+import logging
 from dataclasses import dataclass
 
 from slack_bolt import App
+from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import Installation
@@ -106,19 +108,31 @@ def _oauth_app(
     installations = SQLAlchemyInstallationStore(
         client_id=settings.slack_client_id, engine=desk.engine
     )
+    client = web_client(settings, None)  # oauth.v2.access too goes to SLACK_API_URL
+    oauth_settings = OAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret.get_secret_value(),
+        scopes=list(BOT_SCOPES),
+        installation_store=installations,
+        state_store=SQLAlchemyOAuthStateStore(
+            expiration_seconds=OAUTH_STATE_SECONDS, engine=desk.engine
+        ),
+    )
+    # OAuthSettings' own authorizer rotates tokens through a client at slack.com; this one
+    # is the same, with our client (SLACK_API_URL, retries).
+    oauth_settings.authorize = InstallationStoreAuthorize(
+        logger=logging.getLogger("slack_bolt.authorize"),
+        client_id=oauth_settings.client_id,
+        client_secret=oauth_settings.client_secret,
+        token_rotation_expiration_minutes=oauth_settings.token_rotation_expiration_minutes,
+        installation_store=installations,
+        client=client,
+    )
     app = App(
-        client=web_client(settings, None),  # oauth.v2.access too goes to SLACK_API_URL
+        client=client,
         signing_secret=signing_secret,
         process_before_response=False,
-        oauth_settings=OAuthSettings(
-            client_id=settings.slack_client_id,
-            client_secret=settings.slack_client_secret.get_secret_value(),
-            scopes=list(BOT_SCOPES),
-            installation_store=installations,
-            state_store=SQLAlchemyOAuthStateStore(
-                expiration_seconds=OAUTH_STATE_SECONDS, engine=desk.engine
-            ),
-        ),
+        oauth_settings=oauth_settings,
     )
     app.enable_token_revocation_listeners()  # uninstalls delete the workspace's tokens
     if settings.slack_bot_token is not None:  # the workspace served before OAuth was set up

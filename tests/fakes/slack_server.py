@@ -134,6 +134,7 @@ class _Workspace:
     bot_id: str
     scopes: list[str]
     installer: str
+    token_seconds: int | None = None  # token rotation: tokens expire and are refreshed
 
 
 _WORKSPACE_FIELDS = ("team_id", "team_name", "team_domain", "bot_user_id", "bot_id")
@@ -404,6 +405,7 @@ class FakeSlack:
         # Other workspaces the app is installed in, by bot token (see `grant_install`).
         self._workspaces: dict[str, _Workspace] = {}
         self._install_codes: dict[str, tuple[_Workspace, float]] = {}
+        self._refresh_tokens: dict[str, _Workspace] = {}
         self._call_tokens: list[tuple[str, str | None]] = []
 
         self._lock = threading.RLock()
@@ -769,9 +771,11 @@ class FakeSlack:
         bot_id: str | None = None,
         installer: str = "U0INSTALLER",
         scopes: Iterable[str] | None = None,
+        token_seconds: int | None = None,
     ) -> str:
         """Someone approves the app for another workspace; returns the code Slack would hand
-        to the redirect URL (single use, valid for ten minutes)."""
+        to the redirect URL (single use, valid for ten minutes). With `token_seconds` the
+        app uses token rotation: tokens expire after that long and come with refresh tokens."""
         workspace = _Workspace(
             team_id=team_id,
             team_name=team_name or f"Workspace {team_id}",
@@ -780,6 +784,7 @@ class FakeSlack:
             bot_id=bot_id or f"BBOT{team_id}",
             scopes=list(scopes if scopes is not None else self.scopes),
             installer=installer,
+            token_seconds=token_seconds,
         )
         code = f"{team_id}.{uuid.uuid4().hex[:16]}"
         with self._lock:
@@ -792,9 +797,11 @@ class FakeSlack:
             return [token for name, token in self._call_tokens if name == method]
 
     def token_of(self, team_id: str) -> str | None:
-        """The bot token an OAuth install gave a workspace."""
+        """The bot token an OAuth install (or the latest rotation) gave a workspace."""
         with self._lock:
-            return next((t for t, w in self._workspaces.items() if w.team_id == team_id), None)
+            return next(
+                (t for t, w in reversed(self._workspaces.items()) if w.team_id == team_id), None
+            )
 
     @property
     def calls(self) -> list[tuple[str, JSONDict]]:
@@ -1083,28 +1090,39 @@ class FakeSlack:
             return self._json(200, {"ok": False, "error": "invalid_client_id"})
         if client_secret != self.client_secret:
             return self._json(200, {"ok": False, "error": "bad_client_secret"})
+        if params.get("grant_type") == "refresh_token":
+            refreshed = self._refresh_tokens.pop(str(params.get("refresh_token") or ""), None)
+            if refreshed is None:
+                return self._json(200, {"ok": False, "error": "invalid_refresh_token"})
+            return self._json(200, self._grant(refreshed, installer=False))
         pending = self._install_codes.pop(str(params.get("code") or ""), None)
         if pending is None or self.clock() - pending[1] > INSTALL_CODE_SECONDS:
             return self._json(200, {"ok": False, "error": "invalid_code"})
-        workspace, _ = pending
+        return self._json(200, self._grant(pending[0], installer=True))
+
+    def _grant(self, workspace: _Workspace, *, installer: bool) -> JSONDict:
+        """A fresh bot token for a workspace (and a refresh token, with rotation on)."""
         token = f"xoxb-{workspace.team_id}-{uuid.uuid4().hex[:12]}"
         self._workspaces[token] = workspace
         self.tokens.add(token)
-        return self._json(
-            200,
-            {
-                "ok": True,
-                "app_id": self.app_id,
-                "authed_user": {"id": workspace.installer},
-                "scope": ",".join(workspace.scopes),
-                "token_type": "bot",
-                "access_token": token,
-                "bot_user_id": workspace.bot_user_id,
-                "team": {"id": workspace.team_id, "name": workspace.team_name},
-                "enterprise": None,
-                "is_enterprise_install": False,
-            },
-        )
+        granted: JSONDict = {
+            "ok": True,
+            "app_id": self.app_id,
+            "scope": ",".join(workspace.scopes),
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": workspace.bot_user_id,
+            "team": {"id": workspace.team_id, "name": workspace.team_name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+        if installer:
+            granted["authed_user"] = {"id": workspace.installer}
+        if workspace.token_seconds is not None:
+            refresh = f"xoxe-1-{uuid.uuid4().hex[:16]}"
+            self._refresh_tokens[refresh] = workspace
+            granted.update(refresh_token=refresh, expires_in=workspace.token_seconds)
+        return granted
 
     def _handle_upload(
         self, file_id: str, headers: Mapping[str, str], body: bytes

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.slack.workspaces import WorkspaceNotInstalledError
 from bot.store import oauth_tables
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
@@ -120,3 +121,60 @@ def test_an_install_with_a_forged_state_is_refused(oauth_harness: SlackHarness) 
     assert refused.status == 400
     assert oauth_harness.slack.token_of(SECOND) is None
     assert oauth_harness.slack.calls_to("oauth.v2.access") == []
+
+
+def test_an_uninstall_forgets_the_workspaces_tokens(oauth_harness: SlackHarness) -> None:
+    harness = oauth_harness
+    _install(harness, SECOND)
+    assert harness.app.services.client_for(SECOND).token == harness.slack.token_of(SECOND)
+
+    envelope = harness.envelope({"type": "app_uninstalled", "event_ts": "1700000100.000100"})
+    envelope["team_id"] = SECOND
+    envelope["authorizations"][0].update(team_id=SECOND, user_id=SECOND_BOT_USER)
+    assert harness.send_envelope(envelope).status == 200
+
+    def forgotten() -> bool:
+        with harness.desk.engine.connect() as connection:
+            return not connection.execute(
+                select(oauth_tables.bots.c.id).where(oauth_tables.bots.c.team_id == SECOND)
+            ).first()
+
+    harness.slack.wait_for(forgotten, message="the second workspace's tokens deleted")
+    with pytest.raises(WorkspaceNotInstalledError):
+        harness.app.services.client_for(SECOND)
+    assert harness.app.services.client_for("T0001").token == "xoxb-test"  # the first stays
+
+
+def test_an_expiring_token_is_rotated_before_the_workspace_is_served(
+    oauth_harness: SlackHarness,
+) -> None:
+    harness = oauth_harness
+    harness.desk.configure_channel(team_id=SECOND, channel_id=SECOND_CHANNEL, default_agent=BACKEND)
+    page = harness.get("/slack/install")
+    state = re.search(r"state=([0-9a-f-]+)", page.body)
+    assert state is not None
+    code = harness.slack.grant_install(SECOND, installer=CAROL, token_seconds=3600)
+    done = harness.get(
+        f"/slack/oauth_redirect?code={code}&state={state.group(1)}",
+        headers={"Cookie": page.headers["set-cookie"].split(";")[0]},
+    )
+    assert done.status == 200
+    installed = harness.slack.token_of(SECOND)
+
+    harness.anthropic.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    second = _mention_in_second(harness, "Add dark mode")
+    harness.slack.wait_for(lambda: _second_bot_messages(harness, second), message="a reply")
+    harness.wait_idle()
+    # Expiring within the hour (under Bolt's two-hour margin), so it was refreshed first.
+    rotated = harness.slack.token_of(SECOND)
+    assert rotated != installed
+    assert harness.slack.tokens_used("chat.postMessage")[-1] == rotated
+    with harness.desk.engine.connect() as connection:
+        stored = (
+            connection.execute(
+                select(oauth_tables.bots.c.bot_token).where(oauth_tables.bots.c.team_id == SECOND)
+            )
+            .scalars()
+            .all()
+        )
+    assert rotated in stored
