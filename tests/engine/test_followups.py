@@ -256,6 +256,11 @@ def test_each_workspace_gets_a_digest_of_its_own_requests_only(
             "deliver_result", {"title": "SSO", "summary": "Use SAML.", "document": "## Plan"}
         )
         desk.work()
+        sso = desk.find_conversation(team_id="T2", channel_id="C1", thread_ts="400.000")
+        assert sso is not None and sso.id is not None
+        desk.record_feedback(sso.id, message_id=None, rating="up", by="U1")
+        desk.record_feedback(sso.id, message_id=None, rating="down", by="U2")
+        desk.record_feedback(sso.id, message_id=None, rating="up", by="U3")
         assert followups(desk).queue_digest(datetime.now(UTC) + timedelta(days=7)) is True
         with Session(desk.engine) as session:
             posts = {p.team_id: p for p in session.exec(select(ScheduledPost)).all()}
@@ -265,3 +270,7 @@ def test_each_workspace_gets_a_digest_of_its_own_requests_only(
     assert posts["T1"].channel_id == "CDIGEST" and posts["T2"].channel_id == "CTWO"
     assert (one["new_requests"], one["delivered"], one["waiting_total"]) == (1, 0, 1)
     assert (two["new_requests"], two["delivered"], two["waiting_total"]) == (1, 1, 0)
+    assert (two["helpful"], two["not_helpful"]) == (2, 1)
+    assert (one["helpful"], one["not_helpful"]) == (0, 0)
+    assert "- rated helpful 2, not quite 1" in posts["T2"].text
+    assert "rated helpful" not in posts["T1"].text
