@@ -61,14 +61,14 @@ def home_summary(
 ) -> HomeSummary:
     """Read what one person's Home shows (admins also get the workspace's settings and week)."""
     since = (now or datetime.now(UTC)) - timedelta(days=7)
+    agents = [(agent.name, _first_line(agent.description)) for agent in registry.roster()]
     with Session(engine, expire_on_commit=False) as session:
         mine = crud.open_conversations_of(session=session, team_id=team_id, requester_id=user_id)
         requests = [_request(conversation) for conversation in mine]
+        if not admin:
+            return HomeSummary(requests=requests, agents=agents)
         channels = list(insights.channel_settings(session=session, team_id=team_id))
         week = insights.usage_since(session=session, team_id=team_id, since=since)
-    agents = [(agent.name, _first_line(agent.description)) for agent in registry.roster()]
-    if not admin:
-        return HomeSummary(requests=requests, agents=agents)
     return HomeSummary(requests=requests, agents=agents, channels=channels, week=week)
 
 

@@ -55,6 +55,6 @@ class Previewer(Protocol):
     def start_preview(
         self, *, conversation: Conversation, remember: Callable[[str], None]
     ) -> TurnPreview:
-        """A preview for one turn; `remember(handle)` is called once it shows in the chat,
-        before anything else is shown, so the stored reply can take its place later."""
+        """A preview for one turn; `remember(handle)` is called as soon as it shows in the
+        chat, so the stored reply can take its place later."""
         ...

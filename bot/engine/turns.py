@@ -176,7 +176,8 @@ class TurnRunner:
             conversation = session.get(Conversation, work.conversation_id)
             assert conversation is not None
             if conversation.status in _CLOSED:  # cancelled while the model was thinking
-                self._finish(session, work, WorkStatus.CANCELLED)
+                if self._finish(session, work, WorkStatus.CANCELLED):
+                    self._close_preview(session, work)
                 return
             if not self._finish(session, work, WorkStatus.DONE):
                 log.info("turn %s was handed back while it ran; its result is dropped", work.id)
@@ -189,6 +190,19 @@ class TurnRunner:
                 agent,
                 result,
                 preview_ts=crud.preview_of(session=session, work_id=work.id),
+            )
+
+    def _close_preview(self, session: Session, work: PendingWork) -> None:
+        """A cancelled turn's half-streamed words give way to a short note, in place."""
+        assert work.id is not None
+        preview_ts = crud.preview_of(session=session, work_id=work.id)
+        if preview_ts:
+            crud.add_assistant_message(
+                session=session,
+                conversation_id=work.conversation_id,
+                kind=MessageKind.NOTICE,
+                text="Stopped before finishing.",
+                payload={"preview_ts": preview_ts},
             )
 
     def _remember_preview(self, work: PendingWork, handle: str) -> None:

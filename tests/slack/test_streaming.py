@@ -141,3 +141,32 @@ def test_a_post_interrupted_after_the_stream_became_the_reply_is_not_repeated(
     assert only["metadata"]["event_type"] == "agentdesk_reply"
     assert harness.slack.calls_to("chat.postMessage") == []
     assert len(harness.slack.calls_to("chat.update")) == 1  # the retry found it done
+
+
+def test_a_turn_stopped_midway_leaves_a_note_where_it_was_streaming(
+    harness: SlackHarness,
+) -> None:
+    harness.desk.toolbox = _ShopToolbox()
+    harness.anthropic.reply_tool_use("read_file", {"path": "auth.py"}, text_before="Looking.")
+    harness.anthropic.reply_tool_use("deliver_result", PLAN, text_before=LEAD, delay_seconds=2.0)
+    thread = harness.mention("Add Google sign-in")
+    harness.slack.wait_for_calls("chat.startStream")
+    harness.event(
+        {
+            "type": "agent_session_stopped",
+            "channel": CHANNEL,
+            "thread_ts": thread,
+            "user": ALICE,
+            "streaming_message_ts": [],
+            "event_ts": "1700000999.000100",
+        }
+    )
+    harness.wait_for_text(CHANNEL, thread, "Cancelled by alice.")
+    harness.wait_for_text(CHANNEL, thread, "Stopped before finishing.", timeout=15)
+    harness.wait_idle(timeout=15)
+    texts = harness.bot_texts(CHANNEL, thread)
+    assert len(texts) == 2 and not any("OAuth login" in text for text in texts)
+    # The note took the streamed message's place: no second message for it.
+    [streamed] = [m for m in harness.bot_messages(CHANNEL, thread) if m.get("stream_state")]
+    assert visible_text(streamed) == "Stopped before finishing."
+    assert harness.slack.calls_to("chat.update")[-1]["ts"] == streamed["ts"]
