@@ -95,6 +95,7 @@ def test_a_second_workspace_installs_and_is_served_with_its_own_token(
     assert sorted(teams) == ["T0001", SECOND]
 
     harness.slack.reset_calls()
+    harness.slack.add_user(CAROL, real_name="Carol Chen", display_name="carol")
     harness.anthropic.reply_tool_use("ask_clarifying_questions", QUESTIONS)
     second = _mention_in_second(harness, "Add dark mode")
     harness.slack.wait_for(
@@ -104,6 +105,9 @@ def test_a_second_workspace_installs_and_is_served_with_its_own_token(
     [reply] = _second_bot_messages(harness, second)
     assert "Which identity providers?" in visible_text(reply)
     assert set(harness.slack.tokens_used("chat.postMessage")) == {token}
+    assert set(harness.slack.tokens_used("users.info")) == {token}
+    [carol] = [m for m in harness.stored_messages() if m.author_id == CAROL]
+    assert carol.author_name == "carol"  # looked up in her own workspace
     assert harness.conversation_of(CHANNEL, first).team_id == "T0001"
 
     # The first workspace keeps working, with its own token.

@@ -165,7 +165,7 @@ def start_request(
         agent_name = _matched_agent(flag.group(1).strip("\"'"), services)
         raw = _AGENT_FLAG.sub(" ", raw).strip()
     text = from_slack(raw, bot_user_id=services.bot_user_id)
-    person = services.users.get(user_id)
+    person = services.users.get(user_id, team_id=team_id)
     trigger = str(command.get("trigger_id") or "")
     earlier = _posted_before(client, channel=channel, trigger=trigger) if retrying else None
     try:
@@ -303,7 +303,7 @@ def _cancel(argument: str, *, team_id: str, user_id: str, services: SlackService
             if not argument
             else f"No open request {argument} of yours."
         )
-    services.desk.cancel(chosen.id, by=services.users.get(user_id).name)
+    services.desk.cancel(chosen.id, by=services.users.get(user_id, team_id=team_id).name)
     services.worker.kick()
     return f"Cancelled request {chosen.id}: {chosen.title}"
 

@@ -22,7 +22,7 @@ def handle_session_stopped(
     if conversation is None or conversation.id is None:
         log.info("Stop pressed on a thread agentdesk does not work in")
         return
-    who = services.users.get(event["user"]).name if event.get("user") else None
+    who = services.users.get(event["user"], team_id=team_id).name if event.get("user") else None
     outcome = services.desk.cancel(conversation.id, by=who)
     if outcome:
         services.worker.kick()  # the notice goes out through the outbox
