@@ -27,7 +27,8 @@ from bot.store.models import InboundEvent
 
 log = logging.getLogger(__name__)
 
-# Events Bolt's own listeners handle (OAuth mode: an uninstall deletes the workspace's tokens).
+# Events Bolt's own listeners handle in OAuth mode (an uninstall deletes the workspace's
+# tokens); with one token there is nothing to clean up.
 BOLT_HANDLES = frozenset({"app_uninstalled", "tokens_revoked"})
 
 UNAVAILABLE = BoltResponse(status=503, body="agentdesk can't store requests right now")
@@ -47,7 +48,8 @@ def register(app: App, services: SlackServices) -> None:
             return BoltResponse(status=400, body="invalid payload")
         if wanted is None:
             event_type = (req.body.get("event") or {}).get("type")
-            if req.body.get("type") == "event_callback" and event_type not in BOLT_HANDLES:
+            bolts = event_type in BOLT_HANDLES and services.workspaces.many
+            if req.body.get("type") == "event_callback" and not bolts:
                 return BoltResponse(status=200, body="")  # an event nobody acts on
             return next()
         stored = {

@@ -141,3 +141,9 @@ def test_deliverables_carry_native_feedback_buttons(harness: SlackHarness) -> No
     assert rating is not None
     assert rating["feedback"] == "down"
     assert rating["message_id"] == plan["metadata"]["event_payload"]["message_id"]
+
+
+def test_an_uninstall_with_a_single_token_is_acknowledged(harness: SlackHarness) -> None:
+    response = harness.event({"type": "app_uninstalled", "event_ts": "1700000100.000100"})
+    assert response.status == 200
+    harness.wait_idle()
