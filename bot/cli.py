@@ -217,11 +217,12 @@ def scheduler() -> None:
     settings = get_settings()
     desk = _ready_desk(settings, slack=settings.slack_bot_token is not None)
     timezone_of = None
-    if settings.slack_bot_token is not None:
-        from bot.slack.app import make_web_client
+    from bot.slack.app import build_workspaces, oauth_mode
+
+    if settings.slack_bot_token is not None or oauth_mode(settings):
         from bot.slack.users import UserDirectory
 
-        users = UserDirectory(make_web_client(settings))
+        users = UserDirectory(build_workspaces(settings, desk.engine).client_for)
         timezone_of = lambda user: users.get(user).tz  # noqa: E731
     service = build_scheduler(settings, desk, timezone_of=timezone_of).start()
     _console().print("Scheduler started (Ctrl-C to stop).")

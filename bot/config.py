@@ -38,6 +38,19 @@ class Settings(BaseSettings):
         default="https://slack.com/api/",
         description="Base URL of Slack's Web API; tests point it at a local fake.",
     )
+    slack_client_id: str | None = Field(
+        default=None,
+        description="Client ID from Basic Information; with SLACK_CLIENT_SECRET it turns on "
+        "OAuth installs for any workspace (/slack/install).",
+    )
+    slack_client_secret: SecretStr | None = Field(
+        default=None, description="Client secret from Basic Information (OAuth mode)."
+    )
+    admin_user_ids: str = Field(
+        default="",
+        description="Comma-separated Slack user IDs who may change any channel's settings "
+        "and see the admin part of the Home tab, besides workspace admins.",
+    )
 
     # Anthropic
     anthropic_api_key: SecretStr | None = Field(
@@ -198,7 +211,9 @@ class Settings(BaseSettings):
         default=7.0, gt=0, description="Days without activity before a conversation is closed."
     )
     digest_channel: str | None = Field(
-        default=None, description="Channel ID that gets the digest; unset means no digest."
+        default=None,
+        description="Channel ID that gets the digest (`C123`), or one per workspace "
+        "(`T1:C123,T2:C456`); unset means no digest.",
     )
     digest_frequency: str = Field(
         default="weekly", pattern="^(daily|weekly)$", description="`daily` or `weekly` (Mondays)."
@@ -270,6 +285,11 @@ class Settings(BaseSettings):
     implement_concurrency: int = Field(
         default=2, ge=1, le=32, description="Implementation runs one process works at once."
     )
+
+
+def split_ids(value: str) -> frozenset[str]:
+    """The IDs of a comma-separated setting such as ADMIN_USER_IDS."""
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
 @lru_cache(maxsize=1)

@@ -42,10 +42,36 @@ def required_scopes(*, manifest: Path) -> set[str] | None:
         return None
 
 
+def manifest_problems(*, manifest: Path | None = None) -> list[str] | None:
+    """What the manifest lacks of the scopes, events and features agentdesk uses; None when
+    it can't be read."""
+    from bot.slack.manifest import BOT_EVENTS, BOT_SCOPES
+
+    try:
+        data = json.loads((manifest or find_manifest()).read_text(encoding="utf-8"))
+        scopes = set(data["oauth_config"]["scopes"]["bot"])
+        events = set(data["settings"]["event_subscriptions"]["bot_events"])
+        features = data["features"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    problems = [f"scope {scope}" for scope in BOT_SCOPES if scope not in scopes]
+    problems += [f"event {event}" for event in BOT_EVENTS if event not in events]
+    app_home = features.get("app_home") or {}
+    if not app_home.get("home_tab_enabled"):
+        problems.append("the Home tab (features.app_home.home_tab_enabled)")
+    if not app_home.get("messages_tab_enabled"):
+        problems.append("agent DMs (features.app_home.messages_tab_enabled)")
+    if "agent_view" not in features:
+        problems.append("the agent messaging experience (features.agent_view)")
+    return problems
+
+
 def run_checks(settings: Settings, *, manifest: Path | None = None) -> list[Check]:
     """Every check, in the order a person would fix things."""
+    manifest = manifest or find_manifest()
     return [
-        *_slack_checks(settings, manifest=manifest or find_manifest()),
+        _manifest_check(manifest),
+        *_slack_checks(settings, manifest=manifest),
         database_check(settings),
         _agents_check(settings),
         _repos_check(settings),
@@ -100,10 +126,40 @@ def slack_token_check(settings: Settings) -> tuple[Check, Any]:
     ), response
 
 
+def _manifest_check(manifest: Path) -> Check:
+    problems = manifest_problems(manifest=manifest)
+    if problems is None:
+        return Check(
+            "Slack manifest",
+            False,
+            f"{manifest} can't be read",
+            "Run `agentdesk doctor` from a checkout that has the app's manifest.json.",
+        )
+    return Check(
+        "Slack manifest",
+        not problems,
+        "carries every scope, event and feature agentdesk uses"
+        if not problems
+        else "lacks " + ", ".join(problems),
+        "" if not problems else "Update manifest.json (see README, 'Slack app manifest').",
+    )
+
+
 def _slack_checks(settings: Settings, *, manifest: Path) -> list[Check]:
     checks: list[Check] = []
-    token_check, response = slack_token_check(settings)
-    checks.append(token_check)
+    oauth = bool(settings.slack_client_id) and settings.slack_client_secret is not None
+    if oauth:
+        checks.append(
+            Check(
+                "Slack installs",
+                True,
+                "OAuth mode: any workspace installs from /slack/install on the serve port",
+            )
+        )
+    response = None
+    if settings.slack_bot_token is not None or not oauth:  # with OAuth, installs bring tokens
+        token_check, response = slack_token_check(settings)
+        checks.append(token_check)
     if response is not None:
         granted = {
             s.strip()

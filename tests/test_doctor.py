@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.doctor import find_manifest, required_scopes, run_checks
+from bot.doctor import find_manifest, manifest_problems, required_scopes, run_checks
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack
@@ -101,3 +101,22 @@ def test_implementation_runs_say_where_pull_requests_go(tmp_path: Path) -> None:
     nowhere = make_settings(tmp_path, repos="", implement_enabled=True)
     check = next(c for c in run_checks(nowhere) if c.name == "Implementation runs")
     assert not check.ok and "no repository to push to" in check.detail
+
+
+def test_the_manifest_carries_every_scope_event_and_feature_in_use(tmp_path: Path) -> None:
+    assert manifest_problems() == []
+    manifest = json.loads((PROJECT_ROOT / "manifest.json").read_text(encoding="utf-8"))
+    assert "assistant:write" not in manifest["oauth_config"]["scopes"]["bot"]  # chat:write does
+    manifest["features"]["app_home"]["home_tab_enabled"] = False
+    manifest["settings"]["event_subscriptions"]["bot_events"].remove("agent_session_stopped")
+    old = tmp_path / "manifest.json"
+    old.write_text(json.dumps(manifest), encoding="utf-8")
+    assert manifest_problems(manifest=old) == [
+        "event agent_session_stopped",
+        "the Home tab (features.app_home.home_tab_enabled)",
+    ]
+    with FakeSlack() as slack:
+        settings = make_settings(tmp_path, slack_bot_token="xoxb-test", slack_api_url=slack.api_url)
+        checks = {check.name: check for check in run_checks(settings, manifest=old)}
+    assert not checks["Slack manifest"].ok
+    assert "agent_session_stopped" in checks["Slack manifest"].detail

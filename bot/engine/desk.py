@@ -18,11 +18,12 @@ from bot.agents.registry import AgentRegistry, Roster
 from bot.config import Settings
 from bot.engine import actions, identity
 from bot.engine.actions import Outcome
+from bot.engine.home import HomeSummary, home_summary
 from bot.engine.inbound import InboundMessage
 from bot.engine.inbox import Inbox
 from bot.engine.intake import Intake, take_in
 from bot.engine.outbox import Outbox
-from bot.engine.ports import Poster
+from bot.engine.ports import Poster, Previewer, TurnPreview
 from bot.engine.turn import Toolbox
 from bot.engine.turns import TurnRunner
 from bot.llm.client import LLMClient
@@ -153,7 +154,16 @@ class Desk:
             except Exception:
                 log.warning("sign of life failed", exc_info=True)
 
-        self.turns.run(work, show_activity=show)
+        start_preview = None
+        if isinstance(poster, Previewer):
+            previewer = poster
+
+            def start_preview(
+                conversation: Conversation, remember: Callable[[str], None]
+            ) -> TurnPreview:
+                return previewer.start_preview(conversation=conversation, remember=remember)
+
+        self.turns.run(work, show_activity=show, start_preview=start_preview)
         if poster is not None:
             self.flush_outbox(poster, conversation_id=work.conversation_id)
 
@@ -277,6 +287,16 @@ class Desk:
                     session=session, team_id=team_id, requester_id=requester_id
                 )
             )
+
+    def home(self, *, team_id: str, user_id: str, admin: bool) -> HomeSummary:
+        """What one person's Home tab shows."""
+        return home_summary(
+            engine=self.engine,
+            registry=self.registry,
+            team_id=team_id,
+            user_id=user_id,
+            admin=admin,
+        )
 
     def channel_setting(self, *, team_id: str, channel_id: str) -> ChannelSetting | None:
         """A channel's settings (default agent, intake, bots), if any."""

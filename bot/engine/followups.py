@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from bot.config import Settings
 from bot.engine.calendar import WorkingHours, digest_period, zone
 from bot.engine.states import Transition, move
-from bot.store import crud
+from bot.store import crud, insights
 from bot.store.db import session_scope
 from bot.store.models import (
     Conversation,
@@ -201,9 +201,9 @@ class FollowUps:
     # Digest ---------------------------------------------------------------------------------------
 
     def queue_digest(self, now: datetime) -> bool:
-        """Store the period's digest for the digest channel once it is due; False otherwise."""
-        channel = self.settings.digest_channel
-        if not channel:
+        """Store the period's digest for each digest channel once it is due; False when none
+        was stored. Each digest covers only its own workspace's requests."""
+        if not self.settings.digest_channel:
             return False
         since, until = digest_period(
             now=now,
@@ -211,26 +211,40 @@ class FollowUps:
             weekly=self.settings.digest_frequency == "weekly",
             tz=zone(self.settings.digest_timezone),
         )
-        key = f"digest:{channel}:{until.date().isoformat()}"
-        with session_scope(self.engine) as session:
-            if session.exec(select(ScheduledPost.id).where(ScheduledPost.key == key)).first():
-                return False
-            payload = _digest_payload(session, since=since, until=until, now=now)
-            session.add(
-                ScheduledPost(
-                    key=key,
-                    team_id=payload["team_id"] or "",
-                    channel_id=channel,
-                    text=render_digest(payload),
-                    payload=payload,
+        queued = False
+        for team, channel in digest_targets(self.settings.digest_channel):
+            key = f"digest:{channel}:{until.date().isoformat()}"
+            with session_scope(self.engine) as session:
+                if session.exec(select(ScheduledPost.id).where(ScheduledPost.key == key)).first():
+                    continue
+                team_id = team if team is not None else _only_team(session, channel)
+                if team_id is None:
+                    log.warning(
+                        "DIGEST_CHANNEL %s names no workspace and several are served: "
+                        "write it as TEAM_ID:%s",
+                        channel,
+                        channel,
+                    )
+                    continue
+                payload = _digest_payload(
+                    session, team_id=team_id, since=since, until=until, now=now
                 )
-            )
-            try:
-                session.flush()
-            except sa.exc.IntegrityError:  # another scheduler stored it first
-                session.rollback()
-                return False
-        return True
+                session.add(
+                    ScheduledPost(
+                        key=key,
+                        team_id=team_id,
+                        channel_id=channel,
+                        text=render_digest(payload),
+                        payload=payload,
+                    )
+                )
+                try:
+                    session.flush()
+                except sa.exc.IntegrityError:  # another scheduler stored it first
+                    session.rollback()
+                    continue
+            queued = True
+        return queued
 
     # Retention ------------------------------------------------------------------------------------
 
@@ -282,23 +296,55 @@ def _open_questions(session: Session, conversation_id: int) -> list[str]:
     ]
 
 
+def digest_targets(setting: str) -> list[tuple[str | None, str]]:
+    """DIGEST_CHANNEL's entries as (workspace or None, channel)."""
+    targets: list[tuple[str | None, str]] = []
+    for entry in (part.strip() for part in setting.split(",")):
+        if not entry:
+            continue
+        team, _, channel = entry.rpartition(":")
+        targets.append((team or None, channel))
+    return targets
+
+
+def _only_team(session: Session, channel: str) -> str | None:
+    """The workspace of a digest channel named without one: the channel's own, else the one
+    workspace served ("" before any request); None when that can't be told."""
+    own = session.exec(
+        select(Conversation.team_id).where(Conversation.channel_id == channel).limit(1)
+    ).first()
+    if own is not None:
+        return own
+    teams = session.exec(select(Conversation.team_id).distinct().limit(2)).all()
+    if len(teams) > 1:
+        return None
+    return teams[0] if teams else ""
+
+
 def _digest_payload(
-    session: Session, *, since: datetime, until: datetime, now: datetime
+    session: Session, *, team_id: str, since: datetime, until: datetime, now: datetime
 ) -> dict[str, Any]:
     created = session.exec(
         select(Conversation).where(
-            col(Conversation.created_at) >= since, col(Conversation.created_at) < until
+            Conversation.team_id == team_id,
+            col(Conversation.created_at) >= since,
+            col(Conversation.created_at) < until,
         )
     ).all()
     waiting = session.exec(
         select(Conversation)
-        .where(Conversation.status == ConversationStatus.AWAITING_USER)
+        .where(
+            Conversation.team_id == team_id,
+            Conversation.status == ConversationStatus.AWAITING_USER,
+        )
         .order_by(col(Conversation.awaiting_since))
     ).all()
     delivered = session.exec(
         select(sa.func.count())
         .select_from(Message)
+        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
         .where(
+            Conversation.team_id == team_id,
             Message.kind == MessageKind.DELIVERABLE,
             col(Message.created_at) >= since,
             col(Message.created_at) < until,
@@ -306,10 +352,12 @@ def _digest_payload(
     ).one()
     failed = session.exec(
         select(Conversation).where(
+            Conversation.team_id == team_id,
             Conversation.status == ConversationStatus.FAILED,
             col(Conversation.updated_at) >= since,
         )
     ).all()
+    ratings = insights.feedback_since(session=session, team_id=team_id, since=since, until=until)
     by_agent = Counter(c.agent or "unassigned" for c in created)
 
     def brief(conversation: Conversation) -> dict[str, Any]:
@@ -325,9 +373,8 @@ def _digest_payload(
             "since": (conversation.awaiting_since or conversation.updated_at).isoformat(),
         }
 
-    team_ids = [c.team_id for c in (*created, *waiting)]
     return {
-        "team_id": team_ids[0] if team_ids else None,
+        "team_id": team_id,
         "since": since.isoformat(),
         "until": until.isoformat(),
         "new_requests": len(created),
@@ -336,6 +383,8 @@ def _digest_payload(
         "waiting_total": len(waiting),
         "delivered": int(delivered),
         "failed": [brief(c) for c in failed[:20]],
+        "helpful": ratings.get("up", 0),
+        "not_helpful": ratings.get("down", 0),
         "generated_at": now.isoformat(),
     }
 
@@ -357,6 +406,11 @@ def render_digest(
         f"- {title(item)} ({item.get('agent') or 'no agent yet'})" for item in payload["waiting"]
     ]
     lines.append(f"\n**Delivered:** {payload['delivered']}")
+    if payload.get("helpful") or payload.get("not_helpful"):
+        lines.append(
+            f"- rated helpful {payload.get('helpful', 0)}, "
+            f"not quite {payload.get('not_helpful', 0)}"
+        )
     lines.append(f"\n**Failed:** {len(payload['failed'])}")
     lines += [
         f"- {title(item)}: {item.get('reason') or 'unknown reason'}" for item in payload["failed"]

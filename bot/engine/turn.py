@@ -18,6 +18,7 @@ from bot.engine.prompt import estimate_tokens, system_prompt, thread_for_model
 from bot.llm.client import Completion, LLMClient
 from bot.llm.errors import ModelUnavailableError
 from bot.llm.models import resolve_model
+from bot.llm.streaming import stream_completion
 from bot.store.models import Message
 from bot.token_usage import TokenUsage
 
@@ -55,6 +56,16 @@ class Toolbox(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ToolStep:
+    """A tool call seen from outside: which call, what it does, and how it went."""
+
+    key: str
+    title: str
+    done: bool
+    failed: bool = False
+
+
 @dataclass
 class TurnResult:
     """The model's final answer of the turn, with everything the turn cost and read."""
@@ -75,8 +86,14 @@ def run_agent_turn(
     messages: Sequence[Message],
     toolbox: Toolbox | None = None,
     on_activity: Callable[[str], None] | None = None,
+    on_text: Callable[[str], None] | None = None,
+    on_step: Callable[[ToolStep], None] | None = None,
 ) -> TurnResult:
-    """Call the model, run the tools it asks for, and return once it asks, delivers or writes."""
+    """Call the model, run the tools it asks for, and return once it asks, delivers or writes.
+
+    With `on_text` the model's words are streamed to it as they come; `on_step` hears each
+    tool call start and finish.
+    """
     system = system_prompt(agent)
     model = resolve_model(agent.model, settings=settings)
     extra = toolbox.definitions(agent) if toolbox is not None else []
@@ -104,6 +121,8 @@ def run_agent_turn(
                 tools=tools,
                 toolbox=toolbox if extra else None,
                 on_activity=on_activity,
+                on_text=on_text,
+                on_step=on_step,
             )
             result.condensed = condensed
             return result
@@ -125,6 +144,8 @@ def _loop(
     tools: list[dict[str, Any]],
     toolbox: Toolbox | None,
     on_activity: Callable[[str], None] | None,
+    on_text: Callable[[str], None] | None = None,
+    on_step: Callable[[ToolStep], None] | None = None,
 ) -> TurnResult:
     usage = TokenUsage()
     sources: list[str] = []
@@ -133,9 +154,24 @@ def _loop(
     offered = tools
     tool_choice: dict[str, Any] | None = None
     while True:
-        completion = llm.complete(
-            model=model, system=system, messages=working, tools=offered, tool_choice=tool_choice
-        )
+        if on_text is not None:
+            completion = stream_completion(
+                llm=llm,
+                model=model,
+                system=system,
+                messages=working,
+                tools=offered,
+                tool_choice=tool_choice,
+                on_text=on_text,
+            )
+        else:
+            completion = llm.complete(
+                model=model,
+                system=system,
+                messages=working,
+                tools=offered,
+                tool_choice=tool_choice,
+            )
         usage += completion.usage
         calls = completion.tool_uses()
         malformed = {
@@ -162,9 +198,16 @@ def _loop(
                 results.append(_refused(call.id, f"Not run: {_WRAP_UP}"))
                 continue
             else:
+                described = toolbox.describe(call.name, arguments)
                 if on_activity is not None:
-                    on_activity(toolbox.describe(call.name, arguments))
+                    on_activity(described)
+                if on_step is not None:
+                    on_step(ToolStep(key=call.id, title=described, done=False))
                 output = toolbox.run(agent, call.name, arguments)
+                if on_step is not None:
+                    on_step(
+                        ToolStep(key=call.id, title=described, done=True, failed=output.is_error)
+                    )
                 sources.extend(s for s in output.sources if s not in sources)
             steps.append({"tool": call.name, "input": arguments, "error": output.is_error})
             results.append(

@@ -29,8 +29,9 @@ from bot.engine.conversation_tools import (
     with_sources,
 )
 from bot.engine.learned_examples import learn_from
+from bot.engine.ports import TurnPreview
 from bot.engine.states import Transition, move
-from bot.engine.turn import Toolbox, TurnResult, run_agent_turn
+from bot.engine.turn import Toolbox, ToolStep, TurnResult, run_agent_turn
 from bot.llm.client import LLMClient
 from bot.llm.errors import ModelUnavailableError
 from bot.routing.decision import RouteDecision, RouteMethod
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 _CLOSED = (ConversationStatus.CANCELLED, ConversationStatus.CLOSED)
 
 ShowActivity = Callable[[Conversation, str], None]
+StartPreview = Callable[[Conversation, Callable[[str], None]], TurnPreview]
 
 
 @dataclass
@@ -68,8 +70,18 @@ class TurnRunner:
     worker_id: str
     toolbox: Toolbox | None = None
 
-    def run(self, work: PendingWork, *, show_activity: ShowActivity | None = None) -> None:
-        """Run one claimed turn (or fail it after too many attempts); never raises."""
+    def run(
+        self,
+        work: PendingWork,
+        *,
+        show_activity: ShowActivity | None = None,
+        start_preview: StartPreview | None = None,
+    ) -> None:
+        """Run one claimed turn (or fail it after too many attempts); never raises.
+
+        With `start_preview` the turn is shown live while it runs (streamed words, a step
+        per tool call), and its stored reply records the preview so it takes its place.
+        """
         assert work.id is not None
         if work.attempts > self.settings.turn_max_attempts:
             self._fail(
@@ -78,7 +90,7 @@ class TurnRunner:
             )
             return
         try:
-            self._run(work, show_activity)
+            self._run(work, show_activity, start_preview)
         except Exception as error:  # a bug must not lose the turn or reach the thread raw
             log.exception("turn %s of conversation %s crashed", work.id, work.conversation_id)
             self._fail(
@@ -97,7 +109,12 @@ class TurnRunner:
             worker=self.worker_id,
         )
 
-    def _run(self, work: PendingWork, show_activity: ShowActivity | None) -> None:
+    def _run(
+        self,
+        work: PendingWork,
+        show_activity: ShowActivity | None,
+        start_preview: StartPreview | None,
+    ) -> None:
         with session_scope(self.engine) as session:
             conversation = session.get(Conversation, work.conversation_id)
             if conversation is None or conversation.status in _CLOSED:
@@ -143,6 +160,13 @@ class TurnRunner:
         ):
             return
         activity("is thinking…")
+        # An earlier attempt's preview is already in the chat: the reply takes its place,
+        # and this attempt shows its progress on the status line only.
+        preview = (
+            start_preview(snapshot, lambda handle: self._remember_preview(work, handle))
+            if start_preview is not None and work.preview_ts is None
+            else None
+        )
         try:
             result = run_agent_turn(
                 llm=self.llm,
@@ -152,21 +176,34 @@ class TurnRunner:
                 messages=messages,
                 toolbox=self.toolbox,
                 on_activity=activity,
+                on_text=preview.write if preview is not None else None,
+                on_step=_step_shower(preview),
             )
         except ModelUnavailableError as error:
             self._fail(work, reason=error.reason)
             return
+        finally:
+            if preview is not None:
+                preview.end()
         with session_scope(self.engine) as session:
             conversation = session.get(Conversation, work.conversation_id)
             assert conversation is not None
             if conversation.status in _CLOSED:  # cancelled while the model was thinking
-                self._finish(session, work, WorkStatus.CANCELLED)
+                if self._finish(session, work, WorkStatus.CANCELLED):
+                    self._close_preview(session, work)
                 return
             if not self._finish(session, work, WorkStatus.DONE):
                 log.info("turn %s was handed back while it ran; its result is dropped", work.id)
                 return
             crud.add_usage(conversation=conversation, usage=result.usage)
-            self._store_outcome(session, conversation, agent, result)
+            assert work.id is not None
+            self._store_outcome(
+                session,
+                conversation,
+                agent,
+                result,
+                preview_ts=crud.preview_of(session=session, work_id=work.id),
+            )
             metrics.TURNS.labels(outcome=conversation.status.value).inc()
             metrics.turn_spent(
                 agent=agent.name,
@@ -174,6 +211,24 @@ class TurnRunner:
                 usage=result.usage,
                 prices=self.settings.model_prices,
             )
+
+    def _close_preview(self, session: Session, work: PendingWork) -> None:
+        """A cancelled turn's half-streamed words give way to a short note, in place."""
+        assert work.id is not None
+        preview_ts = crud.preview_of(session=session, work_id=work.id)
+        if preview_ts:
+            crud.add_assistant_message(
+                session=session,
+                conversation_id=work.conversation_id,
+                kind=MessageKind.NOTICE,
+                text="Stopped before finishing.",
+                payload={"preview_ts": preview_ts},
+            )
+
+    def _remember_preview(self, work: PendingWork, handle: str) -> None:
+        assert work.id is not None
+        with session_scope(self.engine) as session:
+            crud.remember_preview(session=session, work_id=work.id, handle=handle)
 
     # Routing ----------------------------------------------------------------------------------
 
@@ -280,6 +335,8 @@ class TurnRunner:
         conversation: Conversation,
         agent: AgentDefinition,
         result: TurnResult,
+        *,
+        preview_ts: str | None,
     ) -> None:
         assert conversation.id is not None
         completion, condensed = result.completion, result.condensed
@@ -293,7 +350,11 @@ class TurnRunner:
             "model": completion.model,
             "usage": result.usage,
         }
-        reading = {"sources": result.sources, "steps": result.steps} if result.steps else {}
+        reading: dict[str, Any] = (
+            {"sources": result.sources, "steps": result.steps} if result.steps else {}
+        )
+        if preview_ts:
+            reading["preview_ts"] = preview_ts
         lead = completion.text
         if tool_use is not None and tool_use.name == DELIVER:
             deliverable = parse_deliverable(tool_use.input)
@@ -349,13 +410,22 @@ class TurnRunner:
             conversation = session.get(Conversation, work.conversation_id)
             if conversation is None or not move(conversation, Transition.FAIL, reason=reason):
                 return
+            preview_ts = crud.preview_of(session=session, work_id=work.id)
             crud.add_assistant_message(
                 session=session,
                 conversation_id=work.conversation_id,
                 kind=MessageKind.FAILURE,
                 text=failures.failure_text(reason=reason),
-                payload={"reason": reason},
+                payload={"reason": reason, **({"preview_ts": preview_ts} if preview_ts else {})},
             )
+
+
+def _step_shower(preview: TurnPreview | None) -> Callable[[ToolStep], None] | None:
+    if preview is None:
+        return None
+    return lambda step: preview.step(
+        key=step.key, title=step.title, done=step.done, failed=step.failed
+    )
 
 
 def unanswered(messages: Sequence[Message]) -> list[Message]:

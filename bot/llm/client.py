@@ -55,6 +55,11 @@ class LLMClient:
         return self._sdk is not None or self.settings.anthropic_api_key is not None
 
     @property
+    def in_flight(self) -> threading.BoundedSemaphore:
+        """The MODEL_CALLS_IN_FLIGHT cap every model call (streamed or not) waits on."""
+        return self._in_flight
+
+    @property
     def sdk(self) -> anthropic.Anthropic:
         """The SDK client, made on first use."""
         if self._sdk is None:
@@ -80,6 +85,7 @@ class LLMClient:
         tool_choice: dict[str, Any] | None = None,
         max_tokens: int | None = None,
         cache: bool = True,
+        attempts_made: int = 0,
     ) -> Completion:
         """One Messages API call; raises ModelUnavailableError with a readable reason on failure."""
         request: dict[str, Any] = {
@@ -92,7 +98,7 @@ class LLMClient:
             request["tools"] = cached_tools(tools) if cache else tools
         if tool_choice:
             request["tool_choice"] = tool_choice
-        response = self._create_with_retries(request)
+        response = self._create_with_retries(request, first_attempt=attempts_made)
         return Completion(
             content=list(response.content),
             stop_reason=response.stop_reason,
@@ -101,10 +107,10 @@ class LLMClient:
             raw=response,
         )
 
-    def _create_with_retries(self, request: dict[str, Any]) -> ApiMessage:
+    def _create_with_retries(self, request: dict[str, Any], *, first_attempt: int) -> ApiMessage:
         """`messages.create`, tried again while that may help, up to MODEL_MAX_RETRIES times."""
         sdk = self.sdk
-        for attempt in itertools.count():
+        for attempt in itertools.count(first_attempt):
             started = time.perf_counter()
             try:
                 with self._in_flight:  # MODEL_CALLS_IN_FLIGHT: the rest wait here
@@ -173,3 +179,8 @@ def _api_message(error: anthropic.APIStatusError) -> str:
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
     return str(error.message)
+
+
+def explain_failure(error: anthropic.APIError, settings: Settings) -> ModelUnavailableError:
+    """The readable failure for an SDK error, for callers outside this module (streaming)."""
+    return _explain(error, settings)

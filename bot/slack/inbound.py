@@ -18,6 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.engine.inbox import MAX_ATTEMPTS
 from bot.slack.listeners.actions.buttons import handle_action
 from bot.slack.listeners.commands.feature import file_stored_command
+from bot.slack.listeners.events.agent_sessions import handle_session_stopped
+from bot.slack.listeners.events.home import handle_home_opened
 from bot.slack.listeners.events.messages import apologise, handle_message_event
 from bot.slack.payloads import InvalidPayloadError, read_request
 from bot.slack.render import IMPLEMENT
@@ -25,6 +27,10 @@ from bot.slack.services import SlackServices
 from bot.store.models import InboundEvent
 
 log = logging.getLogger(__name__)
+
+# Events Bolt's own listeners handle in OAuth mode (an uninstall deletes the workspace's
+# tokens); with one token there is nothing to clean up.
+BOLT_HANDLES = frozenset({"app_uninstalled", "tokens_revoked"})
 
 UNAVAILABLE = BoltResponse(status=503, body="agentdesk can't store requests right now")
 
@@ -42,7 +48,9 @@ def register(app: App, services: SlackServices) -> None:
             log.info("refused a malformed request: %s", problem)
             return BoltResponse(status=400, body="invalid payload")
         if wanted is None:
-            if req.body.get("type") == "event_callback":
+            event_type = (req.body.get("event") or {}).get("type")
+            bolts = event_type in BOLT_HANDLES and services.workspaces.many
+            if req.body.get("type") == "event_callback" and not bolts:
                 return BoltResponse(status=200, body="")  # an event nobody acts on
             return next()
         if wanted.kind == "action" and _is_implementation_click(req.body):
@@ -88,8 +96,16 @@ def handle_stored(row: InboundEvent, *, services: SlackServices) -> None:
     """Take in one stored request (the worker calls this after the ack)."""
     payload: dict[str, Any] = row.body["payload"]
     team_id = row.body.get("team_id") or payload.get("team_id")
-    client = services.client
-    if row.kind == "event":
+    client = services.client_for(str(team_id or "") or None)
+    if row.kind == "event" and payload["event"].get("type") == "agent_session_stopped":
+        handle_session_stopped(
+            event=payload["event"], team_id=str(team_id or ""), client=client, services=services
+        )
+    elif row.kind == "event" and payload["event"].get("type") == "app_home_opened":
+        handle_home_opened(
+            event=payload["event"], team_id=str(team_id or ""), client=client, services=services
+        )
+    elif row.kind == "event":
         event = payload["event"]
         try:
             handle_message_event(

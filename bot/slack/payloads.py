@@ -52,6 +52,25 @@ class MessageEvent(_Loose):
     message: EditedMessage | None = None
 
 
+class SessionStopped(_Loose):
+    """`agent_session_stopped`: someone pressed Stop on a thread's agent session."""
+
+    type: Literal["agent_session_stopped"]
+    channel: str = Field(pattern=_ID)
+    thread_ts: str = Field(pattern=_TS)
+    user: str | None = Field(default=None, pattern=_ID)
+    streaming_message_ts: list[str] = Field(default_factory=list)
+
+
+class HomeOpened(_Loose):
+    """`app_home_opened`: someone opened the app's Home or Messages tab."""
+
+    type: Literal["app_home_opened"]
+    user: str = Field(pattern=_ID)
+    tab: str = Field(min_length=1, max_length=40)
+    channel: str | None = Field(default=None, pattern=_ID)
+
+
 class EventEnvelope(_Loose):
     """An `event_callback` envelope."""
 
@@ -130,6 +149,15 @@ def read_request(body: Any) -> StoredRequest | None:
 
 def _event(envelope: EventEnvelope) -> StoredRequest | None:
     event = envelope.event
+    key = f"event:{envelope.event_id}"
+    if event.get("type") == "agent_session_stopped":
+        stopped = SessionStopped.model_validate(event)
+        return StoredRequest(
+            kind="event", key=key, thread_key=f"{stopped.channel}:{stopped.thread_ts}"
+        )
+    if event.get("type") == "app_home_opened":
+        opened = HomeOpened.model_validate(event)
+        return StoredRequest(kind="event", key=key, thread_key=f"home:{opened.user}")
     if event.get("type") not in ("message", "app_mention"):
         return None
     if event.get("subtype") not in (None, EDITED, *SPOKEN_SUBTYPES):
@@ -140,9 +168,7 @@ def _event(envelope: EventEnvelope) -> StoredRequest | None:
         if parsed.message is None:
             raise InvalidPayloadError("an edit without its message")
         thread = parsed.message.thread_ts or parsed.message.ts
-    return StoredRequest(
-        kind="event", key=f"event:{envelope.event_id}", thread_key=f"{parsed.channel}:{thread}"
-    )
+    return StoredRequest(kind="event", key=key, thread_key=f"{parsed.channel}:{thread}")
 
 
 def _action(payload: BlockActions) -> StoredRequest:

@@ -1,6 +1,8 @@
 """Posts stored replies into Slack threads: once, in order, as Markdown, with attachments."""
 
+import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -8,9 +10,16 @@ from slack_sdk.errors import SlackApiError
 
 from bot.engine.desk import Desk
 from bot.engine.followups import render_digest
-from bot.slack.render import render
+from bot.slack.home import HomeTab
+from bot.slack.render import SlackMessage, render
+from bot.slack.sessions import PROCESSING, AgentSessions
+from bot.slack.streaming import StreamedTurn
 from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
+from bot.slack.workspaces import Workspaces
 from bot.store.models import Conversation, Message, ScheduledPost
+
+# A streamed preview that is gone (or no longer ours to edit): post the reply afresh.
+_PREVIEW_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +29,13 @@ METADATA_EVENT = "agentdesk_reply"
 class SlackPoster:
     """The engine's Poster for Slack."""
 
-    def __init__(self, client: WebClient, desk: Desk) -> None:
-        self.client = client
+    def __init__(
+        self, workspaces: Workspaces, desk: Desk, *, sessions: AgentSessions | None = None
+    ) -> None:
+        self.workspaces = workspaces
         self.desk = desk
+        self.sessions = sessions or AgentSessions()
+        self.home: HomeTab | None = None  # set when the app has a Home tab to keep fresh
 
     def post(self, *, conversation: Conversation, message: Message) -> str | None:
         """Post a reply in its thread and return the first message's ts.
@@ -30,22 +43,27 @@ class SlackPoster:
         After an interrupted attempt, the parts (and the attached plan) that did reach the
         thread are not posted again, and the ones that did not are posted now.
         """
+        client = self.workspaces.client_for(conversation.team_id)
         replies = self._replies(conversation) if message.post_attempted_at is not None else []
         posted = _parts_posted(replies, message_id=message.id)
         agents = list(self.desk.roster().agents)
+        preview_ts = (message.payload or {}).get("preview_ts")
         first_ts: str | None = None
         for index, piece in enumerate(render(message, conversation=conversation, agents=agents)):
             piece_ts = posted.get(index)
+            metadata = {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"message_id": message.id, "part": index},
+            }
+            if piece_ts is None and index == 0 and preview_ts:
+                piece_ts = self._replace_preview(conversation, str(preview_ts), piece, metadata)
             if piece_ts is None:
-                response = self.client.chat_postMessage(
+                response = client.chat_postMessage(
                     channel=conversation.channel_id,
                     thread_ts=conversation.thread_ts,
                     text=piece.text,
                     blocks=piece.blocks,
-                    metadata={
-                        "event_type": METADATA_EVENT,
-                        "event_payload": {"message_id": message.id, "part": index},
-                    },
+                    metadata=metadata,
                     unfurl_links=False,
                 )
                 piece_ts = str(response.get("ts") or "")
@@ -54,22 +72,69 @@ class SlackPoster:
                 replies, filename=piece.attachment[0], after=piece_ts
             ):
                 self._attach(conversation, *piece.attachment)
+        self.sessions.show(client, conversation=conversation)
+        if self.home is not None:
+            self.home.refresh(
+                client, team_id=conversation.team_id, user_id=conversation.requester_id
+            )
         return first_ts
+
+    def start_preview(
+        self, *, conversation: Conversation, remember: Callable[[str], None]
+    ) -> StreamedTurn:
+        """Stream a running turn into its thread (see `bot/slack/streaming.py`)."""
+        return StreamedTurn(
+            self.workspaces.client_for(conversation.team_id),
+            conversation=conversation,
+            remember=remember,
+        )
+
+    def _replace_preview(
+        self,
+        conversation: Conversation,
+        preview_ts: str,
+        piece: SlackMessage,
+        metadata: dict[str, Any],
+    ) -> str | None:
+        """Turn the turn's streamed message into the reply's first part; None when the
+        preview is gone and the part must be posted instead."""
+        client = self.workspaces.client_for(conversation.team_id)
+        # Stopped already, or expired: either way it can be edited now.
+        with contextlib.suppress(SlackApiError):
+            client.chat_stopStream(channel=conversation.channel_id, ts=preview_ts)
+        try:
+            client.chat_update(
+                channel=conversation.channel_id,
+                ts=preview_ts,
+                text=piece.text,
+                blocks=piece.blocks,
+                metadata=metadata,
+            )
+        except SlackApiError as error:
+            if error.response.get("error") not in _PREVIEW_GONE:
+                raise  # the outbox tries again later
+            log.info("the streamed preview is gone (%s); posting the reply", error.response)
+            return None
+        return preview_ts
 
     def post_to_channel(self, *, post: ScheduledPost) -> str | None:
         """Post a digest at the top of its channel, with links to the threads it names."""
+        client = self.workspaces.client_for(post.team_id)
         if post.post_attempted_at is not None:
-            existing = self._already_in_channel(post)
+            existing = self._already_in_channel(client, post)
             if existing:
                 return existing
         text = (
-            render_digest(_sanitized_digest(post.payload), link=self._thread_link)
+            render_digest(
+                _sanitized_digest(post.payload),
+                link=lambda item: _thread_link(client, item),
+            )
             if post.payload
             else sanitize_for_slack(post.text)
         )
         ts: str | None = None
         for piece in split_markdown(text):
-            response = self.client.chat_postMessage(
+            response = client.chat_postMessage(
                 channel=post.channel_id,
                 text=plain_preview(piece),
                 blocks=[{"type": "markdown", "text": piece}],
@@ -83,9 +148,12 @@ class SlackPoster:
         return ts
 
     def show_working(self, *, conversation: Conversation, activity: str) -> None:
-        """A status line under the thread, or a reaction where statuses aren't allowed."""
+        """A status line under the thread, or a reaction where statuses aren't allowed; the
+        thread's agent session shows it is processing (with Slack's Stop button)."""
+        client = self.workspaces.client_for(conversation.team_id)
+        self.sessions.show(client, conversation=conversation, status=PROCESSING)
         show_status(
-            self.client,
+            client,
             channel=conversation.channel_id,
             thread_ts=conversation.thread_ts,
             status=f"{conversation.agent or 'agentdesk'} {activity}",
@@ -94,11 +162,12 @@ class SlackPoster:
 
     def _replies(self, conversation: Conversation) -> list[dict[str, Any]]:
         """The thread as Slack has it, with our metadata (empty when it can't be read)."""
+        client = self.workspaces.client_for(conversation.team_id)
         replies: list[dict[str, Any]] = []
         cursor: str | None = None
         try:
             while True:
-                response = self.client.conversations_replies(
+                response = client.conversations_replies(
                     channel=conversation.channel_id,
                     ts=conversation.thread_ts,
                     include_all_metadata=True,
@@ -113,20 +182,9 @@ class SlackPoster:
             log.warning("could not read the thread to look for an earlier post", exc_info=True)
             return replies
 
-    def _thread_link(self, item: dict[str, Any]) -> str:
-        title = str(item.get("title") or f"request {item.get('conversation_id')}")
+    def _already_in_channel(self, client: WebClient, post: ScheduledPost) -> str | None:
         try:
-            permalink = self.client.chat_getPermalink(
-                channel=str(item["channel_id"]), message_ts=str(item["thread_ts"])
-            ).get("permalink")
-        except (SlackApiError, KeyError):
-            permalink = None
-        requester = f" from <@{item['requester_id']}>" if item.get("requester_id") else ""
-        return (f"[{title}]({permalink})" if permalink else title) + requester
-
-    def _already_in_channel(self, post: ScheduledPost) -> str | None:
-        try:
-            response = self.client.conversations_history(
+            response = client.conversations_history(
                 channel=post.channel_id, include_all_metadata=True, limit=50
             )
         except SlackApiError:
@@ -138,8 +196,9 @@ class SlackPoster:
         return None
 
     def _attach(self, conversation: Conversation, filename: str, content: str) -> None:
+        client = self.workspaces.client_for(conversation.team_id)
         try:
-            self.client.files_upload_v2(
+            client.files_upload_v2(
                 channel=conversation.channel_id,
                 thread_ts=conversation.thread_ts,
                 content=content,
@@ -151,12 +210,24 @@ class SlackPoster:
                 "could not attach the plan (%s); posting it inline", error.response.get("error")
             )
             for piece in split_markdown(content):
-                self.client.chat_postMessage(
+                client.chat_postMessage(
                     channel=conversation.channel_id,
                     thread_ts=conversation.thread_ts,
                     text=piece[:300],
                     blocks=[{"type": "markdown", "text": piece}],
                 )
+
+
+def _thread_link(client: WebClient, item: dict[str, Any]) -> str:
+    title = str(item.get("title") or f"request {item.get('conversation_id')}")
+    try:
+        permalink = client.chat_getPermalink(
+            channel=str(item["channel_id"]), message_ts=str(item["thread_ts"])
+        ).get("permalink")
+    except (SlackApiError, KeyError):
+        permalink = None
+    requester = f" from <@{item['requester_id']}>" if item.get("requester_id") else ""
+    return (f"[{title}]({permalink})" if permalink else title) + requester
 
 
 def _sanitized_digest(payload: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonsElement
+from slack_sdk.models.blocks.basic_components import FeedbackButtonObject
+
 from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
 from bot.store.models import Conversation, Message, MessageKind
 
@@ -77,7 +80,8 @@ def render(
             attachment = (_filename(payload.get("title", "plan")), text)
             text = sanitize_for_slack(summary) + "\n\n_The full plan is attached below._"
         actions = [
-            _feedback_and_handoff(conversation_id, message.id, conversation.agent, agents),
+            feedback_buttons(conversation_id, message.id),
+            *_handoff(conversation_id, conversation.agent, agents),
             implement_actions(conversation_id),
         ]
     elif message.kind is MessageKind.CHOOSE_AGENT:
@@ -130,20 +134,31 @@ def _question_buttons(conversation_id: int, payload: dict[str, Any]) -> list[dic
     return blocks
 
 
-def _feedback_and_handoff(
-    conversation_id: int, message_id: int | None, current: str | None, agents: list[str]
-) -> dict[str, Any]:
-    elements: list[dict[str, Any]] = [
-        _button(
-            "👍 Helpful", FEEDBACK, action_value(c=conversation_id, m=message_id, v="up"), index=0
-        ),
-        _button(
-            "👎 Not quite",
-            FEEDBACK,
-            action_value(c=conversation_id, m=message_id, v="down"),
-            index=1,
-        ),
-    ]
+def feedback_buttons(conversation_id: int, message_id: int | None) -> dict[str, Any]:
+    """Slack's native thumbs up / down under a deliverable; a click names the message."""
+    block = ContextActionsBlock(
+        block_id=f"agentdesk_feedback_{message_id}",
+        elements=[
+            FeedbackButtonsElement(
+                action_id=FEEDBACK,
+                positive_button=FeedbackButtonObject(
+                    text="Helpful",
+                    accessibility_label="Mark this plan as helpful",
+                    value=action_value(c=conversation_id, m=message_id, v="up"),
+                ),
+                negative_button=FeedbackButtonObject(
+                    text="Not quite",
+                    accessibility_label="Mark this plan as not quite right",
+                    value=action_value(c=conversation_id, m=message_id, v="down"),
+                ),
+            )
+        ],
+    )
+    return block.to_dict()
+
+
+def _handoff(conversation_id: int, current: str | None, agents: list[str]) -> list[dict[str, Any]]:
+    elements: list[dict[str, Any]] = []
     others = [name for name in agents if name != current][:_MAX_OPTIONS]
     if others:
         elements.append(
@@ -160,7 +175,7 @@ def _feedback_and_handoff(
                 ],
             }
         )
-    return _actions("deliverable", elements)
+    return [_actions("deliverable", elements)] if elements else []
 
 
 def implement_actions(conversation_id: int, repos: list[str] | None = None) -> dict[str, Any]:

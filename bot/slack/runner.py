@@ -9,7 +9,7 @@ from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.runtime import build_scheduler
 from bot.scheduler import SchedulerService
-from bot.slack.app import SlackApp, SlackNotConfiguredError, build_slack_app
+from bot.slack.app import SlackApp, SlackNotConfiguredError, build_slack_app, oauth_mode
 from bot.slack.server import build_http_app
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,11 @@ def run_socket_mode(settings: Settings, desk: Desk) -> None:
     """Connect to Slack over Socket Mode (no public URL needed) until stopped."""
     if settings.slack_app_token is None:
         raise SlackNotConfiguredError("SLACK_APP_TOKEN is not set (needed for Socket Mode)")
+    if oauth_mode(settings):
+        log.warning(
+            "OAuth mode over Socket Mode: workspaces already installed are served, but new "
+            "installs need /slack/install, which only `agentdesk serve` (HTTP) offers"
+        )
     slack = build_slack_app(settings, desk, socket_mode=True)
     slack.worker.start()
     if slack.services.implementation is not None:  # implementation runs

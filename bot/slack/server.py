@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -68,6 +69,19 @@ def build_http_app(
             headers=bolt_response.first_headers_without_set_cookie(),
         )
 
+    async def oauth_page(request: Request) -> Response:
+        """Bolt's install page and OAuth redirect (OAuth mode), off the event loop."""
+        flow = slack.app.oauth_flow
+        if flow is None:
+            return _refuse(404, "not found")
+        bolt_request = to_bolt_request(request, await request.body())
+        handle = (
+            flow.handle_installation
+            if request.url.path == flow.install_path
+            else flow.handle_callback
+        )
+        return to_starlette_response(await run_in_threadpool(handle, bolt_request))
+
     async def healthz(_: Request) -> Response:
         healthy = await run_in_threadpool(desk.database_answers)
         return JSONResponse(
@@ -91,10 +105,19 @@ def build_http_app(
             if slack.services.implementation is not None:  # implementation runs
                 await run_in_threadpool(slack.services.implementation.stop)
 
+    oauth_routes = (
+        [
+            Route(slack.app.oauth_flow.install_path, oauth_page, methods=["GET"]),
+            Route(slack.app.oauth_flow.redirect_uri_path, oauth_page, methods=["GET"]),
+        ]
+        if slack.app.oauth_flow is not None
+        else []
+    )
     return Starlette(
         routes=[
             Route(EVENTS_PATH, slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *oauth_routes,
             Route("/readyz", readiness_endpoint(desk), methods=["GET"]),
             Route("/metrics", metrics_endpoint(desk.engine), methods=["GET"]),
         ],

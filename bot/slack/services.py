@@ -1,7 +1,7 @@
 """What the listeners share: the desk, the worker, the people directory, the bot's identity."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -9,9 +9,12 @@ from slack_sdk.errors import SlackApiError
 from bot.engine.desk import Desk, Intake
 from bot.engine.inbound import InboundMessage
 from bot.engine.worker import Worker
+from bot.slack.home import HomeTab
 from bot.slack.implementation import SlackImplementation  # implementation runs
 from bot.slack.poster import show_status
+from bot.slack.sessions import AgentSessions
 from bot.slack.users import UserDirectory
+from bot.slack.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +26,18 @@ class SlackServices:
     desk: Desk
     worker: Worker
     users: UserDirectory
-    client: WebClient
+    workspaces: Workspaces
     bot_user_id: str | None = None
     implementation: SlackImplementation | None = None  # implementation runs (bot/implement)
+    sessions: AgentSessions = field(default_factory=AgentSessions)
+    home: HomeTab = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.home = HomeTab(self.desk)
+
+    def client_for(self, team_id: str | None) -> WebClient:
+        """The Web API client of a workspace."""
+        return self.workspaces.client_for(team_id)
 
     def submit(self, inbound: InboundMessage, *, signal_ts: str | None = None) -> Intake:
         """Take a message in; on success show a sign of life (or the person's place in the
@@ -39,8 +51,9 @@ class SlackServices:
         )
         agent = conversation.agent if conversation and conversation.agent else "agentdesk"
         place = self._place_in_queue(intake)
+        client = self.workspaces.client_for(inbound.team_id)
         show_status(
-            self.client,
+            client,
             channel=inbound.channel_id,
             thread_ts=inbound.thread_ts,
             status=f"{agent} is reading your message…"
@@ -49,7 +62,7 @@ class SlackServices:
             fallback_ts=signal_ts or inbound.ts,
         )
         if place is not None:
-            self._tell_place(inbound, place)
+            self._tell_place(client, inbound, place)
         return intake
 
     def _place_in_queue(self, intake: Intake) -> str | None:
@@ -63,9 +76,9 @@ class SlackServices:
             return "yours is next"
         return f"{ahead} request{'s' if ahead != 1 else ''} ahead of yours"
 
-    def _tell_place(self, inbound: InboundMessage, place: str) -> None:
+    def _tell_place(self, client: WebClient, inbound: InboundMessage, place: str) -> None:
         try:
-            self.client.chat_postEphemeral(
+            client.chat_postEphemeral(
                 channel=inbound.channel_id,
                 user=inbound.user_id,
                 thread_ts=inbound.thread_ts,

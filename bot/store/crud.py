@@ -193,6 +193,20 @@ def enqueue_turn(
     return work
 
 
+def remember_preview(*, session: Session, work_id: int, handle: str) -> None:
+    """Keep where the chat shows a turn live, so its reply can take that place."""
+    work = session.get(PendingWork, work_id)
+    if work is not None and work.preview_ts is None:
+        work.preview_ts = handle
+        session.add(work)
+
+
+def preview_of(*, session: Session, work_id: int) -> str | None:
+    """Where the chat shows a turn live, if it does."""
+    work = session.get(PendingWork, work_id)
+    return work.preview_ts if work is not None else None
+
+
 def cancel_work(*, session: Session, conversation_id: int) -> int:
     """Cancel every queued turn of a conversation; returns how many."""
     queued = session.exec(

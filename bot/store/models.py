@@ -168,6 +168,8 @@ class PendingWork(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _timestamp()
     finished_at: datetime | None = _timestamp(nullable=True)
+    # Where the chat shows this turn live (a streamed message's ts); its reply replaces it.
+    preview_ts: str | None = Field(default=None, max_length=40)
 
 
 class InboundEvent(SQLModel, table=True):

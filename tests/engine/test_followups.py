@@ -234,3 +234,43 @@ def test_retention_deletes_only_old_text(tmp_path: Path, fake: FakeAnthropic) ->
 def test_retention_is_off_by_default(desk: Desk, fake: FakeAnthropic) -> None:
     waiting_conversation(desk, fake, since=MONDAY_9_NY)
     assert followups(desk).apply_retention(datetime.now(UTC) + timedelta(days=3650)) == 0
+
+
+def test_each_workspace_gets_a_digest_of_its_own_requests_only(
+    tmp_path: Path, fake: FakeAnthropic
+) -> None:
+    settings = make_settings(tmp_path, fake, digest_channel="T1:CDIGEST, T2:CTWO")
+    with desk_with(settings) as desk:
+        waiting_conversation(desk, fake, since=MONDAY_9_NY)  # in T1
+        desk.take_in(
+            inbound(
+                "Add SSO",
+                ts="400.000",
+                thread_ts="400.000",
+                team_id="T2",
+                event_keys=("msg:T2:C1:400.000",),
+                explicit_agent="backend-feature-developer",
+            )
+        )
+        fake.reply_tool_use(
+            "deliver_result", {"title": "SSO", "summary": "Use SAML.", "document": "## Plan"}
+        )
+        desk.work()
+        sso = desk.find_conversation(team_id="T2", channel_id="C1", thread_ts="400.000")
+        assert sso is not None and sso.id is not None
+        desk.record_feedback(sso.id, message_id=None, rating="up", by="U1")
+        desk.record_feedback(sso.id, message_id=None, rating="down", by="U2")
+        desk.record_feedback(sso.id, message_id=None, rating="up", by="U3")
+        assert followups(desk).queue_digest(datetime.now(UTC) + timedelta(days=7)) is True
+        with Session(desk.engine) as session:
+            posts = {p.team_id: p for p in session.exec(select(ScheduledPost)).all()}
+    assert set(posts) == {"T1", "T2"}
+    one, two = posts["T1"].payload, posts["T2"].payload
+    assert one is not None and two is not None
+    assert posts["T1"].channel_id == "CDIGEST" and posts["T2"].channel_id == "CTWO"
+    assert (one["new_requests"], one["delivered"], one["waiting_total"]) == (1, 0, 1)
+    assert (two["new_requests"], two["delivered"], two["waiting_total"]) == (1, 1, 0)
+    assert (two["helpful"], two["not_helpful"]) == (2, 1)
+    assert (one["helpful"], one["not_helpful"]) == (0, 0)
+    assert "- rated helpful 2, not quite 1" in posts["T2"].text
+    assert "rated helpful" not in posts["T1"].text

@@ -92,6 +92,15 @@ MAX_MARKDOWN_CHARS = 12_000
 MAX_BLOCKS = 50
 """Maximum number of blocks in one message."""
 
+STREAM_EXPIRY_SECONDS = 300.0
+"""A stream not stopped within this long is ended by Slack; later appends fail."""
+
+MAX_VIEW_BLOCKS = 100
+"""Maximum number of blocks in a Home tab (or modal) view."""
+
+SESSION_STATUSES = ("processing", "active", "suspended", "closed")
+"""The statuses `agents.sessions.setStatus` accepts."""
+
 MAX_LOADING_MESSAGES = 10
 """Maximum number of ``loading_messages`` for ``assistant.threads.setStatus``."""
 
@@ -122,6 +131,25 @@ class _Failure:
     retry_after: str | None
     remaining: int
     extra: JSONDict = field(default_factory=dict)
+
+
+@dataclass
+class _Workspace:
+    """Who the bot is in one workspace."""
+
+    team_id: str
+    team_name: str
+    team_domain: str
+    bot_user_id: str
+    bot_id: str
+    scopes: list[str]
+    installer: str
+    token_seconds: int | None = None  # token rotation: tokens expire and are refreshed
+
+
+_WORKSPACE_FIELDS = ("team_id", "team_name", "team_domain", "bot_user_id", "bot_id")
+INSTALL_CODE_SECONDS = 600.0
+"""An OAuth code unused for this long is refused (`invalid_code`)."""
 
 
 @dataclass
@@ -362,6 +390,10 @@ class FakeSlack:
         ts_base: int = 1_700_000_000,
         host: str = "127.0.0.1",
         port: int = 0,
+        stream_expiry_seconds: float = STREAM_EXPIRY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        client_id: str = "1111.2222",
+        client_secret: str = "fake-client-secret",  # noqa: S107 (a fake)
     ) -> None:
         self.tokens: set[str] = set(tokens)
         self.scopes: list[str] = list(scopes)
@@ -376,6 +408,15 @@ class FakeSlack:
         self.host = host
         self._requested_port = port
         self._ts_base = ts_base
+        self.stream_expiry_seconds = stream_expiry_seconds
+        self.clock = clock
+        self.client_id = client_id
+        self.client_secret = client_secret
+        # Other workspaces the app is installed in, by bot token (see `grant_install`).
+        self._workspaces: dict[str, _Workspace] = {}
+        self._install_codes: dict[str, tuple[_Workspace, float]] = {}
+        self._refresh_tokens: dict[str, _Workspace] = {}
+        self._call_tokens: list[tuple[str, str | None]] = []
 
         self._lock = threading.RLock()
         self._seq = itertools.count(1)
@@ -392,6 +433,8 @@ class FakeSlack:
         self._reactions: list[JSONDict] = []
         self._statuses: list[JSONDict] = []
         self._current_status: dict[tuple[str, str], str] = {}
+        self._sessions: dict[tuple[str, str], JSONDict] = {}
+        self._home_views: dict[str, JSONDict] = {}
         self._uploads: dict[str, _PendingUpload] = {}
         self._files: list[JSONDict] = []
         self._responses: dict[str, list[JSONDict]] = {}
@@ -422,6 +465,9 @@ class FakeSlack:
             "assistant.threads.setStatus": self._m_assistant_set_status,
             "assistant.threads.setTitle": self._m_assistant_set_title,
             "assistant.threads.setSuggestedPrompts": self._m_assistant_set_prompts,
+            "agents.sessions.setStatus": self._m_agents_sessions_set_status,
+            "agents.sessions.rename": self._m_agents_sessions_rename,
+            "views.publish": self._m_views_publish,
             "files.getUploadURLExternal": self._m_files_get_upload_url,
             "files.completeUploadExternal": self._m_files_complete_upload,
         }
@@ -734,6 +780,47 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ inspection
 
+    def grant_install(
+        self,
+        team_id: str,
+        *,
+        team_name: str | None = None,
+        bot_user_id: str | None = None,
+        bot_id: str | None = None,
+        installer: str = "U0INSTALLER",
+        scopes: Iterable[str] | None = None,
+        token_seconds: int | None = None,
+    ) -> str:
+        """Someone approves the app for another workspace; returns the code Slack would hand
+        to the redirect URL (single use, valid for ten minutes). With `token_seconds` the
+        app uses token rotation: tokens expire after that long and come with refresh tokens."""
+        workspace = _Workspace(
+            team_id=team_id,
+            team_name=team_name or f"Workspace {team_id}",
+            team_domain=team_id.lower(),
+            bot_user_id=bot_user_id or f"UBOT{team_id}",
+            bot_id=bot_id or f"BBOT{team_id}",
+            scopes=list(scopes if scopes is not None else self.scopes),
+            installer=installer,
+            token_seconds=token_seconds,
+        )
+        code = f"{team_id}.{uuid.uuid4().hex[:16]}"
+        with self._lock:
+            self._install_codes[code] = (workspace, self.clock())
+        return code
+
+    def tokens_used(self, method: str) -> list[str | None]:
+        """The bot token each call to `method` carried, in order."""
+        with self._lock:
+            return [token for name, token in self._call_tokens if name == method]
+
+    def token_of(self, team_id: str) -> str | None:
+        """The bot token an OAuth install (or the latest rotation) gave a workspace."""
+        with self._lock:
+            return next(
+                (t for t, w in reversed(self._workspaces.items()) if w.team_id == team_id), None
+            )
+
     @property
     def calls(self) -> list[tuple[str, JSONDict]]:
         """Every Web API call received, in order, as ``(method, params)``."""
@@ -749,6 +836,7 @@ class FakeSlack:
         """Forget the recorded calls (the channel model is kept)."""
         with self._lock:
             self._calls.clear()
+            self._call_tokens.clear()
 
     def messages(self, channel: str) -> list[JSONDict]:
         """All messages in ``channel`` (top level and replies) in ts order.
@@ -795,6 +883,18 @@ class FakeSlack:
         """Messages removed with ``chat.delete`` (with their ``channel``)."""
         with self._lock:
             return copy.deepcopy(self._deleted)
+
+    def agent_session(self, channel_id: str, thread_ts: str) -> JSONDict | None:
+        """A thread's agent session: ``{status, title, history}``, or None."""
+        with self._lock:
+            found = self._sessions.get((channel_id, thread_ts))
+            return copy.deepcopy(found) if found is not None else None
+
+    def home_view(self, user_id: str) -> JSONDict | None:
+        """The Home tab last published for a user."""
+        with self._lock:
+            found = self._home_views.get(user_id)
+            return copy.deepcopy(found) if found is not None else None
 
     @property
     def statuses(self) -> list[JSONDict]:
@@ -960,6 +1060,9 @@ class FakeSlack:
 
         with self._lock:
             self._calls.append((method, copy.deepcopy(params)))
+            self._call_tokens.append((method, token if isinstance(token, str) else None))
+            if method == "oauth.v2.access":
+                return self._oauth_v2_access(params, auth)
             if not isinstance(token, str) or token not in self.tokens:
                 return self._json(200, {"ok": False, "error": "invalid_auth"})
             queue = self._failures.get(method)
@@ -976,26 +1079,83 @@ class FakeSlack:
             handler = self._methods.get(method)
             if handler is None:
                 return self._json(200, {"ok": False, "error": "unknown_method"})
+            workspace = self._workspaces.get(token)
+            scopes = workspace.scopes if workspace is not None else self.scopes
             needed = METHOD_SCOPES.get(method, ())
-            if needed and not set(needed) & set(self.scopes):
+            if needed and not set(needed) & set(scopes):
                 return self._json(
                     200,
                     {
                         "ok": False,
                         "error": "missing_scope",
                         "needed": needed[0],
-                        "provided": ",".join(self.scopes),
+                        "provided": ",".join(scopes),
                     },
                 )
+            home = {name: getattr(self, name) for name in _WORKSPACE_FIELDS}
+            if workspace is not None:  # answer as the bot of the token's workspace
+                for name in _WORKSPACE_FIELDS:
+                    setattr(self, name, getattr(workspace, name))
             try:
                 result = handler(params)
             except _SlackError as exc:
                 return self._json(200, {"ok": False, "error": exc.error, **exc.extra})
+            finally:
+                for name, value in home.items():
+                    setattr(self, name, value)
             holds = self._holds.get(method)
             hold = holds.pop(0) if holds else 0.0
         if hold > 0:
             time.sleep(hold)  # outside the lock: the workspace stays readable meanwhile
-        return self._json(200, {"ok": True, **result})
+        return self._json(200, {"ok": True, **result}, {"x-oauth-scopes": ",".join(scopes)})
+
+    def _oauth_v2_access(self, params: JSONDict, auth: str) -> tuple[int, dict[str, str], bytes]:
+        """Exchange an install code for a bot token, authenticated by the app's credentials
+        (HTTP Basic, as slack_sdk sends them, or form fields)."""
+        client_id, client_secret = params.get("client_id"), params.get("client_secret")
+        if auth.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(auth[6:].strip()).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                decoded = ":"
+            client_id, _, client_secret = decoded.partition(":")
+        if client_id != self.client_id:
+            return self._json(200, {"ok": False, "error": "invalid_client_id"})
+        if client_secret != self.client_secret:
+            return self._json(200, {"ok": False, "error": "bad_client_secret"})
+        if params.get("grant_type") == "refresh_token":
+            refreshed = self._refresh_tokens.pop(str(params.get("refresh_token") or ""), None)
+            if refreshed is None:
+                return self._json(200, {"ok": False, "error": "invalid_refresh_token"})
+            return self._json(200, self._grant(refreshed, installer=False))
+        pending = self._install_codes.pop(str(params.get("code") or ""), None)
+        if pending is None or self.clock() - pending[1] > INSTALL_CODE_SECONDS:
+            return self._json(200, {"ok": False, "error": "invalid_code"})
+        return self._json(200, self._grant(pending[0], installer=True))
+
+    def _grant(self, workspace: _Workspace, *, installer: bool) -> JSONDict:
+        """A fresh bot token for a workspace (and a refresh token, with rotation on)."""
+        token = f"xoxb-{workspace.team_id}-{uuid.uuid4().hex[:12]}"
+        self._workspaces[token] = workspace
+        self.tokens.add(token)
+        granted: JSONDict = {
+            "ok": True,
+            "app_id": self.app_id,
+            "scope": ",".join(workspace.scopes),
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": workspace.bot_user_id,
+            "team": {"id": workspace.team_id, "name": workspace.team_name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+        if installer:
+            granted["authed_user"] = {"id": workspace.installer}
+        if workspace.token_seconds is not None:
+            refresh = f"xoxe-1-{uuid.uuid4().hex[:16]}"
+            self._refresh_tokens[refresh] = workspace
+            granted.update(refresh_token=refresh, expires_in=workspace.token_seconds)
+        return granted
 
     def _handle_upload(
         self, file_id: str, headers: Mapping[str, str], body: bytes
@@ -1134,6 +1294,7 @@ class FakeSlack:
 
     def _view(self, channel: str, message: JSONDict) -> JSONDict:
         view = copy.deepcopy(message)
+        view.pop("stream_started", None)
         view["channel"] = channel
         for key in ("thread_ts", "user", "bot_id", "markdown_text"):
             view.setdefault(key, None)
@@ -1146,6 +1307,7 @@ class FakeSlack:
     def _public(message: JSONDict, *, include_metadata: bool = True) -> JSONDict:
         """A stored message as the API returns it."""
         out = copy.deepcopy(message)
+        out.pop("stream_started", None)  # the fake's own bookkeeping
         if not include_metadata:
             out.pop("metadata", None)
         return out
@@ -1299,6 +1461,9 @@ class FakeSlack:
             stored["text"] = ""
         elif "text" in content or "blocks" in content:
             stored.pop("markdown_text", None)
+            stored.pop("chunks", None)
+        if stored.get("stream_state") == "in_progress":
+            stored["stream_state"] = "completed"
         for key, value in content.items():
             stored[key] = value
         if "blocks" in params and not content.get("blocks"):
@@ -1386,6 +1551,7 @@ class FakeSlack:
         message = self._bot_message({"markdown_text": text})
         message["markdown_text"] = text
         message["stream_state"] = "in_progress"
+        message["stream_started"] = self.clock()
         if chunks:
             message["chunks"] = chunks
         stored = self._store_message(channel, message, thread_ts)
@@ -1396,12 +1562,21 @@ class FakeSlack:
         ts = self._require(params, "ts", "message_not_found")
         self._ensure_channel(channel, create=False)
         stored = self._stored_or_error(channel, ts)
+        started = stored.get("stream_started")
+        if (
+            stored.get("stream_state") == "in_progress"
+            and isinstance(started, float)
+            and self.clock() - started > self.stream_expiry_seconds
+        ):
+            stored["stream_state"] = "expired"
         if stored.get("stream_state") != "in_progress":
             raise _SlackError("message_not_in_streaming_state")
         return channel, stored
 
     def _append_chunks(self, stored: JSONDict, params: JSONDict) -> None:
         text, chunks = self._chunk_text(params)
+        if len(str(stored.get("markdown_text") or "")) + len(text) > MAX_MARKDOWN_CHARS:
+            raise _SlackError("msg_too_long")  # one message's Markdown budget, streamed or not
         stored["markdown_text"] = str(stored.get("markdown_text") or "") + text
         if chunks:
             stored.setdefault("chunks", []).extend(chunks)
@@ -1589,6 +1764,66 @@ class FakeSlack:
         if not isinstance(prompts, list) or not prompts:
             raise _SlackError("invalid_arguments")
         return {}
+
+    def _m_agents_sessions_set_status(self, params: JSONDict) -> JSONDict:
+        channel_id = self._require(params, "channel_id")
+        thread_ts = str(params.get("thread_ts") or "")
+        status = self._require(params, "status")
+        if status not in SESSION_STATUSES:
+            raise _SlackError("invalid_arguments")
+        session = self._sessions.setdefault(
+            (channel_id, thread_ts), {"status": None, "title": None, "history": []}
+        )
+        session["status"] = status
+        session["history"].append(status)
+        if params.get("title"):
+            session["title"] = str(params["title"])
+        if params.get("initiator_user_id"):
+            session.setdefault("initiator_user_id", str(params["initiator_user_id"]))
+        return {}
+
+    def _m_agents_sessions_rename(self, params: JSONDict) -> JSONDict:
+        channel_id = self._require(params, "channel_id")
+        title = self._require(params, "title")
+        key = (channel_id, str(params.get("thread_ts") or ""))
+        if key not in self._sessions:
+            raise _SlackError("session_not_found")
+        self._sessions[key]["title"] = title
+        return {}
+
+    def _m_views_publish(self, params: JSONDict) -> JSONDict:
+        user_id = self._require(params, "user_id")
+        view = self._json_param(params, "view", "invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "home":
+            raise _SlackError("invalid_arguments")
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list) or any(
+            not isinstance(b, dict) or not b.get("type") for b in blocks
+        ):
+            raise _SlackError("invalid_blocks")
+        if len(blocks) > MAX_VIEW_BLOCKS:
+            raise _SlackError("invalid_blocks")
+        view_id = self._home_views.get(user_id, {}).get("id") or f"V{next(self._file_seq):08d}"
+        published = {
+            "id": view_id,
+            "team_id": self.team_id,
+            "type": "home",
+            "blocks": copy.deepcopy(blocks),
+            "private_metadata": str(view.get("private_metadata") or ""),
+            "callback_id": str(view.get("callback_id") or ""),
+            "state": {"values": {}},
+            "hash": uuid.uuid4().hex[:20],
+            "clear_on_close": False,
+            "notify_on_close": False,
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_id": self.app_id,
+            "external_id": str(view.get("external_id") or ""),
+            "app_installed_team_id": self.team_id,
+            "bot_id": self.bot_id,
+        }
+        self._home_views[user_id] = published
+        return {"view": copy.deepcopy(published)}
 
     def _m_files_get_upload_url(self, params: JSONDict) -> JSONDict:
         filename = self._require(params, "filename")

@@ -12,6 +12,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.models.messages.chunk import TaskUpdateChunk
 from slack_sdk.webhook import WebhookClient
 
 from tests.conftest import PROJECT_ROOT
@@ -365,6 +366,62 @@ def test_chat_stream_reads_chunks(fake: FakeSlack, client: WebClient) -> None:
     assert reply["stream_state"] == "completed"
 
 
+def test_channel_stream_needs_its_recipient(client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_startStream(channel="C1", thread_ts="1700000000.000100", markdown_text="hi")
+    assert refused.value.response["error"] == "invalid_arguments"
+    started = client.chat_startStream(
+        channel="D1", thread_ts="1700000000.000100", markdown_text="x"
+    )
+    assert started["ts"]
+
+
+def test_stream_keeps_task_chunks_and_one_markdown_budget(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    parent = fake.add_user_message("C1", "go", user="U1")
+    stream = client.chat_stream(
+        channel="C1",
+        thread_ts=parent,
+        recipient_team_id="T0001",
+        recipient_user_id="U1",
+        task_display_mode="plan",
+    )
+    stream.append(chunks=[TaskUpdateChunk(id="t1", title="reading app.py", status="in_progress")])
+    stream.append(markdown_text="a" * (MAX_MARKDOWN_CHARS - 10))
+    stream.append(markdown_text="b" * 6)  # buffered: under the 256-character buffer
+    with pytest.raises(SlackApiError) as refused:
+        stream.append(markdown_text="c" * 300)  # the message's 12,000 characters are used up
+    assert refused.value.response["error"] == "msg_too_long"
+    [_, reply] = fake.thread("C1", parent)
+    assert reply["chunks"][0] == {
+        "type": "task_update",
+        "id": "t1",
+        "title": "reading app.py",
+        "status": "in_progress",
+    }
+    assert [c["type"] for c in fake.calls_to("chat.startStream")[0]["chunks"]] == ["task_update"]
+
+
+def test_stream_expires_and_can_then_be_edited(client: WebClient) -> None:
+    now = [1000.0]
+    with FakeSlack(clock=lambda: now[0]) as fake:
+        client = WebClient(token="xoxb-test", base_url=fake.api_url)
+        parent = fake.add_user_message("D1", "go", user="U1")
+        started = client.chat_startStream(channel="D1", thread_ts=parent, markdown_text="Hel")
+        client.chat_appendStream(channel="D1", ts=started["ts"], markdown_text="lo")
+        now[0] += 301  # Slack ends streams after about five minutes
+        with pytest.raises(SlackApiError) as late:
+            client.chat_appendStream(channel="D1", ts=started["ts"], markdown_text="!")
+        assert late.value.response["error"] == "message_not_in_streaming_state"
+        with pytest.raises(SlackApiError):
+            client.chat_stopStream(channel="D1", ts=started["ts"])
+        client.chat_update(channel="D1", ts=started["ts"], text="Hello!", blocks=[])
+        [_, reply] = fake.thread("D1", parent)
+        assert visible_text(reply) == "Hello!"
+        assert not reply["markdown_text"]
+
+
 def test_response_url_records_posts(fake: FakeSlack) -> None:
     url = fake.response_url("cmd", channel="C1")
     WebhookClient(url).send(text="working on it")
@@ -390,3 +447,55 @@ def test_bolt_app_constructs_against_fake(fake: FakeSlack) -> None:
     assert app.client.base_url == fake.api_url
     assert [name for name, _ in fake.calls] == ["auth.test"]
     assert fake.errors == []
+
+
+def test_oauth_install_gives_a_workspace_its_own_token(fake: FakeSlack) -> None:
+    anonymous = WebClient(base_url=fake.api_url)
+    code = fake.grant_install("T0002", team_name="Second", installer="U9")
+    with pytest.raises(SlackApiError) as wrong:
+        anonymous.oauth_v2_access(client_id=fake.client_id, client_secret="nope", code=code)
+    assert wrong.value.response["error"] == "bad_client_secret"
+    granted = anonymous.oauth_v2_access(
+        client_id=fake.client_id, client_secret=fake.client_secret, code=code
+    )
+    assert granted["token_type"] == "bot"
+    assert granted["team"] == {"id": "T0002", "name": "Second"}
+    assert granted["authed_user"] == {"id": "U9"}
+    assert granted["bot_user_id"] == "UBOTT0002"
+    assert granted["is_enterprise_install"] is False
+    with pytest.raises(SlackApiError) as reused:  # codes are single use
+        anonymous.oauth_v2_access(
+            client_id=fake.client_id, client_secret=fake.client_secret, code=code
+        )
+    assert reused.value.response["error"] == "invalid_code"
+
+    second = WebClient(token=granted["access_token"], base_url=fake.api_url)
+    identity = second.auth_test()
+    assert (identity["team_id"], identity["bot_id"]) == ("T0002", "BBOTT0002")
+    posted = second.chat_postMessage(channel="C2", text="hello")
+    assert posted["message"]["bot_id"] == "BBOTT0002"
+    assert fake.tokens_used("chat.postMessage") == [granted["access_token"]]
+    assert WebClient(token="xoxb-test", base_url=fake.api_url).auth_test()["team_id"] == "T0001"
+
+
+def test_views_publish_and_agent_sessions(fake: FakeSlack, client: WebClient) -> None:
+    published = client.views_publish(
+        user_id="U1", view={"type": "home", "blocks": [{"type": "divider"}]}
+    )
+    assert published["view"]["type"] == "home"
+    assert fake.home_view("U1")["blocks"] == [{"type": "divider"}]  # type: ignore[index]
+    with pytest.raises(SlackApiError):
+        client.views_publish(user_id="U1", view={"type": "home", "blocks": [{}] * 101})
+    client.agents_sessions_setStatus(
+        channel_id="C1", thread_ts="1.000001", status="processing", title="Add SSO"
+    )
+    client.agents_sessions_rename(channel_id="C1", thread_ts="1.000001", title="SSO with Okta")
+    client.agents_sessions_setStatus(channel_id="C1", thread_ts="1.000001", status="active")
+    assert fake.agent_session("C1", "1.000001") == {
+        "status": "active",
+        "title": "SSO with Okta",
+        "history": ["processing", "active"],
+    }
+    with pytest.raises(SlackApiError) as bad:
+        client.agents_sessions_setStatus(channel_id="C1", thread_ts="1.000001", status="busy")
+    assert bad.value.response["error"] == "invalid_arguments"

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -23,6 +24,7 @@ import uvicorn
 from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, select
 
+from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.runtime import build_desk
 from bot.slack.app import SlackApp, build_slack_app
@@ -133,8 +135,8 @@ class SlackSide:
         assert response.seconds < ACK_BUDGET_SECONDS, f"ack took {response.seconds:.2f}s"
         return response
 
-    def get(self, path: str) -> HttpResponse:
-        return self._request("GET", path, None, {})
+    def get(self, path: str, *, headers: dict[str, str] | None = None) -> HttpResponse:
+        return self._request("GET", path, None, headers or {})
 
     def _request(
         self, method: str, path: str, data: bytes | None, headers: dict[str, str]
@@ -302,8 +304,21 @@ class SlackSide:
         user: str = ALICE,
         response_name: str | None = None,
     ) -> HttpResponse:
-        """Press the button labelled `label` on a message the bot posted."""
-        block, element = _find_element(message, lambda e: _label(e) == label)
+        """Press the button labelled `label` on a message the bot posted (a native feedback
+        button too: Slack then sends the `feedback_buttons` element with the pressed value)."""
+        block, element = _find_element(
+            message, lambda e: _label(e) == label or _feedback_button(e, label) is not None
+        )
+        pressed = _feedback_button(element, label)
+        if pressed is not None:
+            action = {
+                "type": "feedback_buttons",
+                "action_id": element["action_id"],
+                "block_id": block.get("block_id", ""),
+                "value": pressed["value"],
+                "action_ts": f"{time.time():.6f}",
+            }
+            return self._act(message, action, user=user, response_name=response_name)
         action = {
             "type": "button",
             "action_id": element["action_id"],
@@ -495,6 +510,16 @@ def _label(element: dict[str, Any]) -> str | None:
     return text.get("text") if isinstance(text, dict) else None
 
 
+def _feedback_button(element: dict[str, Any], label: str) -> dict[str, Any] | None:
+    if element.get("type") != "feedback_buttons":
+        return None
+    for side in ("positive_button", "negative_button"):
+        button = element.get(side) or {}
+        if _label(button) == label:
+            return dict(button)
+    return None
+
+
 def _find_element(
     message: dict[str, Any], wanted: Callable[[dict[str, Any]], bool]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -552,6 +577,18 @@ def harness(
         **extra_settings,
         **(marker.kwargs if marker else {}),
     )
+    with serving(settings, fake_slack, fake_anthropic, monkeypatch) as running:
+        yield running
+
+
+@contextmanager
+def serving(
+    settings: Settings,
+    fake_slack: FakeSlack,
+    fake_anthropic: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[SlackHarness]:
+    """Serve the app built from `settings` over HTTP against the fakes, then check it."""
     desk = build_desk(settings)
     desk.configure_channel(team_id=TEAM, channel_id=CHANNEL, default_agent=BACKEND)
     executors: list[TrackingExecutor] = []

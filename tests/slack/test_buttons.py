@@ -156,8 +156,8 @@ def test_feedback_buttons_answer_privately(harness: SlackHarness) -> None:
     plan = harness.wait_for_text(CHANNEL, thread, "# OAuth login")
     harness.wait_idle()
 
-    harness.click(plan, "👍 Helpful", response_name="up")
-    harness.click(plan, "👎 Not quite", user=BOB, response_name="down")
+    harness.click(plan, "Helpful", response_name="up")
+    harness.click(plan, "Not quite", user=BOB, response_name="down")
     (up,) = harness.slack.wait_for(lambda: harness.slack.responses("up"))
     (down,) = harness.slack.wait_for(lambda: harness.slack.responses("down"))
     assert up["text"] == "Thanks, noted."

@@ -4,7 +4,10 @@ import time
 from typing import Any
 
 import pytest
+from slack_sdk import WebClient
 
+from bot.slack.admins import may_configure_channel
+from bot.slack.listeners.commands.feature import REFUSED
 from bot.store.models import Conversation, ConversationStatus
 from tests.fakes.slack_server import visible_text
 from tests.slack.conftest import BACKEND, BOT_ID, CHANNEL, FRONTEND, SlackHarness
@@ -185,6 +188,7 @@ def test_a_request_does_not_let_the_bot_ping_the_channel(harness: SlackHarness) 
 
 def test_channel_settings_turn_intake_on_and_bind_an_agent(harness: SlackHarness) -> None:
     channel = "C0NEWS"
+    harness.slack.add_channel(channel, name="news", creator="U1")  # Alice created it
     shown = harness.command("channel", channel=channel)
     assert shown.body == "This channel: agent *none (routed)*, intake off, requests from bots off."
     assert harness.command("channel intake on", channel=channel).body == (
@@ -213,3 +217,35 @@ def test_a_request_that_starts_with_the_word_channel_is_still_a_request(
 ) -> None:
     thread = _file_request(harness, "channel notifications for new signups")
     assert harness.conversation_of(CHANNEL, thread).title == "channel notifications for new signups"
+
+
+def test_only_admins_and_the_channels_creator_change_its_settings(harness: SlackHarness) -> None:
+    channel = "C0NEWS"
+    harness.slack.add_channel(channel, name="news", creator="U1")
+    refused = harness.command("channel intake on", channel=channel, user="U2")
+    assert refused.status == 200
+    assert refused.body == REFUSED
+    assert harness.command("channel agent frontend", channel=channel, user="U2").body == REFUSED
+    harness.wait_idle()
+    assert harness.desk.channel_setting(team_id="T0001", channel_id=channel) is None
+    # Anyone may look; nothing was filed as a request either.
+    assert "intake off" in harness.command("channel", channel=channel, user="U2").body
+    harness.wait_idle()
+    assert harness.conversations() == []
+
+    harness.slack.add_user("U2", real_name="Bob Baker", display_name="bob", is_admin=True)
+    assert harness.command("channel intake on", channel=channel, user="U2").body.startswith(
+        "Intake is on"
+    )
+    harness.wait_idle()
+    setting = harness.desk.channel_setting(team_id="T0001", channel_id=channel)
+    assert setting is not None and setting.intake
+
+
+def test_admin_user_ids_may_change_any_channel(harness: SlackHarness) -> None:
+    settings = harness.desk.settings.model_copy(update={"admin_user_ids": "U7, U2"})
+    client = WebClient(token="xoxb-test", base_url=harness.slack.api_url)
+    assert may_configure_channel(client=client, settings=settings, user_id="U2", channel_id="C9")
+    assert not may_configure_channel(
+        client=client, settings=harness.desk.settings, user_id="U2", channel_id="C9"
+    )

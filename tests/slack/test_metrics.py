@@ -52,7 +52,7 @@ def test_a_mention_shows_up_in_every_metric(harness: SlackHarness) -> None:
 
 
 def test_slack_api_errors_are_counted_by_method(harness: SlackHarness) -> None:
-    client = harness.app.services.client
+    client = harness.app.services.client_for(None)
     assert isinstance(client.retry_handlers[0], ErrorCounter)
     before = scrape(harness)
     harness.slack.fail_next("users.info", error="user_not_found")

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import bot.store.models  # noqa: F401
+from bot.store import oauth_tables
 from bot.store.db import current_revision, upgrade
 
 TABLES = {
@@ -19,6 +20,9 @@ TABLES = {
     "routing_record",
     "channel_setting",
     "apscheduler_jobs",  # the scheduler's job store: made by a migration, not at run time
+    "slack_installations",  # slack_sdk's OAuth stores
+    "slack_bots",
+    "slack_oauth_states",
 }
 
 
@@ -29,7 +33,7 @@ def _check(engine: Engine) -> None:
     assert set(inspect(engine).get_table_names()) >= TABLES
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, SQLModel.metadata) == []
+        assert compare_metadata(context, [SQLModel.metadata, oauth_tables.metadata]) == []
     upgrade(engine)  # a second run is a no-op
 
 

@@ -5,10 +5,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import bot.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from bot.store import oauth_tables
 from bot.store.db import make_engine
 
 config = context.config
-target_metadata = SQLModel.metadata
+# slack_sdk's OAuth stores keep their tables on their own MetaData.
+target_metadata = [SQLModel.metadata, oauth_tables.metadata]
 
 
 def run_migrations_offline() -> None:

@@ -26,6 +26,7 @@ from bot.slack.render import (
     read_action_value,
 )
 from bot.slack.services import SlackServices
+from bot.slack.users import Person
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def _choose(
     data = read_action_value(action.get("value"))
     if not data:
         return
-    person = services.users.get(body["user"]["id"])
+    person = _clicker(body, services)
     outcome = services.desk.choose_agent(int(data["c"]), str(data["a"]), by=person.name)
     _answer(outcome, respond, client, body, f"*{data['a']}* takes this (chosen by {person.name}).")
     if outcome:
@@ -74,7 +75,7 @@ def _handoff(
     data = read_action_value((action.get("selected_option") or {}).get("value"))
     if not data:
         return
-    person = services.users.get(body["user"]["id"])
+    person = _clicker(body, services)
     outcome = services.desk.choose_agent(
         int(data["c"]), str(data["a"]), by=person.name, hand_over=True
     )
@@ -93,7 +94,7 @@ def _cancel(
     data = read_action_value(action.get("value"))
     if not data:
         return
-    person = services.users.get(body["user"]["id"])
+    person = _clicker(body, services)
     outcome = services.desk.cancel(int(data["c"]), by=person.name)
     _answer(outcome, respond, client, body, f"Cancelled by {person.name}.")
     if outcome:
@@ -110,7 +111,7 @@ def _retry(
     data = read_action_value(action.get("value"))
     if not data:
         return
-    person = services.users.get(body["user"]["id"])
+    person = _clicker(body, services)
     outcome = services.desk.retry(int(data["c"]))
     _answer(outcome, respond, client, body, f"Retrying (asked by {person.name})…")
     if outcome:
@@ -129,7 +130,7 @@ def _answer_question(
     if conversation is None:
         return
     user_id = body["user"]["id"]
-    person = services.users.get(user_id)
+    person = _clicker(body, services)
     action_ts = str(action.get("action_ts") or body.get("trigger_id"))
     # One answer per person and button: a double click must not start a second turn.
     message_ts = (body.get("container") or {}).get("message_ts") or action_ts
@@ -181,6 +182,12 @@ _HANDLERS: tuple[tuple[str, Click], ...] = (
     (HANDOFF, _handoff),
     (FEEDBACK, _feedback),
 )
+
+
+def _clicker(body: dict[str, Any], services: SlackServices) -> Person:
+    """Who clicked, looked up in their own workspace."""
+    team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")
+    return services.users.get(body["user"]["id"], team_id=team_id)
 
 
 def _answer(

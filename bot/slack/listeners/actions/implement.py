@@ -26,8 +26,12 @@ log = logging.getLogger(__name__)
 def register(app: App, services: SlackServices) -> None:
     """Build the app's implementation runs (once) and listen to their buttons."""
     if services.implementation is None:
+        if services.workspaces.default is None:
+            # OAuth mode without SLACK_BOT_TOKEN: runs post with one workspace's client for now.
+            log.warning("implementation runs need SLACK_BOT_TOKEN; they are off in this process")
+            return
         services.implementation = build_slack_implementation(
-            desk=services.desk, poster=services.worker.poster, client=services.client
+            desk=services.desk, poster=services.worker.poster, client=services.workspaces.default
         )
     implementation: SlackImplementation = services.implementation
 

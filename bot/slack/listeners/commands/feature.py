@@ -1,6 +1,7 @@
 """`/feature`: file a request, or help, agents, status, cancel, `--agent NAME`."""
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -10,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot.agents.description import summary
 from bot.engine.inbound import InboundMessage, Source
 from bot.routing.explicit import agent_option, match_agent_name
+from bot.slack.admins import may_configure_channel
 from bot.slack.listeners.commands.implement import channel_implement, implement_command
 from bot.slack.services import SlackServices
 from bot.slack.text import from_slack, sanitize_for_slack
@@ -38,8 +40,23 @@ def register(app: App, services: SlackServices) -> None:
     """`/feature` is stored before its ack (see `bot/slack/inbound.py`); the ack answers a
     subcommand at once, and a new request is filed afterwards from the stored command."""
 
-    def acknowledge(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
-        ack(quick_reply(command=command, team_id=context.team_id, services=services) or "")
+    def acknowledge(
+        ack: Ack, command: dict[str, Any], context: BoltContext, client: WebClient
+    ) -> None:
+        def allowed() -> bool:
+            return may_configure_channel(
+                client=client,
+                settings=services.desk.settings,
+                user_id=command.get("user_id") or "",
+                channel_id=command.get("channel_id") or "",
+            )
+
+        ack(
+            quick_reply(
+                command=command, team_id=context.team_id, services=services, allowed=allowed
+            )
+            or ""
+        )
 
     app.command(COMMAND)(acknowledge)
 
@@ -65,11 +82,17 @@ def file_stored_command(
 
 
 def quick_reply(
-    *, command: dict[str, Any], team_id: str | None, services: SlackServices, act: bool = True
+    *,
+    command: dict[str, Any],
+    team_id: str | None,
+    services: SlackServices,
+    act: bool = True,
+    allowed: Callable[[], bool] = lambda: True,
 ) -> str | None:
     """The answer to a subcommand (shown only to the person), or None for a new request.
 
-    With `act=False` a `cancel` is recognised but not carried out.
+    With `act=False` a `cancel` is recognised but not carried out. A channel setting is
+    changed only when `allowed()` says this person may change it.
     """
     text = (command.get("text") or "").strip()
     word, _, rest = text.partition(" ")
@@ -101,6 +124,7 @@ def quick_reply(
             channel_id=command.get("channel_id") or "",
             services=services,
             act=act,
+            allowed=allowed,
         )
         if reply is not None:
             return reply
@@ -145,7 +169,7 @@ def start_request(
     if name is not None:
         agent_name = _matched_agent(name, services)
     text = from_slack(raw, bot_user_id=services.bot_user_id)
-    person = services.users.get(user_id)
+    person = services.users.get(user_id, team_id=team_id)
     trigger = str(command.get("trigger_id") or "")
     earlier = _posted_before(client, channel=channel, trigger=trigger) if retrying else None
     try:
@@ -211,12 +235,30 @@ def _posted_before(client: WebClient, *, channel: str, trigger: str) -> dict[str
 _SWITCH = {"on": True, "off": False, "yes": True, "no": False, "true": True, "false": False}
 
 
+REFUSED = (
+    "Only workspace admins, this channel's creator and the people in ADMIN_USER_IDS can "
+    "change this channel's settings. `/feature channel` shows them to anyone."
+)
+
+
 def _channel_setting(
-    words: list[str], *, team_id: str, channel_id: str, services: SlackServices, act: bool
+    words: list[str],
+    *,
+    team_id: str,
+    channel_id: str,
+    services: SlackServices,
+    act: bool,
+    allowed: Callable[[], bool],
 ) -> str | None:
     """Show or change this channel's settings; None when the words are not a settings command
     (then they are a request that happens to start with "channel")."""
     desk = services.desk
+    changes = len(words) == 2 and (
+        (words[0].lower() in ("intake", "bots") and words[1].lower() in _SWITCH)
+        or words[0].lower() == "agent"
+    )
+    if changes and act and not allowed():
+        return REFUSED
     if not words:
         setting = desk.channel_setting(team_id=team_id, channel_id=channel_id)
         agent = setting.default_agent if setting and setting.default_agent else "none (routed)"
@@ -273,7 +315,7 @@ def _cancel(argument: str, *, team_id: str, user_id: str, services: SlackService
             if not argument
             else f"No open request {argument} of yours."
         )
-    services.desk.cancel(chosen.id, by=services.users.get(user_id).name)
+    services.desk.cancel(chosen.id, by=services.users.get(user_id, team_id=team_id).name)
     services.worker.kick()
     return f"Cancelled request {chosen.id}: {chosen.title}"
 

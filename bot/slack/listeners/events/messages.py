@@ -72,7 +72,7 @@ def handle_message_event(
     person_name = (
         str(event.get("username") or user)
         if subtype == _LEGACY_BOT
-        else services.users.get(user).name
+        else services.users.get(user, team_id=team_id).name
     )
     prior: tuple[PriorMessage, ...] = ()
     if (
@@ -86,7 +86,9 @@ def handle_message_event(
             is None
         )
     ):
-        prior = _earlier_messages(client, channel, thread_ts, before=ts, services=services)
+        prior = _earlier_messages(
+            client, channel, thread_ts, before=ts, team_id=team_id, services=services
+        )
     text = from_slack(raw_text, bot_user_id=bot_user_id)
     if not text and not prior:
         text = "(no text)"
@@ -154,7 +156,13 @@ def _edited(
 
 
 def _earlier_messages(
-    client: WebClient, channel: str, thread_ts: str, *, before: str, services: SlackServices
+    client: WebClient,
+    channel: str,
+    thread_ts: str,
+    *,
+    before: str,
+    team_id: str,
+    services: SlackServices,
 ) -> tuple[PriorMessage, ...]:
     """The thread's first message and the newest ones before the mention, as context."""
     try:
@@ -167,7 +175,11 @@ def _earlier_messages(
         if float(item.get("ts", "0")) >= float(before) or not item.get("text"):
             continue
         author = item.get("user")
-        name = services.users.get(author).name if author else item.get("username") or "a bot"
+        name = (
+            services.users.get(author, team_id=team_id).name
+            if author
+            else item.get("username") or "a bot"
+        )
         prior.append(
             PriorMessage(
                 author_id=author,
