@@ -16,7 +16,9 @@ from tests.conftest import PROJECT_ROOT
 
 CORPUS = os.environ.get("AGENT_CORPUS_DIR")
 pytestmark = pytest.mark.skipif(
-    not CORPUS, reason="AGENT_CORPUS_DIR is not set; .ci/run sets it to ../shared/agent-corpus"
+    not CORPUS or not (Path(CORPUS) / "routing_pairs.jsonl").is_file(),
+    reason="AGENT_CORPUS_DIR is not set or holds no corpus; .ci/run sets it to "
+    "../shared/agent-corpus",
 )
 
 
