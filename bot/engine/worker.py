@@ -50,6 +50,7 @@ class Worker:
         self._turns: set[int] = set()
         self._requests: set[int] = set()
         self._flushing = False
+        self._flush_wanted = False
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads = [
@@ -71,7 +72,8 @@ class Worker:
         return self
 
     def kick(self) -> None:
-        """There is new work: look now."""
+        """There is new work (or a stored reply to post): look now."""
+        self._flush_wanted = True
         self._wake.set()
 
     def free_slots(self) -> int:
@@ -102,11 +104,13 @@ class Worker:
 
     def _claim_loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.poll_seconds)
+            timed_out = not self._wake.wait(self.poll_seconds)
             self._wake.clear()
+            flush, self._flush_wanted = self._flush_wanted or timed_out, False
             try:
                 self._claim_all()
-                self._flush_in_background()
+                if flush:
+                    self._flush_in_background()
             except Exception:
                 log.exception("claiming work failed; trying again shortly")
 
@@ -142,7 +146,7 @@ class Worker:
         def done(_: Future[None]) -> None:
             with self._lock:
                 running.discard(row_id)
-            self.kick()  # a slot is free, and the turn may have left replies to post
+            self._wake.set()  # a slot is free (the turn posted its own replies)
 
         self._pool.submit(run, row).add_done_callback(done)  # type: ignore[arg-type]
 
