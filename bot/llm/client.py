@@ -40,6 +40,42 @@ class Completion:
         """The tool calls the model made."""
         return [block for block in self.content if block.type == "tool_use"]
 
+    @classmethod
+    def of(cls, response: ApiMessage, *, model: str) -> "Completion":
+        """The answer in an API response (`model`: what was asked for, if it names none)."""
+        return cls(
+            content=list(response.content),
+            stop_reason=response.stop_reason,
+            usage=usage_from_api(response.usage),
+            model=response.model or model,
+            raw=response,
+        )
+
+
+def messages_request(
+    *,
+    settings: Settings,
+    model: str,
+    system: str,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: dict[str, Any] | None = None,
+    max_tokens: int | None = None,
+    cache: bool = True,
+) -> dict[str, Any]:
+    """The body of a Messages API call, with prompt-caching markers unless told not to."""
+    request: dict[str, Any] = {
+        "model": model,
+        "max_tokens": max_tokens or settings.model_max_tokens,
+        "system": cached_system(system) if cache else system,
+        "messages": cached_messages(messages) if cache else messages,
+    }
+    if tools:
+        request["tools"] = cached_tools(tools) if cache else tools
+    if tool_choice:
+        request["tool_choice"] = tool_choice
+    return request
+
 
 class LLMClient:
     """Sends Messages API requests with prompt caching and turns failures into reasons."""
@@ -87,25 +123,22 @@ class LLMClient:
         cache: bool = True,
         attempts_made: int = 0,
     ) -> Completion:
-        """One Messages API call; raises ModelUnavailableError with a readable reason on failure."""
-        request: dict[str, Any] = {
-            "model": model,
-            "max_tokens": max_tokens or self.settings.model_max_tokens,
-            "system": cached_system(system) if cache else system,
-            "messages": cached_messages(messages) if cache else messages,
-        }
-        if tools:
-            request["tools"] = cached_tools(tools) if cache else tools
-        if tool_choice:
-            request["tool_choice"] = tool_choice
-        response = self._create_with_retries(request, first_attempt=attempts_made)
-        return Completion(
-            content=list(response.content),
-            stop_reason=response.stop_reason,
-            usage=usage_from_api(response.usage),
-            model=response.model or model,
-            raw=response,
+        """One Messages API call; raises ModelUnavailableError with a readable reason on failure.
+
+        `attempts_made`: tries already spent elsewhere (a streamed try), counted against
+        MODEL_MAX_RETRIES."""
+        request = messages_request(
+            settings=self.settings,
+            model=model,
+            system=system,
+            messages=messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            max_tokens=max_tokens,
+            cache=cache,
         )
+        response = self._create_with_retries(request, first_attempt=attempts_made)
+        return Completion.of(response, model=model)
 
     def _create_with_retries(self, request: dict[str, Any], *, first_attempt: int) -> ApiMessage:
         """`messages.create`, tried again while that may help, up to MODEL_MAX_RETRIES times."""

@@ -7,10 +7,8 @@ from typing import Any
 
 import anthropic
 
-from bot.llm.caching import cached_messages, cached_system, cached_tools
-from bot.llm.client import Completion, LLMClient, explain_failure
+from bot.llm.client import Completion, LLMClient, explain_failure, messages_request
 from bot.llm.retries import should_retry
-from bot.llm.usage import usage_from_api
 from bot.metrics import MODEL_SECONDS
 
 
@@ -29,16 +27,15 @@ def stream_completion(
 
     `on_text` must not raise: a chat that stops taking the preview is the caller's business.
     """
-    request: dict[str, Any] = {
-        "model": model,
-        "max_tokens": max_tokens or llm.settings.model_max_tokens,
-        "system": cached_system(system),
-        "messages": cached_messages(messages),
-    }
-    if tools:
-        request["tools"] = cached_tools(tools)
-    if tool_choice:
-        request["tool_choice"] = tool_choice
+    request = messages_request(
+        settings=llm.settings,
+        model=model,
+        system=system,
+        messages=messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        max_tokens=max_tokens,
+    )
     started, clock = False, time.perf_counter()
     try:
         with llm.in_flight, llm.sdk.messages.stream(**request) as stream:
@@ -63,10 +60,4 @@ def stream_completion(
             attempts_made=1,  # the streamed try counts as the first
         )
     MODEL_SECONDS.labels(model=model, result="ok").observe(time.perf_counter() - clock)
-    return Completion(
-        content=list(response.content),
-        stop_reason=response.stop_reason,
-        usage=usage_from_api(response.usage),
-        model=response.model or model,
-        raw=response,
-    )
+    return Completion.of(response, model=model)

@@ -8,6 +8,7 @@ stale button) changes nothing and gets a short answer only the clicker sees.
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Respond
@@ -30,107 +31,95 @@ from bot.slack.users import Person
 
 log = logging.getLogger(__name__)
 
-Click = Callable[[dict[str, Any], dict[str, Any], WebClient, Respond, SlackServices], None]
+
+@dataclass(frozen=True)
+class Click:
+    """One stored click, with what its handler needs."""
+
+    body: dict[str, Any]
+    action: dict[str, Any]
+    client: WebClient
+    respond: Respond
+    services: SlackServices
+
+    def value(self) -> dict[str, Any]:
+        """The data agentdesk put in the button (or the chosen menu option)."""
+        chosen = self.action.get("selected_option") or {}
+        return read_action_value(chosen.get("value") or self.action.get("value"))
+
+    def clicker(self) -> Person:
+        """Who clicked, looked up in their own workspace."""
+        user = self.body["user"]
+        team_id = (self.body.get("team") or {}).get("id") or user.get("team_id")
+        return self.services.users.get(user["id"], team_id=team_id)
+
+    def settle(self, outcome: Outcome, note: str | None) -> None:
+        """Replace the buttons with `note` when the click changed something (and wake the
+        worker); else tell the clicker why not, only them."""
+        if outcome:
+            if note:
+                _settle(self.client, self.body, note)
+            self.services.worker.kick()
+        elif outcome.note and self.body.get("response_url"):
+            self.respond(text=outcome.note, response_type="ephemeral", replace_original=False)
 
 
 def handle_action(*, payload: dict[str, Any], client: WebClient, services: SlackServices) -> None:
     """Carry out a stored click."""
     action = payload["actions"][0]
     action_id = str(action.get("action_id") or "")
-    respond = Respond(response_url=payload.get("response_url"))
+    click = Click(
+        body=payload,
+        action=action,
+        client=client,
+        respond=Respond(response_url=payload.get("response_url")),
+        services=services,
+    )
     for prefix, handler in _HANDLERS:
         if re.fullmatch(rf"{prefix}(?:_\d+)?", action_id):
             try:
-                handler(payload, action, client, respond, services)
+                handler(click)
             except (ValueError, KeyError, TypeError):
                 log.info("ignoring a click with a malformed value on %s", action_id)
             return
     log.info("ignoring a click on %s", action_id)
 
 
-def _choose(
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: WebClient,
-    respond: Respond,
-    services: SlackServices,
-) -> None:
-    data = read_action_value(action.get("value"))
-    if not data:
-        return
-    person = _clicker(body, services)
-    outcome = services.desk.choose_agent(int(data["c"]), str(data["a"]), by=person.name)
-    _answer(outcome, respond, client, body, f"*{data['a']}* takes this (chosen by {person.name}).")
-    if outcome:
-        services.worker.kick()
+def _choose(click: Click) -> None:
+    if data := click.value():
+        person = click.clicker()
+        outcome = click.services.desk.choose_agent(int(data["c"]), str(data["a"]), by=person.name)
+        click.settle(outcome, f"*{data['a']}* takes this (chosen by {person.name}).")
 
 
-def _handoff(
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: WebClient,
-    respond: Respond,
-    services: SlackServices,
-) -> None:
-    data = read_action_value((action.get("selected_option") or {}).get("value"))
-    if not data:
-        return
-    person = _clicker(body, services)
-    outcome = services.desk.choose_agent(
-        int(data["c"]), str(data["a"]), by=person.name, hand_over=True
-    )
-    _answer(outcome, respond, client, body, None)
-    if outcome:
-        services.worker.kick()
+def _handoff(click: Click) -> None:
+    if data := click.value():
+        outcome = click.services.desk.choose_agent(
+            int(data["c"]), str(data["a"]), by=click.clicker().name, hand_over=True
+        )
+        click.settle(outcome, None)
 
 
-def _cancel(
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: WebClient,
-    respond: Respond,
-    services: SlackServices,
-) -> None:
-    data = read_action_value(action.get("value"))
-    if not data:
-        return
-    person = _clicker(body, services)
-    outcome = services.desk.cancel(int(data["c"]), by=person.name)
-    _answer(outcome, respond, client, body, f"Cancelled by {person.name}.")
-    if outcome:
-        services.worker.kick()
+def _cancel(click: Click) -> None:
+    if data := click.value():
+        person = click.clicker()
+        outcome = click.services.desk.cancel(int(data["c"]), by=person.name)
+        click.settle(outcome, f"Cancelled by {person.name}.")
 
 
-def _retry(
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: WebClient,
-    respond: Respond,
-    services: SlackServices,
-) -> None:
-    data = read_action_value(action.get("value"))
-    if not data:
-        return
-    person = _clicker(body, services)
-    outcome = services.desk.retry(int(data["c"]))
-    _answer(outcome, respond, client, body, f"Retrying (asked by {person.name})…")
-    if outcome:
-        services.worker.kick()
+def _retry(click: Click) -> None:
+    if data := click.value():
+        outcome = click.services.desk.retry(int(data["c"]))
+        click.settle(outcome, f"Retrying (asked by {click.clicker().name})…")
 
 
-def _answer_question(
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: WebClient,
-    respond: Respond,
-    services: SlackServices,
-) -> None:
-    data = read_action_value(action.get("value"))
+def _answer_question(click: Click) -> None:
+    data, body, action, services = click.value(), click.body, click.action, click.services
     conversation = services.desk.conversation(int(data["c"])) if data else None
     if conversation is None:
         return
     user_id = body["user"]["id"]
-    person = _clicker(body, services)
+    person = click.clicker()
     action_ts = str(action.get("action_ts") or body.get("trigger_id"))
     # One answer per person and button: a double click must not start a second turn.
     message_ts = (body.get("container") or {}).get("message_ts") or action_ts
@@ -152,20 +141,14 @@ def _answer_question(
     )
 
 
-def _feedback(
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: WebClient,
-    respond: Respond,
-    services: SlackServices,
-) -> None:
-    data = read_action_value(action.get("value"))
+def _feedback(click: Click) -> None:
+    data = click.value()
     if not data:
         return
-    services.desk.record_feedback(
-        int(data["c"]), message_id=data.get("m"), rating=str(data["v"]), by=body["user"]["id"]
+    click.services.desk.record_feedback(
+        int(data["c"]), message_id=data.get("m"), rating=str(data["v"]), by=click.body["user"]["id"]
     )
-    respond(
+    click.respond(
         text="Thanks, noted."
         if data["v"] == "up"
         else "Thanks. Reply in the thread with what's missing and I'll revise it.",
@@ -174,7 +157,7 @@ def _feedback(
     )
 
 
-_HANDLERS: tuple[tuple[str, Click], ...] = (
+_HANDLERS: tuple[tuple[str, Callable[[Click], None]], ...] = (
     (CHOOSE_AGENT, _choose),
     (ANSWER, _answer_question),
     (CANCEL, _cancel),
@@ -182,28 +165,6 @@ _HANDLERS: tuple[tuple[str, Click], ...] = (
     (HANDOFF, _handoff),
     (FEEDBACK, _feedback),
 )
-
-
-def _clicker(body: dict[str, Any], services: SlackServices) -> Person:
-    """Who clicked, looked up in their own workspace."""
-    team_id = (body.get("team") or {}).get("id") or body["user"].get("team_id")
-    return services.users.get(body["user"]["id"], team_id=team_id)
-
-
-def _answer(
-    outcome: Outcome,
-    respond: Respond,
-    client: WebClient,
-    body: dict[str, Any],
-    settled: str | None,
-) -> None:
-    """Settle the buttons when the click changed something; else tell the clicker why not."""
-    if outcome:
-        if settled:
-            _settle(client, body, settled)
-        return
-    if outcome.note and body.get("response_url"):
-        respond(text=outcome.note, response_type="ephemeral", replace_original=False)
 
 
 def _settle(client: WebClient, body: dict[str, Any], note: str) -> None:
