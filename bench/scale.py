@@ -2,7 +2,7 @@
 1,000,000 stored conversations on PostgreSQL.
 
 Run from the project root: .venv/bin/python bench/scale.py [--sizes 1000,1000000]
-    [--messages 9]
+    [--messages 9] [--budget USD]
 
 Each size gets a fresh PostgreSQL database (CREATE DATABASE on AGENTDESK_TEST_POSTGRES_URL's
 server, default the local test server; dropped afterwards), migrated, then bulk-loaded with
@@ -15,7 +15,9 @@ closed. Then VACUUM ANALYZE.
 
 `agentdesk serve` runs as its own process (its defaults, except SCHEDULER_IN_PROCESS=false as
 in a many-process deployment: the follow-up sweep is not what is measured) against the
-loopback fake Slack and a fake model that answers at once. One person at a time mentions the
+loopback fake Slack and a fake model that answers at once; `--budget` sets
+CHANNEL_MONTHLY_BUDGET_USD (far above the spend), so every turn also sums its channel's spend
+this month. One person at a time mentions the
 bot in a new thread; the time runs from the signed POST to the agent's answer showing in the
 fake Slack (polled every 2 ms). Two warm-up messages are not counted; the median of the rest
 is reported for each size, and the ratio of the two medians.
@@ -162,7 +164,9 @@ def answered(slack: FakeSlack, channel: str, ts: str) -> bool:
     )
 
 
-def measure(*, conversations: int, messages: int, workdir: Path) -> tuple[float, list[float]]:
+def measure(
+    *, conversations: int, messages: int, workdir: Path, settings: dict[str, str]
+) -> tuple[float, list[float]]:
     """Load a fresh database, serve it, and time `messages` mentions one after another;
     returns the load time and each message's seconds (warm-ups first)."""
     users = people(messages)
@@ -179,6 +183,7 @@ def measure(*, conversations: int, messages: int, workdir: Path) -> tuple[float,
             database_url=url,
             workdir=workdir,
             SCHEDULER_IN_PROCESS="false",
+            **settings,
         ) as (_, port):
             connection = http.client.HTTPConnection("127.0.0.1", port)
             times = []
@@ -211,18 +216,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,1000000", help="comma-separated sizes")
     parser.add_argument("--messages", type=int, default=9, help="timed messages per size")
+    parser.add_argument("--budget", type=float, default=0.0, help="channel budget in USD")
     args = parser.parse_args()
+    settings = {"CHANNEL_MONTHLY_BUDGET_USD": str(args.budget)} if args.budget else {}
     sizes = [int(n) for n in args.sizes.split(",")]
     print(
         "per conversation: 4 messages, 2 finished turns, 2 taken-in requests, 2 seen keys;"
-        f" {LOADED_CHANNELS} channels, {LOADED_PEOPLE} people; model answers at once"
+        f" {LOADED_CHANNELS} channels, {LOADED_PEOPLE} people; model answers at once;"
+        f" channel budget: {args.budget or 'none'}"
     )
     print(f"{'conversations':>13} {'load':>8} {'median':>8} {'min':>7} {'max':>7}")
     medians: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="agentdesk-bench-") as tmp:
         for size in sizes:
             loaded, times = measure(
-                conversations=size, messages=args.messages + WARM_UP, workdir=Path(tmp)
+                conversations=size,
+                messages=args.messages + WARM_UP,
+                workdir=Path(tmp),
+                settings=settings,
             )
             counted = times[WARM_UP:]
             medians[size] = statistics.median(counted)
