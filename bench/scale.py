@@ -2,7 +2,7 @@
 1,000,000 stored conversations on PostgreSQL.
 
 Run from the project root: .venv/bin/python bench/scale.py [--sizes 1000,1000000]
-    [--messages 9] [--budget USD]
+    [--messages 21] [--budget USD]
 
 Each size gets a fresh PostgreSQL database (CREATE DATABASE on AGENTDESK_TEST_POSTGRES_URL's
 server, default the local test server; dropped afterwards), migrated, then bulk-loaded with
@@ -215,7 +215,7 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,1000000", help="comma-separated sizes")
-    parser.add_argument("--messages", type=int, default=9, help="timed messages per size")
+    parser.add_argument("--messages", type=int, default=21, help="timed messages per size")
     parser.add_argument("--budget", type=float, default=0.0, help="channel budget in USD")
     args = parser.parse_args()
     settings = {"CHANNEL_MONTHLY_BUDGET_USD": str(args.budget)} if args.budget else {}
