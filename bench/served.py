@@ -132,12 +132,22 @@ def free_port() -> int:
 
 @contextmanager
 def served_app(
-    *, slack: FakeSlack, model: FakeAnthropic, database_url: str, workdir: Path
+    *,
+    slack: FakeSlack,
+    model: FakeAnthropic,
+    database_url: str,
+    workdir: Path,
+    **settings: str,
 ) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """`agentdesk serve` as its own process on a loopback port, ready; stopped with SIGTERM."""
+    """`agentdesk serve` as its own process on a loopback port, ready; stopped with SIGTERM.
+    `settings` are set in its environment on top of the defaults."""
     port = free_port()
     env = app_environment(
-        slack=slack, model=model, database=workdir / "unused.db", SLACK_SIGNING_SECRET=SECRET
+        slack=slack,
+        model=model,
+        database=workdir / "unused.db",
+        SLACK_SIGNING_SECRET=SECRET,
+        **settings,
     )
     env["DATABASE_URL"] = database_url
     log_path = workdir / f"serve-{port}.log"

@@ -91,6 +91,7 @@ class Conversation(SQLModel, table=True):
         sa.UniqueConstraint("team_id", "channel_id", "thread_ts", name="uq_conversation_thread"),
         sa.Index("ix_conversation_status_activity", "status", "last_activity_at"),
         sa.Index("ix_conversation_requester", "requester_id", "status"),
+        sa.Index("ix_conversation_channel_updated", "team_id", "channel_id", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,5 +1,8 @@
 """The migrations build the schema the models describe, on SQLite and PostgreSQL."""
 
+import subprocess
+import sys
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -44,6 +47,23 @@ def test_migrations_from_an_empty_sqlite_file(sqlite_engine: Engine) -> None:
 @pytest.mark.postgres
 def test_migrations_on_postgresql(postgres_engine: Engine) -> None:
     _check(postgres_engine)
+
+
+@pytest.mark.postgres
+def test_processes_starting_together_on_an_empty_postgresql_database_all_migrate(
+    postgres_engine: Engine,
+) -> None:
+    url = postgres_engine.url.render_as_string(hide_password=False)
+    script = "import sys; from bot.store.db import make_engine, upgrade; upgrade(make_engine(sys.argv[1]))"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        for _ in range(4)
+    ]
+    outputs = [process.communicate(timeout=60)[0].decode() for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, outputs
+    assert current_revision(postgres_engine) is not None
 
 
 def test_conversation_lookups_are_indexed(sqlite_engine: Engine) -> None:

@@ -1,6 +1,7 @@
 """Alembic environment: metadata from SQLModel, the engine handed over by bot.store.db."""
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
@@ -9,6 +10,8 @@ from bot.store import oauth_tables
 from bot.store.db import make_engine
 
 config = context.config
+# Any fixed number: the PostgreSQL advisory lock processes migrating the same database share.
+MIGRATION_LOCK = 0x61676E74
 # slack_sdk's OAuth stores keep their tables on their own MetaData.
 target_metadata = [SQLModel.metadata, oauth_tables.metadata]
 
@@ -38,6 +41,12 @@ def run_migrations_online() -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Processes starting together on one database (several `serve`, a
+                # `scheduler`) migrate one after the other: the later ones find it done.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
             context.run_migrations()
 
 
