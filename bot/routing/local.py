@@ -100,8 +100,11 @@ class LocalRanking:
     `matched_terms`: distinct request terms found anywhere in the top agent's text.
     `described_top`: the best agent on name, description and body alone (examples ignored);
     when it differs from the top candidate, the lead rests on examples only.
-    `evidence`: how specific (see `specificity`) the request's words are that the top agent
-    has and the runner-up lacks: "terraform" is strong evidence, "api" or "review" weak.
+    `evidence`: how specific (see `specificity`) the request's words are that the top agent's
+    own name, description and body have and the runner-up's lack: "terraform" is strong
+    evidence, "api" or "review" weak. Words found only in `<example>` blocks don't count:
+    examples are a few sample dialogues, and a word one of them happens to use ("dashboard")
+    is no sign that the agent is the one for every request using it.
     `learned`: the team's confirmed routes most like the request, best first.
     """
 
@@ -152,6 +155,10 @@ class LocalIndex:
         self._nearest = _Field(example_docs)
         self._vocabulary = [
             frozenset(term for docs in documents.values() for term in docs[i])
+            for i in range(len(self.agents))
+        ]
+        self._described_vocabulary = [
+            frozenset(term for name in _DESCRIBED for term in documents[name][i])
             for i in range(len(self.agents))
         ]
         # Each agent is averaged over the fields it has, so one without examples is not capped.
@@ -208,16 +215,14 @@ class LocalIndex:
         described_scores = described / self._described_weights
         described_top, described_lead = _leader(self.names, described_scores)
         top = self._positions[candidates[0].agent]
-        vocabulary = self._vocabulary[top]
+        matched = sum(term in self._vocabulary[top] for term in query)
+        own = self._described_vocabulary[top]
         runner_up = (
-            self._vocabulary[self._positions[candidates[1].agent]]
+            self._described_vocabulary[self._positions[candidates[1].agent]]
             if len(candidates) > 1
             else frozenset()
         )
-        matched = sum(term in vocabulary for term in query)
-        evidence = sum(
-            specificity(term) for term in query if term in vocabulary and term not in runner_up
-        )
+        evidence = sum(specificity(term) for term in query if term in own and term not in runner_up)
         return LocalRanking(
             candidates=candidates,
             matched_terms=matched,
