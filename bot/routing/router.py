@@ -14,7 +14,7 @@ from bot.agents.registry import Roster
 from bot.routing.decision import Candidate, RouteDecision, RouteMethod
 from bot.routing.explicit import match_agent_name, parse_explicit
 from bot.routing.learned import LabelledExample, LearnedExamples
-from bot.routing.local import LocalIndex, LocalRanking
+from bot.routing.local import SHORTLIST_SIZE, LocalIndex, LocalRanking
 from bot.routing.model_classifier import ModelChoice, ModelClassifier
 from bot.routing.text import coverage
 
@@ -38,7 +38,7 @@ CLOSE_MARGIN = LOCAL_MARGIN / 2
 ASK_CANDIDATES = 3  # buttons offered when asking
 RECORDED_CANDIDATES = 5  # local candidates kept with a decision
 NEAREST_EXAMPLES = 6  # example requests shown to the model
-MODEL_CANDIDATES = 15  # agents offered to the model, best local scores first
+MODEL_CANDIDATES = SHORTLIST_SIZE  # agents offered to the model (`LocalRanking.shortlist`)
 MODEL_SURE = 0.9
 MODEL_UNSURE = 0.5
 
@@ -184,7 +184,7 @@ class Router:
             if top <= 0:
                 return _nothing_matches(agents, "no agent's description matches the request")
             return _ask(candidates, f"local scoring is unsure: {_scored(candidates)}")
-        shortlist = [roster.agents[c.agent] for c in candidates[:MODEL_CANDIDATES]]
+        shortlist = [roster.agents[name] for name in ranking.shortlist[:MODEL_CANDIDATES]]
         examples = index.nearest_examples(text, NEAREST_EXAMPLES, learned)
         choice = self.classifier.choose(
             text=text, previous_turn=previous_turn, candidates=shortlist, examples=examples
