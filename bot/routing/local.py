@@ -17,8 +17,9 @@ uses count against it), then averaged with `FIELD_WEIGHTS` over the fields that 
 
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from math import log
 
 import bm25s
@@ -112,7 +113,8 @@ class LocalRanking:
     examples are a few sample dialogues, and a word one of them happens to use ("dashboard")
     is no sign that the agent is the one for every request using it.
     `learned`: the team's confirmed routes most like the request, best first.
-    `shortlist`: the `SHORTLIST_SIZE` agents to offer the model step, in the order drawn.
+    `shortlist`: the agents to offer the model step (drawn on first use: the local decision
+    doesn't need it).
     """
 
     candidates: list[Candidate]
@@ -121,7 +123,14 @@ class LocalRanking:
     described_lead: float = 0.0
     evidence: float = 0.0
     learned: list[ExampleMatch] = field(default_factory=list)
-    shortlist: list[str] = field(default_factory=list)
+    draw_shortlist: Callable[[], list[str]] | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def shortlist(self) -> list[str]:
+        """The `SHORTLIST_SIZE` agents to offer the model step, in the order drawn."""
+        if self.draw_shortlist is None:
+            return [c.agent for c in self.candidates[:SHORTLIST_SIZE]]
+        return self.draw_shortlist()
 
     @property
     def top(self) -> Candidate | None:
@@ -231,8 +240,6 @@ class LocalIndex:
             else frozenset()
         )
         evidence = sum(specificity(term) for term in query if term in own and term not in runner_up)
-        rankings = [[c.agent for c in candidates[:SHORTLIST_SIZE]]]
-        rankings += [self._best(fields[name], SHORTLIST_SIZE) for name in _RECALL_FIELDS]
         return LocalRanking(
             candidates=candidates,
             matched_terms=matched,
@@ -240,8 +247,14 @@ class LocalIndex:
             described_lead=described_lead,
             evidence=evidence,
             learned=matches,
-            shortlist=_interleave(rankings, SHORTLIST_SIZE),
+            draw_shortlist=partial(self._shortlist, candidates, fields),
         )
+
+    def _shortlist(self, candidates: Sequence[Candidate], fields: dict[str, _Scores]) -> list[str]:
+        """The agents to offer the model: in turn from the overall and the recall rankings."""
+        rankings = [[c.agent for c in candidates[:SHORTLIST_SIZE]]]
+        rankings += [self._best(fields[name], SHORTLIST_SIZE) for name in _RECALL_FIELDS]
+        return _interleave(rankings, SHORTLIST_SIZE)
 
     def _best(self, scores: _Scores, k: int) -> list[str]:
         """The names of the `k` best positive scores, best first (ties by name)."""
