@@ -27,8 +27,8 @@ __all__ = ["Candidate", "RouteDecision", "RouteMethod", "Router", "local_lead"]
 # shipped agents and corpus rosters of distinct roles, chit-chat included), deciding the most
 # with none wrong on the folds it tunes on; the bench prints the 5-fold cross-validated figures and the held-out
 # corpus figures (whole `<example>` block left out) they give. Not tuned on the corpus.
-LOCAL_FLOOR = 0.06
-LOCAL_MARGIN = 0.4
+LOCAL_FLOOR = 0.08
+LOCAL_MARGIN = 0.3
 MIN_MATCHED_TERMS = 2
 LOCAL_EVIDENCE = 4.5
 # A confirmed route this similar to the request (weighted Jaccard) decides locally.

@@ -40,9 +40,7 @@ def test_development_set_cross_validated() -> None:
     ]
     assert len(rows) >= 150
     count, wrong, chatter = bench.cross_validate(rows, 5)
-    # 76/169 since evidence counts only the agents' own descriptions (examples' words fooled
-    # it on the corpus); the target is 50%.
-    assert count >= 0.44 * len(rows), f"local step decided only {count}/{len(rows)}"
+    assert count >= 0.45 * len(rows), f"local step decided only {count}/{len(rows)}"
     assert wrong < 0.05 * count, f"{wrong} of {count} local decisions were wrong"
     assert chatter == 0
     labelled, found = bench.in_candidates(rows)
@@ -63,4 +61,4 @@ def test_whole_example_out_corpus_decides_little_and_shortlists_the_agent() -> N
     count, wrong = bench.decided(rows, bench.SHIPPED)
     assert wrong < 0.05 * count and count <= 0.15 * len(rows), (count, wrong)
     labelled, found = bench.in_candidates(rows)
-    assert found >= 0.93 * labelled, f"{found}/{labelled} in the model's candidates"
+    assert found >= 0.98 * labelled, f"{found}/{labelled} in the model's candidates"
