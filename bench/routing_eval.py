@@ -21,7 +21,8 @@ Three data sets, each printed with where it comes from:
 "Decided" means the local step would pick an agent without the model; "wrong" counts
 decided requests whose pick is not the labelled agent (for chit-chat: any pick). "In the
 candidates" is how often the labelled agent is among the `MODEL_CANDIDATES` sent to the
-model step.
+model step (`LocalRanking.shortlist`: drawn in turn from the overall ranking and from the
+description and body rankings).
 
 The corpus folder comes from AGENT_CORPUS_DIR (default: ../shared/agent-corpus next to the
 project root).
@@ -273,7 +274,7 @@ def in_candidates(rows: Sequence[Row]) -> tuple[int, int]:
     """Rows with a labelled agent, and how many have it among the model's candidates."""
     labelled = [row for row in rows if row.gold is not None]
     return len(labelled), sum(
-        row.rank is not None and row.rank < MODEL_CANDIDATES for row in labelled
+        row.gold in row.ranking.shortlist[:MODEL_CANDIDATES] for row in labelled
     )
 
 

@@ -57,7 +57,12 @@ def test_shell_without_a_key_routes_then_says_what_is_missing(tmp_path: Path) ->
     console, out = _console()
     with desk_with(make_settings(tmp_path)) as desk:
         Shell(desk, console, plans_dir=tmp_path / "plans").run(
-            ["Add a settings page with a dark mode toggle", "/retry", "/new", "/cancel"]
+            [
+                "Add dark mode toggle buttons to the settings screen layout",
+                "/retry",
+                "/new",
+                "/cancel",
+            ]
         )
     text = " ".join(out.getvalue().split())
     assert "→ frontend-feature-developer (local" in text

@@ -2,6 +2,9 @@
 
 import re
 import unicodedata
+from functools import lru_cache
+
+import Stemmer
 
 from bot.agents.description import summary
 from bot.agents.model import AgentDefinition
@@ -84,11 +87,11 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def terms(text: str, *, limit_chars: int | None = None) -> list[str]:
-    """Lower-cased, lightly stemmed content words.
+    """Lower-cased content words, each reduced to its Snowball stem (see `stem`).
 
-    Product names stay whole (`jQuery` → `jquery`, `iOS` → `ios`, `PostgreSQL` →
+    Product names stay one word (`jQuery` → `jqueri`, `iOS` → `ios`, `PostgreSQL` →
     `postgresql`, `C++` → `cpp`); a code identifier gives its whole and its parts
-    (`EmailService` → `emailservice`, `email`, `service`); `snake_case` is split.
+    (`EmailService` → `emailservic`, `email`, `servic`); `snake_case` is split.
     """
     text = unicodedata.normalize("NFKC", text[:limit_chars] if limit_chars else text)
     for pattern, replacement in _SYMBOL_WORDS:
@@ -113,23 +116,18 @@ def query_terms(text: str) -> list[str]:
     return list(unique)[:QUERY_TERM_LIMIT]
 
 
+_STEMMER = Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """Strip common English inflections: `refactored` → `refactor`, `queries` → `query`."""
+    """Snowball's English stem: `refactored` → `refactor`, `implementation` → `implement`.
+
+    Words of three letters or fewer (`ios`, `api`) and non-ASCII words are kept as they are.
+    """
     if len(word) <= 3 or not word.isascii():
         return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("ss", "us", "is", "os")):
-        return word
-    for suffix in ("ing", "ed"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            root = word[: -len(suffix)]
-            return root[:-1] if root[-1] == root[-2] and root[-1] not in "lsz" else root
-    if word.endswith(("ches", "shes", "xes", "sses", "zes")):
-        return word[:-2]
-    if word.endswith("s"):
-        return word[:-1]
-    return word
+    return str(_STEMMER.stemWord(word))
 
 
 def name_words(name: str) -> str:

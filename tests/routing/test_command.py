@@ -38,7 +38,7 @@ def test_json_output_of_a_local_decision(agents_dir: Path) -> None:
         str(agents_dir),
         "--json",
         "--local-only",
-        "build OAuth login with database schemas for authentication",
+        "build OAuth login with database schemas and authentication endpoints",
     )
     assert set(data) == KEYS
     assert data["agent"] == "backend-feature-developer" and data["method"] == "local"
@@ -76,7 +76,7 @@ def test_human_output(agents_dir: Path) -> None:
             "route",
             "--agents-dir",
             str(agents_dir),
-            "build OAuth login with database schemas for authentication",
+            "build OAuth login with database schemas and authentication endpoints",
         ],
     )
     assert result.exit_code == 0

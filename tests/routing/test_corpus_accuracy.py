@@ -61,6 +61,6 @@ def test_whole_example_out_corpus_decides_little_and_shortlists_the_agent() -> N
         for pair in corpus.pairs
     ]
     count, wrong = bench.decided(rows, bench.SHIPPED)
-    assert wrong <= 1 and count <= 0.15 * len(rows), (count, wrong)
+    assert wrong < 0.05 * count and count <= 0.15 * len(rows), (count, wrong)
     labelled, found = bench.in_candidates(rows)
-    assert found >= 0.93 * labelled, f"{found}/{labelled} in the model's candidates"
+    assert found >= 0.98 * labelled, f"{found}/{labelled} in the model's candidates"

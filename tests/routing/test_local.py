@@ -84,17 +84,17 @@ def test_index_is_reused_until_the_roster_changes(agents_dir: Path) -> None:
 
 def test_terms_split_code_identifiers_and_stem() -> None:
     assert terms("EmailService refactored_queries HTTPServer") == [
-        "emailservice",
+        "emailservic",
         "email",
-        "service",
+        "servic",
         "refactor",
-        "query",
+        "queri",
         "httpserver",
         "http",
         "server",
     ]
     assert terms("jQuery iOS PostgreSQL GraphQL JavaScript C++ C# .NET") == [
-        "jquery",
+        "jqueri",
         "ios",
         "postgresql",
         "graphql",
@@ -104,3 +104,18 @@ def test_terms_split_code_identifiers_and_stem() -> None:
         "dotnet",
     ]
     assert stem("running") == "run" and stem("classes") == "class" and stem("status") == "status"
+
+
+def test_shortlist_draws_on_the_body_too(make_roster: Callable[..., Roster]) -> None:
+    files = {
+        f"p{i}.md": agent_text(f"payments-{i}", f"Checkout flow and payment pages, variant {i}.")
+        for i in range(16)
+    }
+    files["ledger.md"] = agent_text(
+        "ledger", "Keeps the books.", body="You reconcile payouts against the ledger."
+    )
+    ranking = LocalIndex(make_roster(files)).rank("reconcile checkout payouts in the payment flow")
+    overall = [c.agent for c in ranking.candidates]
+    assert overall.index("ledger") >= 15  # its total score trails the sixteen payment agents
+    assert "ledger" in ranking.shortlist and len(ranking.shortlist) == 15
+    assert ranking.shortlist[0] == overall[0]

@@ -21,7 +21,7 @@ from bot.routing.text import QUERY_CHAR_LIMIT
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.routing.conftest import BACKEND, agent_text
 
-CLEAR = "build OAuth login with database schemas for authentication"  # local scoring decides: backend-feature-developer
+CLEAR = "build OAuth login with database schemas and authentication endpoints"  # local scoring decides: backend-feature-developer
 UNMATCHED = "Our checkout is slow, please look into it"  # no agent's words at all
 CLOSE = "Can you help with the reports page layout?"  # frontend ahead, but not by enough
 
