@@ -26,6 +26,7 @@ from bot.engine.outbox import Outbox
 from bot.engine.ports import Poster, Previewer, TurnPreview
 from bot.engine.turn import Toolbox
 from bot.engine.turns import TurnRunner
+from bot.engine.views import thread_of
 from bot.llm.client import LLMClient
 from bot.logs import conversation_scope
 from bot.routing.router import Router
@@ -150,7 +151,7 @@ class Desk:
             if poster is None:
                 return
             try:
-                poster.show_working(conversation=conversation, activity=activity)
+                poster.show_working(thread=thread_of(conversation=conversation), activity=activity)
             except Exception:
                 log.warning("sign of life failed", exc_info=True)
 
@@ -161,7 +162,9 @@ class Desk:
             def start_preview(
                 conversation: Conversation, remember: Callable[[str], None]
             ) -> TurnPreview:
-                return previewer.start_preview(conversation=conversation, remember=remember)
+                return previewer.start_preview(
+                    thread=thread_of(conversation=conversation), remember=remember
+                )
 
         self.turns.run(work, show_activity=show, start_preview=start_preview)
         if poster is not None:
