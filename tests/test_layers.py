@@ -118,3 +118,40 @@ def test_adapters_get_plain_data_not_tables() -> None:
         if name.startswith("bot.store")
     ]
     assert wrong == []
+
+
+DESK_INSIDES = {"engine", "registry", "toolbox", "inbox", "outbox", "turns", "llm", "router"}
+# Slack's OAuth installation and state stores are slack_sdk's SQLAlchemy stores: they take
+# the database engine itself.
+DESK_ENGINE_USERS = {"bot/slack/app.py"}
+
+
+def _desk_insides(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        f"line {node.lineno}: desk.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in DESK_INSIDES
+        and (
+            (isinstance(node.value, ast.Name) and node.value.id == "desk")
+            or (isinstance(node.value, ast.Attribute) and node.value.attr == "desk")
+        )
+    ]
+
+
+def test_adapters_ask_the_desk_instead_of_reaching_into_it() -> None:
+    adapters = [
+        *sorted((PROJECT_ROOT / "bot/slack").rglob("*.py")),
+        PROJECT_ROOT / "bot/shell.py",
+        PROJECT_ROOT / "bot/health.py",
+    ]
+    wrong = [
+        f"{path.relative_to(PROJECT_ROOT)} {use}"
+        for path in adapters
+        for use in _desk_insides(path)
+        if not (
+            use.endswith("desk.engine") and str(path.relative_to(PROJECT_ROOT)) in DESK_ENGINE_USERS
+        )
+    ]
+    assert wrong == []

@@ -10,10 +10,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.engine.desk import Desk
 from bot.engine.ports import Poster
-from bot.engine.repo_toolbox import RepoToolbox
 from bot.engine.views import ThreadRef
 from bot.implement import ImplementationService, ImplementationWorker, StartOutcome
-from bot.runtime import build_repo_set
+from bot.runtime import build_implementation_service
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +72,7 @@ def build_slack_implementation(
     *, desk: Desk, poster: Poster, client: WebClient
 ) -> SlackImplementation:
     """The service over the desk's database, agents and repositories, and its worker."""
-    repos = (
-        desk.toolbox.repos
-        if isinstance(desk.toolbox, RepoToolbox)
-        else build_repo_set(desk.settings)
-    )
-    service = ImplementationService(
-        settings=desk.settings, engine=desk.engine, registry=desk.registry, repos=repos
-    )
+    service = build_implementation_service(desk.settings, desk)
 
     def posted(conversation_id: int) -> None:
         desk.flush_outbox(poster, conversation_id=conversation_id)
