@@ -16,15 +16,21 @@ conversations_app = typer.Typer(
 
 
 def open_database() -> "Engine":
-    """The migrated database, after the doctor's database check."""
+    """The database, after the doctor's database check; a read command never migrates it, so
+    a database behind this version's migrations is a StartupError naming the fix."""
     from bot.config import get_settings
-    from bot.startup import require_database
-    from bot.store.db import make_engine, upgrade
+    from bot.startup import StartupError, require_database
+    from bot.store.db import current_revision, head_revision, make_engine
 
     settings = get_settings()
     require_database(settings)
     engine = make_engine(settings.database_url)
-    upgrade(engine)
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise StartupError(
+            f"The database is at revision {current or 'none'}, this agentdesk needs {head}",
+            "Run `agentdesk db upgrade` first.",
+        )
     return engine
 
 
@@ -35,15 +41,13 @@ def list_conversations(
     """The newest conversations: id, status, agent, requester, title, tokens."""
     from rich.console import Console
     from rich.table import Table
-    from sqlmodel import Session, col, select
+    from sqlmodel import Session
 
-    from bot.store.models import Conversation
+    from bot.store import crud
 
     console = Console()
     with Session(open_database()) as session:
-        rows = session.exec(
-            select(Conversation).order_by(col(Conversation.id).desc()).limit(limit)
-        ).all()
+        rows = crud.newest_conversations(session=session, limit=limit)
         costs = conversation_costs(session, [row.id for row in rows if row.id is not None])
     table = Table(title=f"{len(rows)} newest conversations")
     for column in ("id", "status", "agent", "requester", "title", "tokens in/out", "cost"):
@@ -68,11 +72,10 @@ def show_conversation(conversation_id: int) -> None:
     from sqlmodel import Session
 
     from bot.store import crud
-    from bot.store.models import Conversation
 
     console = Console()
     with Session(open_database()) as session:
-        conversation = session.get(Conversation, conversation_id)
+        conversation = crud.conversation_by_id(session=session, conversation_id=conversation_id)
         if conversation is None:
             console.print(f"[red]No conversation {conversation_id}.[/]")
             raise typer.Exit(code=1)

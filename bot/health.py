@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.store.db import current_revision, head_revision
+from bot.store.db import head_revision
 
 if TYPE_CHECKING:
     from bot.engine.desk import Desk
@@ -21,12 +21,12 @@ def readiness(desk: "Desk", *, head: str | None) -> dict[str, Any]:
     """Each readiness check with its state; `ready` is true when all pass."""
     checks: dict[str, Any] = {}
     try:
-        revision = current_revision(desk.engine)
+        revision = desk.database_revision()
     except Exception as error:
         checks["database"] = f"unreachable: {type(error).__name__}"
     else:
         checks["database"] = "ok" if revision == head else f"at {revision}, needs {head}"
-    agents = len(desk.registry.roster())
+    agents = len(desk.roster())
     checks["agents"] = "ok" if agents else "none loaded"
     checks["agents_loaded"] = agents
     ready = checks["database"] == "ok" and checks["agents"] == "ok"

@@ -16,9 +16,10 @@ from bot.llm.pricing import PriceTable
 from bot.token_usage import TokenUsage
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
     from starlette.requests import Request
     from starlette.responses import Response
+
+    from bot.store.queue_stats import QueueStats
 
 _FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 _SLOW = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
@@ -92,16 +93,16 @@ def _price_table(prices: str) -> PriceTable:
     return PriceTable(prices)
 
 
-def metrics_endpoint(engine: "Engine") -> Callable[["Request"], Awaitable["Response"]]:
-    """The `GET /metrics` handler: reads the queue from the database, then renders it all."""
+def metrics_endpoint(
+    read_queue: Callable[[], "QueueStats"],
+) -> Callable[["Request"], Awaitable["Response"]]:
+    """The `GET /metrics` handler: reads the queue (from the database), then renders it all."""
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import Response
 
-    from bot.store.queue_stats import queue_stats
-
     async def metrics(_: "Request") -> "Response":
         try:
-            stats = await run_in_threadpool(queue_stats, engine=engine)
+            stats = await run_in_threadpool(read_queue)
         except Exception:  # the database is down: the rest still tells a story
             QUEUE_DEPTH.clear()
         else:

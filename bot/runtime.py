@@ -2,6 +2,7 @@
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from dotenv import dotenv_values
 
@@ -17,6 +18,9 @@ from bot.routing.model_classifier import ModelClassifier
 from bot.routing.router import Router
 from bot.scheduler import SchedulerService
 from bot.store.db import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from bot.implement import ImplementationService
 
 log = logging.getLogger(__name__)
 
@@ -84,5 +88,18 @@ def build_scheduler(
     followups = FollowUps(
         engine=desk.engine, settings=settings, timezone_of=timezone_of or (lambda _user: None)
     )
-    repos = desk.toolbox.repos if isinstance(desk.toolbox, RepoToolbox) else None
-    return SchedulerService(engine=desk.engine, settings=settings, followups=followups, repos=repos)
+    return SchedulerService(
+        engine=desk.engine, settings=settings, followups=followups, repos=desk.repo_set()
+    )
+
+
+def build_implementation_service(settings: Settings, desk: Desk) -> "ImplementationService":
+    """Implementation runs over the desk's database, agents and repositories."""
+    from bot.implement import ImplementationService
+
+    return ImplementationService(
+        settings=settings,
+        engine=desk.engine,
+        registry=desk.registry,
+        repos=desk.repo_set() or build_repo_set(settings),
+    )

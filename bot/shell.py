@@ -11,12 +11,7 @@ from rich.panel import Panel
 from bot.agents.description import summary
 from bot.engine.desk import Desk
 from bot.engine.inbound import InboundMessage, Source
-from bot.store.models import (
-    Conversation,
-    Message,
-    MessageKind,
-    ScheduledPost,
-)
+from bot.engine.views import ChannelPost, MessageKind, Reply, ThreadRef
 
 SHELL_TEAM = "local"
 SHELL_CHANNEL = "shell"
@@ -41,34 +36,34 @@ class ShellPoster:
         self.console = console
         self.plans_dir = plans_dir
 
-    def post(self, *, conversation: Conversation, message: Message) -> str | None:
+    def post(self, *, thread: ThreadRef, reply: Reply) -> str | None:
         """Print one reply; deliverables are also saved as Markdown files."""
-        who = message.author_name or "agentdesk"
-        if message.kind is MessageKind.DELIVERABLE and message.payload:
+        who = reply.author_name or "agentdesk"
+        if reply.kind is MessageKind.DELIVERABLE and reply.payload:
             self.plans_dir.mkdir(parents=True, exist_ok=True)
-            path = self.plans_dir / f"plan-{conversation.id}-{message.id}.md"
-            path.write_text(message.text, encoding="utf-8")
-            self.console.print(Panel(Markdown(message.text), title=f"{who}: deliverable"))
+            path = self.plans_dir / f"plan-{thread.id}-{reply.id}.md"
+            path.write_text(reply.text, encoding="utf-8")
+            self.console.print(Panel(Markdown(reply.text), title=f"{who}: deliverable"))
             self.console.print(f"[dim]Saved to {path}[/]")
-        elif message.kind is MessageKind.FAILURE:
-            self.console.print(f"[red]{message.text.replace('Press Retry', 'Type /retry')}[/]")
-        elif message.kind is MessageKind.CHOOSE_AGENT and message.payload:
-            names = ", ".join(message.payload.get("candidates", []))
+        elif reply.kind is MessageKind.FAILURE:
+            self.console.print(f"[red]{reply.text.replace('Press Retry', 'Type /retry')}[/]")
+        elif reply.kind is MessageKind.CHOOSE_AGENT and reply.payload:
+            names = ", ".join(reply.payload.get("candidates", []))
             self.console.print(
                 f"[yellow]Which agent should take this?[/] {names}  (type /agent NAME)"
             )
         else:
-            self.console.print(Panel(Markdown(message.text), title=who))
+            self.console.print(Panel(Markdown(reply.text), title=who))
         return None
 
-    def post_to_channel(self, *, post: ScheduledPost) -> str | None:
+    def post_to_channel(self, *, post: ChannelPost) -> str | None:
         """Print a scheduler post."""
         self.console.print(Panel(Markdown(post.text), title="agentdesk"))
         return None
 
-    def show_working(self, *, conversation: Conversation, activity: str) -> None:
+    def show_working(self, *, thread: ThreadRef, activity: str) -> None:
         """Say who is working."""
-        self.console.print(f"[dim]{conversation.agent or 'agentdesk'} {activity}[/]")
+        self.console.print(f"[dim]{thread.agent or 'agentdesk'} {activity}[/]")
 
 
 class Shell:

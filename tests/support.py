@@ -8,8 +8,8 @@ from typing import Any
 
 from bot.config import Settings
 from bot.engine.desk import Desk
+from bot.engine.views import ChannelPost, Reply, ThreadRef
 from bot.runtime import build_desk
-from bot.store.models import Conversation, Message, ScheduledPost
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
 
@@ -82,21 +82,23 @@ class RecordingPoster:
     """A poster that remembers what it showed; can be told to fail."""
 
     def __init__(self) -> None:
-        self.posted: list[Message] = []
+        self.posted: list[Reply] = []
+        self.threads: list[int] = []  # the conversation of each posted reply
         self.working: list[str] = []
-        self.channel_posts: list[ScheduledPost] = []
+        self.channel_posts: list[ChannelPost] = []
         self.fail_next = 0
 
-    def post(self, *, conversation: Conversation, message: Message) -> str | None:
+    def post(self, *, thread: ThreadRef, reply: Reply) -> str | None:
         if self.fail_next:
             self.fail_next -= 1
             raise ConnectionError("chat unreachable")
-        self.posted.append(message)
+        self.posted.append(reply)
+        self.threads.append(thread.id)
         return f"1700000000.{len(self.posted):06d}"
 
-    def post_to_channel(self, *, post: ScheduledPost) -> str | None:
+    def post_to_channel(self, *, post: ChannelPost) -> str | None:
         self.channel_posts.append(post)
         return f"1700000001.{len(self.channel_posts):06d}"
 
-    def show_working(self, *, conversation: Conversation, activity: str) -> None:
-        self.working.append(f"{conversation.agent} {activity}")
+    def show_working(self, *, thread: ThreadRef, activity: str) -> None:
+        self.working.append(f"{thread.agent} {activity}")

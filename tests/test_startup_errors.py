@@ -5,6 +5,7 @@ Each test runs `agentdesk` as its own process, as a person would (`python -m bot
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -178,3 +179,16 @@ def test_a_fresh_start_reports_no_problems(tmp_path: Path) -> None:
 def test_an_unreadable_setting(tmp_path: Path) -> None:
     result = agentdesk("doctor", cwd=tmp_path, MODEL_PRICES="sonnet=cheap")
     assert_one_line(result, "MODEL_PRICES", ".env")
+
+
+@pytest.mark.parametrize("command", [["conversations", "list"], ["usage"]])
+def test_a_read_command_does_not_migrate_a_database_behind(
+    tmp_path: Path, command: list[str]
+) -> None:
+    database = tmp_path / "a.db"
+    sqlite3.connect(database).close()  # an empty database: no migration applied yet
+    result = agentdesk(*command, cwd=tmp_path, DATABASE_URL=f"sqlite:///{database}")
+    assert_one_line(result, "revision none", "agentdesk db upgrade")
+    with sqlite3.connect(database) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == []

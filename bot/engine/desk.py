@@ -9,6 +9,7 @@ import functools
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -24,13 +25,16 @@ from bot.engine.inbox import Inbox
 from bot.engine.intake import Intake, take_in
 from bot.engine.outbox import Outbox
 from bot.engine.ports import Poster, Previewer, TurnPreview
+from bot.engine.repo_toolbox import RepoToolbox
 from bot.engine.turn import Toolbox
 from bot.engine.turns import TurnRunner
+from bot.engine.views import thread_of
 from bot.llm.client import LLMClient
 from bot.logs import conversation_scope
+from bot.repos import RepoSet
 from bot.routing.router import Router
 from bot.store import crud, queue
-from bot.store.db import ack_engine, session_scope
+from bot.store.db import ack_engine, current_revision, session_scope
 from bot.store.models import (
     ChannelSetting,
     Conversation,
@@ -40,6 +44,7 @@ from bot.store.models import (
     RoutingRecord,
     utcnow,
 )
+from bot.store.queue_stats import QueueStats, queue_stats
 
 __all__ = ["Desk", "Intake", "Outcome"]
 
@@ -98,6 +103,18 @@ class Desk:
         """The agents loaded now (re-checked on disk)."""
         return self.registry.roster()
 
+    def repo_set(self) -> RepoSet | None:
+        """The repositories the agents read, when the desk's toolbox has them."""
+        toolbox = self.toolbox
+        return toolbox.repos if isinstance(toolbox, RepoToolbox) else None
+
+    def store_request(
+        self, *, kind: str, key: str, body: dict[str, Any], thread_key: str = ""
+    ) -> bool:
+        """Commit a raw request before the ack; False for a redelivery. Raises when the
+        database can't take it: the adapter must then not acknowledge."""
+        return self.inbox.store(kind=kind, key=key, body=body, thread_key=thread_key)
+
     # Intake ---------------------------------------------------------------------------------
 
     def take_in(self, inbound: InboundMessage) -> Intake:
@@ -150,7 +167,7 @@ class Desk:
             if poster is None:
                 return
             try:
-                poster.show_working(conversation=conversation, activity=activity)
+                poster.show_working(thread=thread_of(conversation=conversation), activity=activity)
             except Exception:
                 log.warning("sign of life failed", exc_info=True)
 
@@ -161,7 +178,9 @@ class Desk:
             def start_preview(
                 conversation: Conversation, remember: Callable[[str], None]
             ) -> TurnPreview:
-                return previewer.start_preview(conversation=conversation, remember=remember)
+                return previewer.start_preview(
+                    thread=thread_of(conversation=conversation), remember=remember
+                )
 
         self.turns.run(work, show_activity=show, start_preview=start_preview)
         if poster is not None:
@@ -306,3 +325,12 @@ class Desk:
     def database_answers(self) -> bool:
         """Whether the database answers a trivial query now."""
         return crud.ping(engine=self.engine)
+
+    def database_revision(self) -> str | None:
+        """The migration revision the database is at (None before the first); raises when
+        the database can't be reached."""
+        return current_revision(self.engine)
+
+    def queue_stats(self) -> QueueStats:
+        """How many turns wait and run, and how long the oldest has waited."""
+        return queue_stats(engine=self.engine)

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot.config import Settings
 from bot.engine.calendar import WorkingHours, digest_period, zone
 from bot.engine.states import Transition, move
 from bot.store import crud, insights
+from bot.store import followups as queries
 from bot.store.db import session_scope
 from bot.store.models import (
     Conversation,
@@ -91,21 +91,14 @@ class FollowUps:
         if self.settings.reminder_max <= 0:
             return 0
         threshold = timedelta(hours=self.settings.reminder_after_working_hours)
-        with Session(self.engine) as session:
-            waiting = session.exec(
-                select(Conversation.id, Conversation.requester_id).where(
-                    Conversation.status == ConversationStatus.AWAITING_USER,
-                    Conversation.reminders_sent < self.settings.reminder_max,
-                    col(Conversation.awaiting_since).is_not(None),
-                    col(Conversation.awaiting_since) <= now - threshold,
-                )
-            ).all()
+        waiting = queries.awaiting_since_before(
+            engine=self.engine, before=now - threshold, reminders_below=self.settings.reminder_max
+        )
         sent = 0
         for conversation_id, requester_id in waiting:
             tz = zone(self.timezone_of(requester_id), fallback=self.settings.default_timezone)
             if not self.hours.contains(now, tz):
                 continue
-            assert conversation_id is not None
             if self._remind(conversation_id, now=now, threshold=threshold, tz_name=str(tz)):
                 sent += 1
         return sent
@@ -114,7 +107,9 @@ class FollowUps:
         self, conversation_id: int, *, now: datetime, threshold: timedelta, tz_name: str
     ) -> bool:
         with session_scope(self.engine) as session:
-            conversation = session.get(Conversation, conversation_id, with_for_update=True)
+            conversation = queries.lock_conversation(
+                session=session, conversation_id=conversation_id
+            )
             if (
                 conversation is None
                 or conversation.status is not ConversationStatus.AWAITING_USER
@@ -162,17 +157,15 @@ class FollowUps:
     def auto_close(self, now: datetime) -> int:
         """Close conversations idle longer than the set time, saying how to reopen them."""
         cutoff = now - timedelta(days=self.settings.auto_close_after_days)
-        with Session(self.engine) as session:
-            idle = session.exec(
-                select(Conversation.id).where(
-                    col(Conversation.status).in_(_IDLE_STATUSES),
-                    col(Conversation.last_activity_at) < cutoff,
-                )
-            ).all()
+        idle = queries.idle_conversation_ids(
+            engine=self.engine, statuses=_IDLE_STATUSES, before=cutoff
+        )
         closed = 0
         for conversation_id in idle:
             with session_scope(self.engine) as session:
-                conversation = session.get(Conversation, conversation_id, with_for_update=True)
+                conversation = queries.lock_conversation(
+                    session=session, conversation_id=conversation_id
+                )
                 if (
                     conversation is None
                     or conversation.status not in _IDLE_STATUSES
@@ -215,7 +208,7 @@ class FollowUps:
         for team, channel in digest_targets(self.settings.digest_channel):
             key = f"digest:{channel}:{until.date().isoformat()}"
             with session_scope(self.engine) as session:
-                if session.exec(select(ScheduledPost.id).where(ScheduledPost.key == key)).first():
+                if queries.scheduled_post_exists(session=session, key=key):
                     continue
                 team_id = team if team is not None else _only_team(session, channel)
                 if team_id is None:
@@ -229,20 +222,15 @@ class FollowUps:
                 payload = _digest_payload(
                     session, team_id=team_id, since=since, until=until, now=now
                 )
-                session.add(
-                    ScheduledPost(
-                        key=key,
-                        team_id=team_id,
-                        channel_id=channel,
-                        text=render_digest(payload),
-                        payload=payload,
-                    )
+                post = ScheduledPost(
+                    key=key,
+                    team_id=team_id,
+                    channel_id=channel,
+                    text=render_digest(payload),
+                    payload=payload,
                 )
-                try:
-                    session.flush()
-                except sa.exc.IntegrityError:  # another scheduler stored it first
-                    session.rollback()
-                    continue
+                if not queries.add_scheduled_post(session=session, post=post):
+                    continue  # another scheduler stored it first
             queued = True
         return queued
 
@@ -254,41 +242,16 @@ class FollowUps:
         if days <= 0:
             return 0
         cutoff = now - timedelta(days=days)
-        with session_scope(self.engine) as session:
-            redacted = session.execute(
-                sa.update(Message)
-                .where(
-                    col(Message.created_at) < cutoff,
-                    sa.or_(col(Message.text) != "", col(Message.payload).is_not(None)),
-                )
-                .values(text="", payload=None)
-            )
-            session.execute(
-                sa.update(Conversation)
-                .where(col(Conversation.created_at) < cutoff, col(Conversation.title) != "")
-                .values(title="")
-            )
-            session.execute(
-                sa.update(ScheduledPost)
-                .where(col(ScheduledPost.created_at) < cutoff, col(ScheduledPost.text) != "")
-                .values(text="", payload=None)
-            )
-            return int(getattr(redacted, "rowcount", 0) or 0)
+        return queries.redact_before(engine=self.engine, cutoff=cutoff)
 
 
 def _open_questions(session: Session, conversation_id: int) -> list[str]:
     """The questions of the agent's latest message, when that message asked questions."""
-    latest = session.exec(
-        select(Message)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.role == MessageRole.ASSISTANT,
-            col(Message.kind).in_(
-                [MessageKind.TEXT, MessageKind.QUESTIONS, MessageKind.DELIVERABLE]
-            ),
-        )
-        .order_by(col(Message.id).desc())
-    ).first()
+    latest = queries.latest_assistant_message(
+        session=session,
+        conversation_id=conversation_id,
+        kinds=(MessageKind.TEXT, MessageKind.QUESTIONS, MessageKind.DELIVERABLE),
+    )
     if latest is None or latest.kind is not MessageKind.QUESTIONS or not latest.payload:
         return []
     return [
@@ -310,12 +273,10 @@ def digest_targets(setting: str) -> list[tuple[str | None, str]]:
 def _only_team(session: Session, channel: str) -> str | None:
     """The workspace of a digest channel named without one: the channel's own, else the one
     workspace served ("" before any request); None when that can't be told."""
-    own = session.exec(
-        select(Conversation.team_id).where(Conversation.channel_id == channel).limit(1)
-    ).first()
+    own = queries.team_of_channel(session=session, channel_id=channel)
     if own is not None:
         return own
-    teams = session.exec(select(Conversation.team_id).distinct().limit(2)).all()
+    teams = queries.served_teams(session=session, limit=2)
     if len(teams) > 1:
         return None
     return teams[0] if teams else ""
@@ -324,39 +285,14 @@ def _only_team(session: Session, channel: str) -> str | None:
 def _digest_payload(
     session: Session, *, team_id: str, since: datetime, until: datetime, now: datetime
 ) -> dict[str, Any]:
-    created = session.exec(
-        select(Conversation).where(
-            Conversation.team_id == team_id,
-            col(Conversation.created_at) >= since,
-            col(Conversation.created_at) < until,
-        )
-    ).all()
-    waiting = session.exec(
-        select(Conversation)
-        .where(
-            Conversation.team_id == team_id,
-            Conversation.status == ConversationStatus.AWAITING_USER,
-        )
-        .order_by(col(Conversation.awaiting_since))
-    ).all()
-    delivered = session.exec(
-        select(sa.func.count())
-        .select_from(Message)
-        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
-        .where(
-            Conversation.team_id == team_id,
-            Message.kind == MessageKind.DELIVERABLE,
-            col(Message.created_at) >= since,
-            col(Message.created_at) < until,
-        )
-    ).one()
-    failed = session.exec(
-        select(Conversation).where(
-            Conversation.team_id == team_id,
-            Conversation.status == ConversationStatus.FAILED,
-            col(Conversation.updated_at) >= since,
-        )
-    ).all()
+    created = queries.conversations_created(
+        session=session, team_id=team_id, since=since, until=until
+    )
+    waiting = queries.conversations_awaiting_user(session=session, team_id=team_id)
+    delivered = queries.deliverables_count(
+        session=session, team_id=team_id, since=since, until=until
+    )
+    failed = queries.conversations_failed_since(session=session, team_id=team_id, since=since)
     ratings = insights.feedback_since(session=session, team_id=team_id, since=since, until=until)
     by_agent = Counter(c.agent or "unassigned" for c in created)
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.engine.ports import Poster
+from bot.engine.views import channel_post_of, reply_of, thread_of
 from bot.store import crud
 from bot.store.db import session_scope
 from bot.store.models import Conversation, Message, ScheduledPost
@@ -93,7 +94,9 @@ class Outbox:
                 thread: Conversation = conversation,
             ) -> str | None:
                 message.post_attempted_at = earlier
-                return poster.post(conversation=thread, message=message)
+                return poster.post(
+                    thread=thread_of(conversation=thread), reply=reply_of(message=message)
+                )
 
             if not self._send(Message, message.id, send):
                 break  # a thread whose earlier reply is not out yet keeps its order
@@ -109,7 +112,7 @@ class Outbox:
 
             def send(earlier: datetime | None, post: ScheduledPost = post) -> str | None:
                 post.post_attempted_at = earlier
-                return poster.post_to_channel(post=post)
+                return poster.post_to_channel(post=channel_post_of(post=post))
 
             posted += self._send(ScheduledPost, post.id, send)
         return posted

@@ -3,26 +3,26 @@
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from bot.store.models import Conversation, Message, ScheduledPost
+from bot.engine.views import ChannelPost, Reply, ThreadRef
 
 
 class Poster(Protocol):
     """Delivers stored replies to the chat; implemented by the Slack and shell adapters."""
 
-    def post(self, *, conversation: Conversation, message: Message) -> str | None:
-        """Show the message in the conversation's thread; return its chat timestamp, if any.
+    def post(self, *, thread: ThreadRef, reply: Reply) -> str | None:
+        """Show the reply in its thread; return its chat timestamp, if any.
 
-        Raise to leave the message in the outbox for a later attempt. When
-        `message.post_attempted_at` is set, an earlier attempt may have reached the chat
+        Raise to leave the reply in the outbox for a later attempt. When
+        `reply.post_attempted_at` is set, an earlier attempt may have reached the chat
         before the process died: look for it before posting again.
         """
         ...
 
-    def show_working(self, *, conversation: Conversation, activity: str) -> None:
+    def show_working(self, *, thread: ThreadRef, activity: str) -> None:
         """A sign of life while the agent works (a status line, a reaction)."""
         ...
 
-    def post_to_channel(self, *, post: ScheduledPost) -> str | None:
+    def post_to_channel(self, *, post: ChannelPost) -> str | None:
         """Post a scheduler message (a digest) at the top of its channel; return its ts."""
         ...
 
@@ -52,9 +52,7 @@ class TurnPreview(Protocol):
 class Previewer(Protocol):
     """A poster that can show turns while they run (Slack streams them)."""
 
-    def start_preview(
-        self, *, conversation: Conversation, remember: Callable[[str], None]
-    ) -> TurnPreview:
+    def start_preview(self, *, thread: ThreadRef, remember: Callable[[str], None]) -> TurnPreview:
         """A preview for one turn; `remember(handle)` is called as soon as it shows in the
         chat, so the stored reply can take its place later."""
         ...

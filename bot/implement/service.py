@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
+from bot.engine.views import ThreadRef, thread_of
 from bot.implement.availability import implement_extra_missing, sandbox_missing
 from bot.implement.claude_code import (
     AgentBrief,
@@ -404,7 +405,7 @@ class ImplementationService:
         run: ImplementationRun,
         *,
         on_posted: Callable[[int], None] = lambda _conversation_id: None,
-        on_activity: Callable[[Conversation, str], None] | None = None,
+        on_activity: Callable[[ThreadRef, str], None] | None = None,
     ) -> ImplementationStatus:
         """Work one claimed run to its end; every outcome reaches the thread as a message."""
         assert run.id is not None
@@ -430,7 +431,7 @@ class _Job:
         run: ImplementationRun,
         *,
         on_posted: Callable[[int], None],
-        on_activity: Callable[[Conversation, str], None] | None,
+        on_activity: Callable[[ThreadRef, str], None] | None,
     ) -> None:
         assert run.id is not None
         self.service = service
@@ -676,7 +677,7 @@ class _Job:
     def activity(self, text: str) -> None:
         if self.on_activity is not None and self.conversation is not None:
             try:
-                self.on_activity(self.conversation, text)
+                self.on_activity(thread_of(conversation=self.conversation), text)
             except Exception:
                 log.warning("showing the run's activity failed", exc_info=True)
 

@@ -5,8 +5,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from bot.engine.views import ThreadRef
 from bot.implement.service import ImplementationService
-from bot.store.models import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ class ImplementationWorker:
         service: ImplementationService,
         *,
         on_posted: Callable[[int], None],
-        on_activity: Callable[[Conversation, str], None] | None = None,
+        on_activity: Callable[[ThreadRef, str], None] | None = None,
         threads: int | None = None,
         poll_seconds: float = 2.0,
     ) -> None:

@@ -10,10 +10,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.engine.desk import Desk
 from bot.engine.ports import Poster
-from bot.engine.repo_toolbox import RepoToolbox
+from bot.engine.views import ThreadRef
 from bot.implement import ImplementationService, ImplementationWorker, StartOutcome
-from bot.runtime import build_repo_set
-from bot.store.models import Conversation
+from bot.runtime import build_implementation_service
 
 log = logging.getLogger(__name__)
 
@@ -37,31 +36,30 @@ class SlackImplementation:
     def begin(
         self,
         *,
-        conversation: Conversation,
+        thread: ThreadRef,
         user_id: str,
         user_name: str,
         repo: str | None = None,
         event_keys: tuple[str, ...] = (),
     ) -> StartOutcome:
         """Ask for a run of the conversation's plan; wakes the worker when one is queued."""
-        assert conversation.id is not None
         outcome = self.service.start_implementation(
-            conversation_id=conversation.id,
+            conversation_id=thread.id,
             user_id=user_id,
             user_name=user_name,
             repo=repo,
-            thread_url=self.thread_url(conversation),
+            thread_url=self.thread_url(thread),
             event_keys=event_keys,
         )
         if outcome.started:
             self.worker.kick()
         return outcome
 
-    def thread_url(self, conversation: Conversation) -> str | None:
+    def thread_url(self, thread: ThreadRef) -> str | None:
         """A link to the thread, for the commit message and the pull request."""
         try:
             reply = self.client.chat_getPermalink(
-                channel=conversation.channel_id, message_ts=conversation.thread_ts
+                channel=thread.channel_id, message_ts=thread.thread_ts
             )
         except SlackApiError as error:
             log.info("no permalink for the thread: %s", error.response.get("error"))
@@ -74,20 +72,13 @@ def build_slack_implementation(
     *, desk: Desk, poster: Poster, client: WebClient
 ) -> SlackImplementation:
     """The service over the desk's database, agents and repositories, and its worker."""
-    repos = (
-        desk.toolbox.repos
-        if isinstance(desk.toolbox, RepoToolbox)
-        else build_repo_set(desk.settings)
-    )
-    service = ImplementationService(
-        settings=desk.settings, engine=desk.engine, registry=desk.registry, repos=repos
-    )
+    service = build_implementation_service(desk.settings, desk)
 
     def posted(conversation_id: int) -> None:
         desk.flush_outbox(poster, conversation_id=conversation_id)
 
-    def activity(conversation: Conversation, text: str) -> None:
-        poster.show_working(conversation=conversation, activity=text)
+    def activity(thread: ThreadRef, text: str) -> None:
+        poster.show_working(thread=thread, activity=text)
 
     worker = ImplementationWorker(service, on_posted=posted, on_activity=activity)
     return SlackImplementation(service=service, worker=worker, client=client)

@@ -62,7 +62,7 @@ def register(app: App, services: SlackServices) -> None:
             "bot_id": req.context.bot_id,
         }
         try:
-            services.desk.inbox.store(
+            services.desk.store_request(
                 kind=wanted.kind, key=wanted.key, body=stored, thread_key=wanted.thread_key
             )
         except SQLAlchemyError:

@@ -10,13 +10,13 @@ from slack_sdk.errors import SlackApiError
 
 from bot.engine.desk import Desk
 from bot.engine.followups import render_digest
+from bot.engine.views import ChannelPost, Reply, ThreadRef
 from bot.slack.home import HomeTab
 from bot.slack.render import SlackMessage, render
 from bot.slack.sessions import PROCESSING, AgentSessions
 from bot.slack.streaming import StreamedTurn
 from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
 from bot.slack.workspaces import Workspaces
-from bot.store.models import Conversation, Message, ScheduledPost
 
 # A streamed preview that is gone (or no longer ours to edit): post the reply afresh.
 _PREVIEW_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
@@ -37,30 +37,30 @@ class SlackPoster:
         self.sessions = sessions or AgentSessions()
         self.home: HomeTab | None = None  # set when the app has a Home tab to keep fresh
 
-    def post(self, *, conversation: Conversation, message: Message) -> str | None:
+    def post(self, *, thread: ThreadRef, reply: Reply) -> str | None:
         """Post a reply in its thread and return the first message's ts.
 
         After an interrupted attempt, the parts (and the attached plan) that did reach the
         thread are not posted again, and the ones that did not are posted now.
         """
-        client = self.workspaces.client_for(conversation.team_id)
-        replies = self._replies(conversation) if message.post_attempted_at is not None else []
-        posted = _parts_posted(replies, message_id=message.id)
+        client = self.workspaces.client_for(thread.team_id)
+        replies = self._replies(thread) if reply.post_attempted_at is not None else []
+        posted = _parts_posted(replies, message_id=reply.id)
         agents = list(self.desk.roster().agents)
-        preview_ts = (message.payload or {}).get("preview_ts")
+        preview_ts = (reply.payload or {}).get("preview_ts")
         first_ts: str | None = None
-        for index, piece in enumerate(render(message, conversation=conversation, agents=agents)):
+        for index, piece in enumerate(render(reply, thread=thread, agents=agents)):
             piece_ts = posted.get(index)
             metadata = {
                 "event_type": METADATA_EVENT,
-                "event_payload": {"message_id": message.id, "part": index},
+                "event_payload": {"message_id": reply.id, "part": index},
             }
             if piece_ts is None and index == 0 and preview_ts:
-                piece_ts = self._replace_preview(conversation, str(preview_ts), piece, metadata)
+                piece_ts = self._replace_preview(thread, str(preview_ts), piece, metadata)
             if piece_ts is None:
                 response = client.chat_postMessage(
-                    channel=conversation.channel_id,
-                    thread_ts=conversation.thread_ts,
+                    channel=thread.channel_id,
+                    thread_ts=thread.thread_ts,
                     text=piece.text,
                     blocks=piece.blocks,
                     metadata=metadata,
@@ -71,27 +71,23 @@ class SlackPoster:
             if piece.attachment and not _file_posted_after(
                 replies, filename=piece.attachment[0], after=piece_ts
             ):
-                self._attach(conversation, *piece.attachment)
-        self.sessions.show(client, conversation=conversation)
+                self._attach(thread, *piece.attachment)
+        self.sessions.show(client, thread=thread)
         if self.home is not None:
-            self.home.refresh(
-                client, team_id=conversation.team_id, user_id=conversation.requester_id
-            )
+            self.home.refresh(client, team_id=thread.team_id, user_id=thread.requester_id)
         return first_ts
 
-    def start_preview(
-        self, *, conversation: Conversation, remember: Callable[[str], None]
-    ) -> StreamedTurn:
+    def start_preview(self, *, thread: ThreadRef, remember: Callable[[str], None]) -> StreamedTurn:
         """Stream a running turn into its thread (see `bot/slack/streaming.py`)."""
         return StreamedTurn(
-            self.workspaces.client_for(conversation.team_id),
-            conversation=conversation,
+            self.workspaces.client_for(thread.team_id),
+            thread=thread,
             remember=remember,
         )
 
     def _replace_preview(
         self,
-        conversation: Conversation,
+        conversation: ThreadRef,
         preview_ts: str,
         piece: SlackMessage,
         metadata: dict[str, Any],
@@ -117,7 +113,7 @@ class SlackPoster:
             return None
         return preview_ts
 
-    def post_to_channel(self, *, post: ScheduledPost) -> str | None:
+    def post_to_channel(self, *, post: ChannelPost) -> str | None:
         """Post a digest at the top of its channel, with links to the threads it names."""
         client = self.workspaces.client_for(post.team_id)
         if post.post_attempted_at is not None:
@@ -147,20 +143,20 @@ class SlackPoster:
             ts = ts or response.get("ts")
         return ts
 
-    def show_working(self, *, conversation: Conversation, activity: str) -> None:
+    def show_working(self, *, thread: ThreadRef, activity: str) -> None:
         """A status line under the thread, or a reaction where statuses aren't allowed; the
         thread's agent session shows it is processing (with Slack's Stop button)."""
-        client = self.workspaces.client_for(conversation.team_id)
-        self.sessions.show(client, conversation=conversation, status=PROCESSING)
+        client = self.workspaces.client_for(thread.team_id)
+        self.sessions.show(client, thread=thread, status=PROCESSING)
         show_status(
             client,
-            channel=conversation.channel_id,
-            thread_ts=conversation.thread_ts,
-            status=f"{conversation.agent or 'agentdesk'} {activity}",
-            fallback_ts=conversation.thread_ts,
+            channel=thread.channel_id,
+            thread_ts=thread.thread_ts,
+            status=f"{thread.agent or 'agentdesk'} {activity}",
+            fallback_ts=thread.thread_ts,
         )
 
-    def _replies(self, conversation: Conversation) -> list[dict[str, Any]]:
+    def _replies(self, conversation: ThreadRef) -> list[dict[str, Any]]:
         """The thread as Slack has it, with our metadata (empty when it can't be read)."""
         client = self.workspaces.client_for(conversation.team_id)
         replies: list[dict[str, Any]] = []
@@ -182,7 +178,7 @@ class SlackPoster:
             log.warning("could not read the thread to look for an earlier post", exc_info=True)
             return replies
 
-    def _already_in_channel(self, client: WebClient, post: ScheduledPost) -> str | None:
+    def _already_in_channel(self, client: WebClient, post: ChannelPost) -> str | None:
         try:
             response = client.conversations_history(
                 channel=post.channel_id, include_all_metadata=True, limit=50
@@ -195,7 +191,7 @@ class SlackPoster:
                 return str(item.get("ts"))
         return None
 
-    def _attach(self, conversation: Conversation, filename: str, content: str) -> None:
+    def _attach(self, conversation: ThreadRef, filename: str, content: str) -> None:
         client = self.workspaces.client_for(conversation.team_id)
         try:
             client.files_upload_v2(

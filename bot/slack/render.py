@@ -7,8 +7,8 @@ from typing import Any
 from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonsElement
 from slack_sdk.models.blocks.basic_components import FeedbackButtonObject
 
+from bot.engine.views import MessageKind, Reply, ThreadRef
 from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
-from bot.store.models import Conversation, Message, MessageKind
 
 CHOOSE_AGENT = "agentdesk_choose_agent"
 ANSWER = "agentdesk_answer"
@@ -49,12 +49,9 @@ def read_action_value(value: str | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def render(
-    message: Message, *, conversation: Conversation, agents: list[str]
-) -> list[SlackMessage]:
+def render(message: Reply, *, thread: ThreadRef, agents: list[str]) -> list[SlackMessage]:
     """The Slack messages that show a stored reply (long text becomes several)."""
-    assert conversation.id is not None
-    conversation_id = conversation.id
+    conversation_id = thread.id
     text = sanitize_for_slack(message.text)
     payload = message.payload or {}
     if message.kind is MessageKind.REMINDER and payload.get("requester_id"):
@@ -81,7 +78,7 @@ def render(
             text = sanitize_for_slack(summary) + "\n\n_The full plan is attached below._"
         actions = [
             feedback_buttons(conversation_id, message.id),
-            *_handoff(conversation_id, conversation.agent, agents),
+            *_handoff(conversation_id, thread.agent, agents),
             implement_actions(conversation_id),
         ]
     elif message.kind is MessageKind.CHOOSE_AGENT:

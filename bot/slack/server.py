@@ -119,7 +119,7 @@ def build_http_app(
             Route("/healthz", healthz, methods=["GET"]),
             *oauth_routes,
             Route("/readyz", readiness_endpoint(desk), methods=["GET"]),
-            Route("/metrics", metrics_endpoint(desk.engine), methods=["GET"]),
+            Route("/metrics", metrics_endpoint(desk.queue_stats), methods=["GET"]),
         ],
         lifespan=lifespan,
     )

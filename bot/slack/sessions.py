@@ -12,7 +12,7 @@ from collections import OrderedDict
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.store.models import Conversation, ConversationStatus
+from bot.engine.views import ConversationStatus, ThreadRef
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,12 @@ class AgentSessions:
         self._shown: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self._unsupported: set[str] = set()
 
-    def show(
-        self, client: WebClient, *, conversation: Conversation, status: str | None = None
-    ) -> None:
+    def show(self, client: WebClient, *, thread: ThreadRef, status: str | None = None) -> None:
         """Set the thread's session status (once per change); never raises."""
-        wanted = status or session_status(conversation.status)
-        key = (conversation.team_id, conversation.channel_id, conversation.thread_ts)
+        wanted = status or session_status(thread.status)
+        key = (thread.team_id, thread.channel_id, thread.thread_ts)
         with self._lock:
-            if conversation.team_id in self._unsupported or self._shown.get(key) == wanted:
+            if thread.team_id in self._unsupported or self._shown.get(key) == wanted:
                 return
             first = key not in self._shown
             self._shown[key] = wanted
@@ -61,16 +59,16 @@ class AgentSessions:
                 self._shown.popitem(last=False)
         try:
             client.agents_sessions_setStatus(
-                channel_id=conversation.channel_id,
-                thread_ts=conversation.thread_ts,
+                channel_id=thread.channel_id,
+                thread_ts=thread.thread_ts,
                 status=wanted,
-                title=(conversation.title or "Feature request")[:_TITLE_CHARS] if first else None,
-                initiator_user_id=conversation.requester_id if first else None,
+                title=(thread.title or "Feature request")[:_TITLE_CHARS] if first else None,
+                initiator_user_id=thread.requester_id if first else None,
             )
         except SlackApiError as error:
             reason = str(error.response.get("error"))
             with self._lock:
                 self._shown.pop(key, None)
                 if reason in _UNSUPPORTED:
-                    self._unsupported.add(conversation.team_id)
+                    self._unsupported.add(thread.team_id)
             log.info("agent session status not set (%s)", reason)

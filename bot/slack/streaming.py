@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.messages.chunk import Chunk, PlanUpdateChunk, TaskUpdateChunk
 
-from bot.store.models import Conversation
+from bot.engine.views import ThreadRef
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +31,17 @@ class StreamedTurn:
         self,
         client: WebClient,
         *,
-        conversation: Conversation,
+        thread: ThreadRef,
         remember: Callable[[str], None],
         stream_seconds: float = STREAM_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._stream = client.chat_stream(
-            channel=conversation.channel_id,
-            thread_ts=conversation.thread_ts,
+            channel=thread.channel_id,
+            thread_ts=thread.thread_ts,
             # Channel streams are shown to one person; DMs ignore these.
-            recipient_team_id=conversation.team_id,
-            recipient_user_id=conversation.requester_id,
+            recipient_team_id=thread.team_id,
+            recipient_user_id=thread.requester_id,
             task_display_mode="plan",
         )
         self._remember = remember

@@ -741,3 +741,15 @@ def release_implementation_run(*, engine: Engine, run_id: int, worker: str) -> b
         )
         session.commit()
         return getattr(result, "rowcount", 0) == 1
+
+
+def newest_conversations(*, session: Session, limit: int) -> Sequence[Conversation]:
+    """The `limit` most recently started conversations, newest first."""
+    return session.exec(
+        select(Conversation).order_by(col(Conversation.id).desc()).limit(limit)
+    ).all()
+
+
+def conversation_by_id(*, session: Session, conversation_id: int) -> Conversation | None:
+    """The conversation with this id, if there is one."""
+    return session.get(Conversation, conversation_id)

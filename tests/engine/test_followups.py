@@ -141,7 +141,12 @@ def test_a_sweep_run_twice_or_restarted_midway_sends_nothing_twice(
         restarted.flush_outbox(poster)
     posted_reminders = [m for m in poster.posted if m.kind is MessageKind.REMINDER]
     assert len(posted_reminders) == 1 and len(poster.posted) == 2  # the questions, the reminder
-    assert posted_reminders[0].conversation_id == conversation_id
+    reminded = [
+        thread
+        for thread, reply in zip(poster.threads, poster.posted, strict=True)
+        if reply.kind is MessageKind.REMINDER
+    ]
+    assert reminded == [conversation_id]
 
 
 def test_auto_close_after_idle_days_and_a_reply_reopens(desk: Desk, fake: FakeAnthropic) -> None:

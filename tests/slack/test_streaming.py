@@ -8,8 +8,8 @@ from slack_sdk import WebClient
 
 from bot.agents.model import AgentDefinition
 from bot.engine.turn import ToolOutput
+from bot.engine.views import ThreadRef
 from bot.slack.streaming import STREAM_SECONDS, StreamedTurn
-from bot.store.models import Conversation
 from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.slack.conftest import ALICE, CHANNEL, TEAM, SlackHarness
 from tests.support import PLAN
@@ -99,12 +99,12 @@ def test_a_long_turn_stops_its_stream_before_slack_expires_it() -> None:
     with FakeSlack() as fake:
         client = WebClient(token="xoxb-test", base_url=fake.api_url)
         parent = fake.add_user_message(CHANNEL, "go", user=ALICE)
-        conversation = Conversation(
-            team_id=TEAM, channel_id=CHANNEL, thread_ts=parent, requester_id=ALICE
+        thread = ThreadRef(
+            id=1, team_id=TEAM, channel_id=CHANNEL, thread_ts=parent, requester_id=ALICE
         )
         preview = StreamedTurn(
             client,
-            conversation=conversation,
+            thread=thread,
             remember=remembered.append,
             clock=lambda: now[0],
         )

@@ -1,5 +1,6 @@
 """`/feature implement [N] [REPO]` and `/feature channel implement on|off`."""
 
+from bot.engine.views import thread_of
 from bot.slack.services import SlackServices
 
 USAGE = "`/feature implement [N] [REPO]`"
@@ -32,7 +33,7 @@ def implement_command(
                 f"{USAGE} (its number is in `/feature status`)."
             )
     outcome = implementation.begin(
-        conversation=conversation,
+        thread=thread_of(conversation=conversation),
         user_id=user_id,
         user_name=services.users.get(user_id).name,
         repo=repo,
