@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from bot.store.db import make_engine, normalise_url  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic  # noqa: E402
 from tests.fakes.slack_server import FakeSlack  # noqa: E402
-from tests.slack.processes import app_environment  # noqa: E402
+from tests.slack.processes import app_environment, mention_envelope  # noqa: E402
 
 SECRET = "bench-signing-secret"
 POSTGRES_ENV = "AGENTDESK_TEST_POSTGRES_URL"
@@ -229,25 +229,7 @@ def mention(
     slack: FakeSlack, *, channel: str, user: str, text: str, event_id: str
 ) -> tuple[str, bytes]:
     """A mention written in the fake channel, and the `app_mention` envelope Slack POSTs."""
-    body = f"<@UBOT> {text}"
-    ts = slack.add_user_message(channel, body, user)
-    event = {
-        "type": "app_mention",
-        "user": user,
-        "text": body,
-        "ts": ts,
-        "channel": channel,
-        "event_ts": ts,
-    }
-    envelope = {
-        "team_id": "T0001",
-        "api_app_id": "A0001",
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": int(time.time()),
-        "event": event,
-        "authorizations": [{"team_id": "T0001", "user_id": "UBOT", "is_bot": True}],
-    }
+    ts, envelope = mention_envelope(slack, channel=channel, text=text, user=user, event_id=event_id)
     return ts, json.dumps(envelope).encode()
 
 
