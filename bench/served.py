@@ -35,6 +35,7 @@ SECRET = "bench-signing-secret"
 POSTGRES_ENV = "AGENTDESK_TEST_POSTGRES_URL"
 PROFILE_ENV = "AGENTDESK_BENCH_PROFILE"
 PROFILE_IDLE_ENV = "AGENTDESK_BENCH_PROFILE_IDLE"
+PROFILE_GIL_ENV = "AGENTDESK_BENCH_PROFILE_GIL"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 AGENT = "backend-feature-developer"
 QUESTIONS = {
@@ -47,6 +48,7 @@ QUESTIONS = {
 ANSWER_MARK = "Which identity providers?"
 # Settings the benchmarks report (the app runs with its defaults: none of these is set).
 REPORTED_SETTINGS = (
+    "worker_processes",
     "turn_concurrency",
     "model_calls_in_flight",
     "turns_per_user",
@@ -163,6 +165,9 @@ def served_app(
         try:
             wait_healthy(port, process, log_path)
             yield process, port
+        except Exception:
+            _show_problems(log_path)
+            raise
         finally:
             process.send_signal(signal.SIGTERM)
             try:
@@ -170,6 +175,20 @@ def served_app(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _show_problems(log_path: Path, most: int = 80) -> None:
+    """The app's warnings and errors (with their tracebacks), when a run fails."""
+    lines: list[str] = []
+    keep = False
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line[:4].isdigit():  # a new log record: keep it (and what follows) when it's bad
+            keep = " WARNING " in line or " ERROR " in line
+        if keep:
+            lines.append(line)
+    if lines:
+        print(f"the app's last warnings and errors ({log_path.name}):", file=sys.stderr)
+        print("\n".join(lines[-most:]), file=sys.stderr)
 
 
 def wait_healthy(port: int, process: subprocess.Popen[str], log_path: Path) -> None:
@@ -193,7 +212,8 @@ def wait_healthy(port: int, process: subprocess.Popen[str], log_path: Path) -> N
 @contextmanager
 def profiled(pid: int) -> Iterator[None]:
     """With AGENTDESK_BENCH_PROFILE=FILE, sample the app with py-spy (installed separately)
-    into collapsed stacks while the block runs; otherwise do nothing."""
+    into collapsed stacks while the block runs; otherwise do nothing. AGENTDESK_BENCH_PROFILE_GIL
+    samples only the thread holding the GIL; AGENTDESK_BENCH_PROFILE_IDLE adds idle threads."""
     output = os.environ.get(PROFILE_ENV)
     if not output:
         yield
@@ -202,6 +222,8 @@ def profiled(pid: int) -> Iterator[None]:
     command = [str(spy), "record", "--pid", str(pid), "--format", "raw", "-r", "50"]
     if os.environ.get(PROFILE_IDLE_ENV):
         command.append("--idle")
+    if os.environ.get(PROFILE_GIL_ENV):  # only the thread holding the GIL: CPU spent in Python
+        command.append("--gil")
     sampler = subprocess.Popen([*command, "-o", output], stdout=subprocess.DEVNULL)
     time.sleep(1)  # let it attach
     try:
@@ -211,18 +233,32 @@ def profiled(pid: int) -> Iterator[None]:
         sampler.wait(timeout=30)
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants (the app's worker processes), from /proc."""
+    tree = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            tree.extend(process_tree(int(child)))
+    return tree
+
+
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User plus system CPU time a process and its descendants have used so far."""
+    total = 0
+    for member in process_tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
-    """Resident set size of a process in MB, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    """Resident set size of a process and its descendants in MB, from /proc."""
+    total = 0
+    for member in process_tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 def mention(

@@ -5,7 +5,9 @@ start fast (`bench/cli_speed.py`). A start-up failure prints one line saying wha
 exits non-zero (`main`); `agentdesk --debug …` adds the traceback.
 """
 
+import contextlib
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -183,11 +185,16 @@ def serve(
 ) -> None:
     """HTTP mode: POST /slack/events, GET /healthz, /readyz and /metrics."""
     from bot.config import get_settings
-    from bot.runtime import missing_for_slack
-    from bot.startup import StartupError
+    from bot.worker_processes import share_metrics_between_processes
 
     _configure_logging()
     settings = get_settings()
+    if settings.worker_processes:
+        share_metrics_between_processes()  # before anything loads the metrics
+
+    from bot.runtime import missing_for_slack
+    from bot.startup import StartupError
+
     if settings.slack_bot_token is None or settings.slack_signing_secret is None:
         missing = missing_for_slack(settings)
         raise StartupError(
@@ -199,6 +206,29 @@ def serve(
     from bot.slack.runner import serve_http
 
     serve_http(settings, desk, host=host, port=port or settings.port)
+
+
+@app.command("work")
+def work(
+    from_parent: Annotated[
+        bool, typer.Option("--from-parent", hidden=True, help="Started by `agentdesk serve`.")
+    ] = False,
+) -> None:
+    """Run agent turns, without serving HTTP: `agentdesk serve` starts WORKER_PROCESSES of
+    these itself; start more on other machines that share its PostgreSQL database."""
+    from bot.config import get_settings
+    from bot.slack.runner import run_worker
+
+    _configure_logging()
+    settings = get_settings()
+    desk = _ready_desk(settings, slack=True, quiet=from_parent)
+    _stop_on_sigterm()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C or SIGTERM: work was handed back
+        run_worker(settings, desk, from_parent=from_parent)
+    # Threads still waiting on the model hold no lease any more (whatever they finish is
+    # dropped): exit now instead of waiting for them at interpreter exit.
+    logging.shutdown()
+    os._exit(0)
 
 
 @app.command("scheduler")
@@ -253,9 +283,10 @@ def doctor() -> None:
         raise typer.Exit(code=1)
 
 
-def _ready_desk(settings: "Settings", *, slack: bool = False) -> "Desk":
+def _ready_desk(settings: "Settings", *, slack: bool = False, quiet: bool = False) -> "Desk":
     """Check the database, the agents folder (and Slack's answer to the bot token when
-    `slack`), then migrate, load agents and say what is missing."""
+    `slack`), then migrate, load agents and say what is missing (unless `quiet`: a worker
+    process started by `agentdesk serve`, which has said it already)."""
     from bot.agents.model import Severity
     from bot.runtime import build_desk, missing_for_model
     from bot.startup import require_agents_folder, require_database, require_slack_token
@@ -267,6 +298,8 @@ def _ready_desk(settings: "Settings", *, slack: bool = False) -> "Desk":
         require_slack_token(settings)
     desk = build_desk(settings)
     roster = desk.roster()
+    if quiet:
+        return desk
     errors = sum(1 for problem in roster.problems if problem.severity is Severity.ERROR)
     console = _console()
     console.print(

@@ -118,6 +118,12 @@ class Settings(BaseSettings):
         default="sqlite:///agentdesk.db",
         description="SQLAlchemy URL: a SQLite file by default, postgresql+psycopg://… in production.",
     )
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description="PostgreSQL connections each process keeps open (twice that for "
+        "`agentdesk serve`: its acks have a pool of their own); threads beyond it wait.",
+    )
     agents_dir: Path = Field(
         default=Path("agents"), description="Folder of agent files (Claude Code subagent format)."
     )
@@ -153,6 +159,12 @@ class Settings(BaseSettings):
     )
 
     # Work queue
+    worker_processes: int = Field(
+        default=1,
+        ge=0,
+        description="Processes `agentdesk serve` starts to run agent turns, apart from the one "
+        "answering Slack (0 = run them in that process).",
+    )
     turn_concurrency: int = Field(
         default=200,
         ge=1,

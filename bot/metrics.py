@@ -1,16 +1,27 @@
 """Every Prometheus metric agentdesk exports, and the few helpers that record them.
 
 `GET /metrics` on the serve port returns them in the Prometheus text format. Counters and
-histograms are per process (scrape every process); the queue gauges are read from the
-database at scrape time, so every process reports the same, shared queue.
+histograms add up over `agentdesk serve` and the worker processes it starts (prometheus_client's
+multiprocess mode); other processes (`agentdesk work` elsewhere) are scraped on their own. The
+queue gauges are read from the database at scrape time: every process reports the same queue.
 """
 
+import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from bot.llm.pricing import PriceTable
 from bot.token_usage import TokenUsage
@@ -35,10 +46,15 @@ TURNS = Counter(
     ["outcome"],
 )
 QUEUE_DEPTH = Gauge(
-    "agentdesk_queue_depth", "Turns waiting or running, across all processes.", ["state"]
+    "agentdesk_queue_depth",
+    "Turns waiting or running, across all processes.",
+    ["state"],
+    multiprocess_mode="mostrecent",
 )
 QUEUE_OLDEST_WAIT_SECONDS = Gauge(
-    "agentdesk_queue_oldest_wait_seconds", "How long the oldest queued turn has waited."
+    "agentdesk_queue_oldest_wait_seconds",
+    "How long the oldest queued turn has waited.",
+    multiprocess_mode="mostrecent",
 )
 QUEUE_WAIT_SECONDS = Histogram(
     "agentdesk_queue_wait_seconds",
@@ -88,6 +104,16 @@ def turn_spent(*, agent: str, model: str | None, usage: TokenUsage, prices: str)
         MODEL_COST_DOLLARS.labels(agent=agent).inc(cost)
 
 
+def _registry() -> CollectorRegistry:
+    """This process's metrics, or, with worker processes (PROMETHEUS_MULTIPROC_DIR), the sum
+    over this process and its workers."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
 @lru_cache(maxsize=4)
 def _price_table(prices: str) -> PriceTable:
     return PriceTable(prices)
@@ -109,6 +135,6 @@ def metrics_endpoint(
             QUEUE_DEPTH.labels(state="queued").set(stats.queued)
             QUEUE_DEPTH.labels(state="running").set(stats.running)
             QUEUE_OLDEST_WAIT_SECONDS.set(stats.oldest_wait_seconds)
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 
     return metrics

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def build_desk(settings: Settings, *, llm: LLMClient | None = None, migrate: bool = True) -> Desk:
     """A ready desk; applies pending migrations first unless told not to."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
     if migrate:
         upgrade(engine)
     registry = AgentRegistry(settings.agents_dir)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from bot.store import crud, queue
 from bot.store.db import session_scope
-from bot.store.models import InboundEvent, WorkStatus, utcnow
+from bot.store.models import InboundEvent, WorkStatus
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +62,14 @@ class Inbox:
         if row.attempts >= MAX_ATTEMPTS:
             self._close(row, WorkStatus.FAILED, error)
             return True
-        with session_scope(self.engine) as session:
-            stored = session.get(InboundEvent, row.id)
-            if stored is not None and stored.leased_by == self.worker_id:
-                stored.status = WorkStatus.QUEUED
-                stored.leased_by = None
-                stored.lease_until = None
-                stored.last_error = error
-                stored.available_at = utcnow() + timedelta(
-                    seconds=self.retry_base_seconds * 2 ** (row.attempts - 1)
-                )
+        queue.retry_later(
+            engine=self.engine,
+            table=InboundEvent,
+            row_id=row.id,
+            worker=self.worker_id,
+            error=error,
+            delay=timedelta(seconds=self.retry_base_seconds * 2 ** (row.attempts - 1)),
+        )
         return False
 
     def _close(self, row: InboundEvent, status: WorkStatus, error: str | None = None) -> None:

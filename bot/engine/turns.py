@@ -8,6 +8,7 @@ crash) is never stored twice.
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -37,7 +38,7 @@ from bot.llm.errors import ModelUnavailableError
 from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.router import Router
 from bot.store import crud, queue
-from bot.store.db import session_scope
+from bot.store.db import is_transient, session_scope
 from bot.store.models import (
     ChannelSetting,
     Conversation,
@@ -53,6 +54,7 @@ from bot.store.models import (
 log = logging.getLogger(__name__)
 
 _CLOSED = (ConversationStatus.CANCELLED, ConversationStatus.CLOSED)
+RETRY_BASE_SECONDS = 1.0  # a turn that hit a database error waits 1, 2, 4… s
 
 ShowActivity = Callable[[Conversation, str], None]
 StartPreview = Callable[[Conversation, Callable[[str], None]], TurnPreview]
@@ -92,12 +94,41 @@ class TurnRunner:
         try:
             self._run(work, show_activity, start_preview)
         except Exception as error:  # a bug must not lose the turn or reach the thread raw
+            if is_transient(error) and self._retry_later(work, error):
+                return
             log.exception("turn %s of conversation %s crashed", work.id, work.conversation_id)
             self._fail(
                 work,
                 reason="Something went wrong on our side while working on this.",
                 detail=f"{type(error).__name__}: {error}",
             )
+
+    def _retry_later(self, work: PendingWork, error: Exception) -> bool:
+        """A database hiccup (no free connection, a locked file, a restart): queue the turn
+        again after a pause rather than tell the thread it failed, while attempts remain."""
+        assert work.id is not None
+        if work.attempts >= self.settings.turn_max_attempts:
+            return False
+        delay = timedelta(seconds=RETRY_BASE_SECONDS * 2 ** (work.attempts - 1))
+        try:
+            queued = queue.retry_later(
+                engine=self.engine,
+                table=PendingWork,
+                row_id=work.id,
+                worker=self.worker_id,
+                error=f"{type(error).__name__}: {error}"[:500],
+                delay=delay,
+            )
+        except Exception:  # still down: the lease runs out and the turn is taken again
+            queued = True
+        log.warning(
+            "turn %s of conversation %s hit a database error (%s); trying again in %.0f s",
+            work.id,
+            work.conversation_id,
+            type(error).__name__,
+            delay.total_seconds(),
+        )
+        return queued
 
     def _finish(self, session: Session, work: PendingWork, status: WorkStatus) -> bool:
         assert work.id is not None

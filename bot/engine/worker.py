@@ -123,13 +123,13 @@ class Worker:
             requests = self.desk.inbox.claim_many(limit=free) if free else []
             for request in requests:
                 self._start(self._requests, request, self._take_in)
-            if not requests:
+            if len(requests) < free or not requests:  # took all there was
                 break
         while not self._stop.is_set() and (free := self.free_slots()) > 0:
             turns = self.desk.claim_turns(limit=free)
             for work in turns:
                 self._start(self._turns, work, self._run_turn)
-            if not turns:
+            if len(turns) < free:  # took all that may run now
                 return
 
     def _start(

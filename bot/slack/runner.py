@@ -1,6 +1,7 @@
 """Starting Slack: HTTP mode behind uvicorn, or Socket Mode over a websocket."""
 
 import logging
+import threading
 
 import uvicorn
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -11,6 +12,7 @@ from bot.runtime import build_scheduler
 from bot.scheduler import SchedulerService
 from bot.slack.app import SlackApp, SlackNotConfiguredError, build_slack_app, oauth_mode
 from bot.slack.server import build_http_app
+from bot.worker_processes import WorkerProcesses, read_wakeups, report_ready
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +20,26 @@ log = logging.getLogger(__name__)
 def serve_http(settings: Settings, desk: Desk, *, host: str, port: int) -> None:
     """Serve `POST /slack/events` and `GET /healthz` until stopped."""
     slack = build_slack_app(settings, desk)
+    if settings.worker_processes:
+        slack.services.processes = WorkerProcesses(settings.worker_processes)
     app = build_http_app(slack, desk, scheduler=_scheduler_for(settings, desk, slack))
     # log_config=None: uvicorn logs through our handlers (LOG_FORMAT, secrets masked).
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, log_config=None)
+
+
+def run_worker(settings: Settings, desk: Desk, *, from_parent: bool) -> None:
+    """Run agent turns and stored requests until stopped (SIGTERM, Ctrl-C, or, when started
+    by `agentdesk serve`, the parent closing this process's standard input)."""
+    slack = build_slack_app(settings, desk, socket_mode=True)  # no HTTP: no signing secret
+    stopped = threading.Event()
+    slack.worker.start()
+    if from_parent:
+        read_wakeups(slack.worker.kick, stopped.set)
+        report_ready()
+    try:
+        stopped.wait()
+    finally:
+        slack.worker.stop()
 
 
 def run_socket_mode(settings: Settings, desk: Desk) -> None:

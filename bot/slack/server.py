@@ -39,8 +39,8 @@ def build_http_app(
     *,
     scheduler: SchedulerService | None = None,
 ) -> Starlette:
-    """The ASGI app behind `agentdesk serve`; the worker (and an in-process scheduler) start
-    and stop with it."""
+    """The ASGI app behind `agentdesk serve`; the worker (or the worker processes) and an
+    in-process scheduler start and stop with it."""
     secret = desk.settings.slack_signing_secret
     verifier = SignatureVerifier(secret.get_secret_value()) if secret is not None else None
 
@@ -91,7 +91,11 @@ def build_http_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        slack.worker.start()
+        processes = slack.services.processes
+        if processes is not None:
+            processes.start()
+        else:
+            slack.worker.start()
         if slack.services.implementation is not None:  # implementation runs
             slack.services.implementation.start()
         if scheduler is not None:
@@ -101,7 +105,10 @@ def build_http_app(
         finally:
             if scheduler is not None:
                 await run_in_threadpool(scheduler.stop)
-            await run_in_threadpool(slack.worker.stop)
+            if processes is not None:
+                await run_in_threadpool(processes.stop)
+            else:
+                await run_in_threadpool(slack.worker.stop)
             if slack.services.implementation is not None:  # implementation runs
                 await run_in_threadpool(slack.services.implementation.stop)
 

@@ -15,6 +15,7 @@ from bot.slack.poster import show_status
 from bot.slack.sessions import AgentSessions
 from bot.slack.users import UserDirectory
 from bot.slack.workspaces import Workspaces
+from bot.worker_processes import WorkerProcesses
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class SlackServices:
     bot_user_id: str | None = None
     implementation: SlackImplementation | None = None  # implementation runs (bot/implement)
     sessions: AgentSessions = field(default_factory=AgentSessions)
+    processes: WorkerProcesses | None = None  # turns run there rather than in `worker`
     home: HomeTab = field(init=False)
 
     def __post_init__(self) -> None:
@@ -39,13 +41,20 @@ class SlackServices:
         """The Web API client of a workspace."""
         return self.workspaces.client_for(team_id)
 
+    def kick(self) -> None:
+        """Something was stored: wake whoever runs it (the worker processes, or this one)."""
+        if self.processes is not None:
+            self.processes.kick()
+        else:
+            self.worker.kick()
+
     def submit(self, inbound: InboundMessage, *, signal_ts: str | None = None) -> Intake:
         """Take a message in; on success show a sign of life (or the person's place in the
         queue) at once and wake the worker."""
         intake = self.desk.take_in(inbound)
         if intake.duplicate or intake.ignored:
             return intake
-        self.worker.kick()
+        self.kick()
         conversation = (
             self.desk.conversation(intake.conversation_id) if intake.conversation_id else None
         )

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.pool import QueuePool, StaticPool
 from sqlmodel import Session
 
 if TYPE_CHECKING:
@@ -26,6 +27,14 @@ class DatabaseUrlError(ValueError):
         super().__init__(problem)
         self.problem = problem
         self.fix = fix
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a database error may well pass if the same work is tried again shortly: no
+    free connection in time, a locked SQLite file, a dropped or restarting server."""
+    if isinstance(error, PoolTimeoutError | OperationalError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def normalise_url(url: str) -> str:
@@ -60,14 +69,21 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys.
+DEFAULT_POOL_SIZE = 20  # DATABASE_POOL_SIZE's default
+
+
+def make_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+    """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys. A server
+    database keeps `pool_size` connections open and opens no more: a connection opened and
+    closed per request (an overflowing pool) costs the server a new backend each time.
 
     Raises DatabaseUrlError for a URL agentdesk can't use (see `parse_url`).
     """
     parsed = parse_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(
+            parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=60
+        )
     in_memory = (parsed.database or "") in ("", ":memory:")
     engine = create_engine(
         parsed,
@@ -92,7 +108,8 @@ def ack_engine(engine: Engine) -> Engine | None:
     that must not queue behind the rest (None for an in-memory SQLite database)."""
     if isinstance(engine.pool, StaticPool):
         return None
-    return make_engine(engine.url.render_as_string(hide_password=False))
+    size = engine.pool.size() if isinstance(engine.pool, QueuePool) else DEFAULT_POOL_SIZE
+    return make_engine(engine.url.render_as_string(hide_password=False), pool_size=size)
 
 
 def alembic_config(engine: Engine) -> "Config":

@@ -262,6 +262,31 @@ def finish(
     return True
 
 
+def retry_later(
+    *, engine: Engine, table: Leased, row_id: int, worker: str, error: str, delay: timedelta
+) -> bool:
+    """Queue a row `worker` holds again after `delay` (its attempt stays counted); False when
+    the worker no longer holds it."""
+    with Session(engine) as session:
+        result = session.execute(
+            sa.update(table)
+            .where(
+                col(table.id) == row_id,
+                col(table.leased_by) == worker,
+                col(table.status) == WorkStatus.RUNNING,
+            )
+            .values(
+                status=WorkStatus.QUEUED,
+                leased_by=None,
+                lease_until=None,
+                last_error=error,
+                available_at=utcnow() + delay,
+            )
+        )
+        session.commit()
+        return int(getattr(result, "rowcount", 0)) == 1
+
+
 def still_held(*, engine: Engine, table: Leased, row_id: int, worker: str) -> bool:
     """Whether `worker` still holds the row (its lease was not handed back or taken over)."""
     with Session(engine) as session:

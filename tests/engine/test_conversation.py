@@ -1,14 +1,23 @@
 """A conversation from request to deliverable, through the real SDK against the fake API."""
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
 
 from bot.engine.desk import Desk
 from bot.engine.inbound import InboundMessage, Source
 from bot.store import queue
-from bot.store.models import ConversationStatus, MessageKind, PostState, WorkStatus
+from bot.store.models import (
+    ConversationStatus,
+    MessageKind,
+    PendingWork,
+    PostState,
+    WorkStatus,
+)
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.support import PLAN, QUESTIONS, RecordingPoster, desk_with, make_settings
 
@@ -173,6 +182,42 @@ def test_permanent_500_fails_readably_and_retry_works(desk: Desk, fake: FakeAnth
     # The failure notice is not shown to the model as something the agent said.
     last = fake.message_requests[-1].body["messages"]
     assert len(last) == 1 and "couldn't finish" not in str(last)
+
+
+def test_a_database_hiccup_queues_the_turn_again_instead_of_failing_it(
+    desk: Desk, fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.engine.turns as turns
+
+    real_add_usage = turns.crud.add_usage
+    hiccups = [OperationalError("UPDATE conversation", {}, Exception("database is locked"))]
+
+    def add_usage_once_locked(**kwargs: object) -> None:
+        if hiccups:
+            raise hiccups.pop()
+        real_add_usage(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(turns.crud, "add_usage", add_usage_once_locked)
+    monkeypatch.setattr(turns, "RETRY_BASE_SECONDS", 0.05)
+    poster = RecordingPoster()
+    fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    desk.take_in(inbound("Add exports", ts="1.0", explicit_agent="backend-feature-developer"))
+
+    assert desk.work(poster=poster) == 1
+    with Session(desk.engine) as session:
+        (turn,) = session.exec(select(PendingWork)).all()
+    assert turn.status is WorkStatus.QUEUED and turn.attempts == 1
+    assert "database is locked" in (turn.last_error or "")
+    conversation = desk.conversation(1)
+    assert conversation is not None and conversation.status is not ConversationStatus.FAILED
+    assert poster.posted == []  # no failure notice in the thread
+
+    time.sleep(0.1)
+    assert desk.work(poster=poster) == 1
+    conversation = desk.conversation(1)
+    assert conversation is not None and conversation.status is ConversationStatus.AWAITING_USER
+    assert [m.kind for m in poster.posted] == [MessageKind.QUESTIONS]
 
 
 def test_retry_and_double_delivery_store_one_message(desk: Desk) -> None:

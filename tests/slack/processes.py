@@ -1,5 +1,6 @@
 """Helpers for tests that run agentdesk as its own process against the fakes."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -67,6 +68,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def http_text(url: str) -> str:
+    """The body of a GET that answers 200."""
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+        return str(response.read().decode())
+
+
 def http_get(url: str) -> int:
     """The status of a GET (0 when nothing answers)."""
     try:
@@ -101,6 +108,7 @@ class ServedApp:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its worker processes share its group: see `stop`
             )
         deadline = time.monotonic() + timeout
         while http_get(f"{self.base_url}/healthz") != 200:
@@ -110,12 +118,29 @@ class ServedApp:
         return self
 
     def stop(self, sig: signal.Signals, timeout: float = 20.0) -> float:
-        """Send `sig` and wait for the process to end; returns how long that took."""
+        """Send `sig` and wait for the process to end; returns how long that took. SIGKILL
+        goes to the whole process group, the app and its worker processes, as when its
+        machine or container dies; other signals to the app alone, which stops its workers."""
         assert self.process is not None
         started = time.monotonic()
-        self.process.send_signal(sig)
+        if sig is signal.SIGKILL:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        else:
+            self.process.send_signal(sig)
         self.process.wait(timeout=timeout)
+        self._wait_group_gone(timeout)
         return time.monotonic() - started
+
+    def _wait_group_gone(self, timeout: float) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"worker processes still running {timeout} s after the app")
 
     @property
     def log_path(self) -> Path:
@@ -127,6 +152,7 @@ class ServedApp:
 
     def close(self) -> None:
         """Kill whatever still runs (a test that failed half-way)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)

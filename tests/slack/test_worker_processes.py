@@ -1,0 +1,129 @@
+"""`agentdesk serve` with worker processes: the turns run apart from the process that acks.
+
+Each test runs the served app as its own process over real HTTP, finds its worker processes
+in /proc, and kills or counts them.
+"""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.slack_server import FakeSlack
+from tests.slack.processes import http_text
+from tests.slack.test_crash_recovery import (
+    CHANNEL,
+    QUESTION,
+    RECOVERY_SECONDS,
+    REQUEST,
+    WAIT_SECONDS,
+    _mention_held_turn,
+    _questions,
+    _served,
+    _store,
+    _wait_settled,
+)
+from tests.support import QUESTIONS
+
+
+@pytest.fixture
+def slack(fake_slack: FakeSlack) -> FakeSlack:
+    fake_slack.add_channel(CHANNEL, name="crash")
+    return fake_slack
+
+
+@pytest.fixture
+def model(fake_anthropic: FakeAnthropic) -> FakeAnthropic:
+    return fake_anthropic
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_turns_run_in_the_worker_processes_and_metrics_add_up(
+    tmp_path: Path, slack: FakeSlack, model: FakeAnthropic
+) -> None:
+    with _served(tmp_path, slack, model, WORKER_PROCESSES="2") as (app, side):
+        app.start()
+        assert app.process is not None
+        workers = _children(app.process.pid)
+        assert len(workers) == 2
+        model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+        thread = side.mention(REQUEST, channel=CHANNEL)
+        side.slack.wait_for(lambda: _questions(side, thread), timeout=WAIT_SECONDS)
+        # The turn ran in a worker; the served process's /metrics counts it all the same.
+        metrics = http_text(f"{app.base_url}/metrics")
+        assert 'agentdesk_turns_total{outcome="awaiting_user"} 1.0' in metrics
+        (acks,) = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("agentdesk_slack_ack_seconds_count")
+        ]
+        assert float(acks.split()[-1]) >= 1  # acked by the served process
+
+        app.stop(signal.SIGTERM)
+        assert not any(_alive(pid) for pid in workers)
+        assert "Traceback" not in app.output()
+
+
+def test_a_worker_killed_mid_turn_is_replaced_and_the_turn_answered_once(
+    tmp_path: Path, slack: FakeSlack, model: FakeAnthropic
+) -> None:
+    with _served(tmp_path, slack, model) as (app, side):
+        app.start()
+        assert app.process is not None
+        (worker,) = _children(app.process.pid)
+        thread = _mention_held_turn(side, model)
+
+        os.kill(worker, signal.SIGKILL)
+        killed = time.monotonic()
+        side.slack.wait_for(
+            lambda: _questions(side, thread),
+            timeout=RECOVERY_SECONDS,
+            message="the answer from the replacement worker",
+        )
+        assert time.monotonic() - killed < RECOVERY_SECONDS
+        (replacement,) = _children(app.process.pid)
+        assert replacement != worker
+        engine = _store(tmp_path)
+        try:
+            _wait_settled(side.slack, engine)
+        finally:
+            engine.dispose()
+        assert len(side.bot_messages(CHANNEL, thread)) == 1, side.bot_texts(CHANNEL, thread)
+        assert QUESTION in side.bot_texts(CHANNEL, thread)[0]
+        assert "exited with status -9; starting it again" in app.output()
+
+
+def test_workers_stop_when_the_served_process_dies(
+    tmp_path: Path, slack: FakeSlack, model: FakeAnthropic
+) -> None:
+    with _served(tmp_path, slack, model) as (app, side):
+        app.start()
+        assert app.process is not None
+        (worker,) = _children(app.process.pid)
+        _mention_held_turn(side, model)
+
+        app.process.send_signal(signal.SIGKILL)  # the served process alone
+        app.process.wait(timeout=10)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while _alive(worker):
+            assert time.monotonic() < deadline, "the worker outlived the served process"
+            time.sleep(0.05)
+        assert "handed 1 running turns/requests back" in app.output()
