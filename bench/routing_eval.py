@@ -1,6 +1,6 @@
 """Honest figures for the router's local step, on data its thresholds were not tuned on.
 
-Run: .venv/bin/python bench/routing_eval.py [--show-errors] [--folds N] [--runs N]
+Run: .venv/bin/python bench/routing_eval.py [--show-errors] [--calibrated] [--folds N] [--runs N]
 
 Three data sets, each printed with where it comes from:
 
@@ -318,7 +318,7 @@ def development(dev: DevSet, args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def held_out_corpus(corpus: Corpus, args: argparse.Namespace) -> None:
+def held_out_corpus(corpus: Corpus, args: argparse.Namespace) -> list[Row]:
     print(
         f"[held-out test: {corpus.directory.name}/routing_pairs.jsonl, whole <example> block "
         f"left out; thresholds from router.py ({SHIPPED}), "
@@ -352,6 +352,66 @@ def held_out_corpus(corpus: Corpus, args: argparse.Namespace) -> None:
         f"  all {len(everything)} pairs: local step decides {percent(count, len(everything))}, "
         f"wrong {percent(wrong, count)} ({wrong}/{count}); labelled agent among the "
         f"{MODEL_CANDIDATES} model candidates {percent(found, labelled)} ({found}/{labelled})"
+    )
+    return everything
+
+
+def calibrated(dev_rows: Sequence[Row], corpus_rows: Sequence[Row], folds: int) -> None:
+    """The experiment of `bench/routing_confidence.py`: a fitted decision instead of gates."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import routing_confidence as calibration
+
+    def fitted(rows: Sequence[Row]) -> Any:
+        return calibration.fit([row.ranking for row in rows], [row.right for row in rows])
+
+    def folded(seed: int) -> tuple[int, int, int]:
+        order = list(range(len(dev_rows)))
+        random.Random(seed).shuffle(order)
+        count = wrong = chatter = 0
+        for fold in range(folds):
+            held = {order[i] for i in range(fold, len(order), folds)}
+            model = fitted([row for i, row in enumerate(dev_rows) if i not in held])
+            for row in (dev_rows[i] for i in held):
+                if model.decides(row.ranking):
+                    count, wrong, chatter = (
+                        count + 1,
+                        wrong + (not row.right),
+                        chatter + (row.gold is None),
+                    )
+        return count, wrong, chatter
+
+    print(
+        "[experiment, not shipped: a calibrated logistic decision instead of the gates "
+        "(bench/routing_confidence.py)]"
+    )
+    count, wrong, chatter = folded(12)
+    chat = sum(row.gold is None for row in dev_rows)
+    print(
+        f"  development set, {folds}-fold cross-validation (each fold judged by a model fitted "
+        f"on the others): decides {percent(count, len(dev_rows))} ({count}/{len(dev_rows)}), "
+        f"wrong {percent(wrong, count)} ({wrong}/{count}); chit-chat sent to an agent "
+        f"{chatter}/{chat}"
+    )
+    repeats = [folded(seed) for seed in range(12, 22)]
+    met = sum(c >= 0.5 * len(dev_rows) and w < 0.05 * c for c, w, _ in repeats)
+    count, wrong = sum(r[0] for r in repeats), sum(r[1] for r in repeats)
+    print(
+        f"  the same over 10 fold assignments (seeds 12–21): decides "
+        f"{percent(count, 10 * len(dev_rows))}, wrong {percent(wrong, count)}; "
+        f"≥ 50% with < 5% wrong in {met} of 10"
+    )
+    model = fitted(dev_rows)
+    weights = ", ".join(f"{name} {model.weights[name]:+.4f}" for name in calibration.FEATURES)
+    print(
+        f"  fitted on the whole development set: {weights}, intercept "
+        f"{model.intercept:+.4f}; decides at probability ≥ {model.sure:.4f}"
+    )
+    count = sum(model.decides(row.ranking) for row in corpus_rows)
+    wrong = sum(model.decides(row.ranking) and not row.right for row in corpus_rows)
+    print(
+        f"  held-out corpus pairs (whole <example> block out) with that model: decides "
+        f"{percent(count, len(corpus_rows))} ({count}/{len(corpus_rows)}), wrong "
+        f"{percent(wrong, count)} ({wrong}/{count})"
     )
 
 
@@ -389,13 +449,20 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     parser.add_argument("--runs", type=int, default=5, help="timing passes over the requests")
     parser.add_argument("--no-timing", action="store_true", help="skip the timing run")
+    parser.add_argument(
+        "--calibrated",
+        action="store_true",
+        help="also run the calibrated-decision experiment (bench/routing_confidence.py)",
+    )
     args = parser.parse_args()
     directory = corpus_dir()
     if not (directory / "routing_pairs.jsonl").is_file():
         sys.exit(f"no routing_pairs.jsonl in {directory}: set AGENT_CORPUS_DIR to the corpus")
     corpus = Corpus(directory)
-    development(DevSet(directory), args)
-    held_out_corpus(corpus, args)
+    dev_rows = development(DevSet(directory), args)
+    corpus_rows = held_out_corpus(corpus, args)
+    if args.calibrated:
+        calibrated(dev_rows, corpus_rows, args.folds)
     if not args.no_timing:
         timing(corpus, args.runs)
 

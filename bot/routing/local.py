@@ -112,6 +112,7 @@ class LocalRanking:
     evidence, "api" or "review" weak. Words found only in `<example>` blocks don't count:
     examples are a few sample dialogues, and a word one of them happens to use ("dashboard")
     is no sign that the agent is the one for every request using it.
+    `strongest_evidence`: the specificity of the most specific of those words alone.
     `learned`: the team's confirmed routes most like the request, best first.
     `shortlist`: the agents to offer the model step (drawn on first use: the local decision
     doesn't need it).
@@ -122,6 +123,7 @@ class LocalRanking:
     described_top: str | None = None
     described_lead: float = 0.0
     evidence: float = 0.0
+    strongest_evidence: float = 0.0
     learned: list[ExampleMatch] = field(default_factory=list)
     draw_shortlist: Callable[[], list[str]] | None = field(default=None, compare=False, repr=False)
 
@@ -239,6 +241,7 @@ class LocalIndex:
             if len(candidates) > 1
             else frozenset()
         )
+        unique = [specificity(term) for term in set(query) if term in own and term not in runner_up]
         evidence = sum(specificity(term) for term in query if term in own and term not in runner_up)
         return LocalRanking(
             candidates=candidates,
@@ -246,6 +249,7 @@ class LocalIndex:
             described_top=described_top,
             described_lead=described_lead,
             evidence=evidence,
+            strongest_evidence=max(unique, default=0.0),
             learned=matches,
             draw_shortlist=partial(self._shortlist, candidates, fields),
         )

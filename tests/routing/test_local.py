@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bot.agents.registry import AgentRegistry, Roster
 from bot.routing.local import LocalIndex
+from bot.routing.specificity import specificity
 from bot.routing.text import QUERY_TERM_LIMIT, query_terms, stem, terms
 from tests.routing.conftest import agent_text
 
@@ -119,3 +120,19 @@ def test_shortlist_draws_on_the_body_too(make_roster: Callable[..., Roster]) -> 
     assert overall.index("ledger") >= 15  # its total score trails the sixteen payment agents
     assert "ledger" in ranking.shortlist and len(ranking.shortlist) == 15
     assert ranking.shortlist[0] == overall[0]
+
+
+def test_evidence_counts_only_words_the_runner_up_lacks(
+    make_roster: Callable[..., Roster],
+) -> None:
+    roster = make_roster(
+        {
+            "a.md": agent_text("infra-engineer", "Writes Terraform modules and cloud networks."),
+            "b.md": agent_text("cloud-reviewer", "Reviews cloud networks and costs."),
+        }
+    )
+    ranking = LocalIndex(roster).rank("terraform modules for our cloud networks")
+    assert ranking.candidates[0].agent == "infra-engineer"
+    terraform, modules = specificity(stem("terraform")), specificity(stem("modules"))
+    assert ranking.evidence == terraform + modules  # "cloud" and "networks" both agents have
+    assert ranking.strongest_evidence == max(terraform, modules)
