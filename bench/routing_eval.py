@@ -373,11 +373,9 @@ def calibrated(dev_rows: Sequence[Row], corpus_rows: Sequence[Row], folds: int) 
             model = fitted([row for i, row in enumerate(dev_rows) if i not in held])
             for row in (dev_rows[i] for i in held):
                 if model.decides(row.ranking):
-                    count, wrong, chatter = (
-                        count + 1,
-                        wrong + (not row.right),
-                        chatter + (row.gold is None),
-                    )
+                    count += 1
+                    wrong += not row.right
+                    chatter += row.gold is None
         return count, wrong, chatter
 
     print(
