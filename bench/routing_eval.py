@@ -454,13 +454,14 @@ def tally(rows: Iterable[Row], decide: Callable[[Row], bool]) -> Tally:
 def calibrated(dev_rows: Sequence[Row], corpus_rows: Sequence[Row] | None, folds: int) -> None:
     """The calibrated decision of `bench/routing_confidence.py`, cross-validated on the
     development set, then fitted on all of it and judged once on the held-out corpus pairs;
-    the variant with the roster features is cross-validated on the development set only."""
+    the variants with more features are cross-validated on the development set only."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import routing_confidence as calibration
 
     chosen = tuple(calibration.FEATURES)
     calibrated_variant(dev_rows, corpus_rows, folds, chosen)
-    calibrated_variant(dev_rows, None, folds, chosen + tuple(calibration.ROSTER_FEATURES))
+    for extra in (calibration.EXAMPLE_FEATURES, calibration.ROSTER_FEATURES):
+        calibrated_variant(dev_rows, None, folds, chosen + tuple(extra))
 
 
 def calibrated_variant(

@@ -124,6 +124,7 @@ class LocalRanking:
     Jaccard of their words, 0 to 1): high on a roster of near-identical agents, where a lead
     means little.
     `near_rivals`: how many other agents score at least `NEAR_RIVAL_SHARE` of the top score.
+    `example_share`: the share of the top agent's score that its `<example>` blocks give.
     `learned`: the team's confirmed routes most like the request, best first.
     `shortlist`: the agents to offer the model step (drawn on first use: the local decision
     doesn't need it).
@@ -138,6 +139,7 @@ class LocalRanking:
     evidence_share: float = 0.0
     rival_overlap: float = 0.0
     near_rivals: int = 0
+    example_share: float = 0.0
     learned: list[ExampleMatch] = field(default_factory=list)
     draw_shortlist: Callable[[], list[str]] | None = field(default=None, compare=False, repr=False)
 
@@ -236,12 +238,15 @@ class LocalIndex:
             return LocalRanking(candidates=[])
         query = query_terms(text)
         fields = {name: index.scores(query) for name, index in self._fields.items()}
-        described = sum(FIELD_WEIGHTS[name] * fields[name] for name in _DESCRIBED)
+        described: _Scores = np.asarray(
+            sum(FIELD_WEIGHTS[name] * fields[name] for name in _DESCRIBED), dtype=np.float64
+        )
         total = described + FIELD_WEIGHTS["examples"] * fields["examples"]
         if len(self._owners):
             best = np.zeros(len(self.agents), dtype=np.float64)
             np.maximum.at(best, self._owners, self._nearest.scores(query))
             total = total + FIELD_WEIGHTS["nearest"] * best
+        unscaled = total
         total = total / self._weights
         matches = self._learned_matches(query, learned)
         for match in matches:
@@ -266,6 +271,7 @@ class LocalIndex:
         unique = [specificity(term) for term in set(query) if term in own and term not in runner_up]
         evidence = sum(specificity(term) for term in query if term in own and term not in runner_up)
         near = float(total[order[0]]) * NEAR_RIVAL_SHARE
+        reach = float(unscaled[top])
         return LocalRanking(
             candidates=candidates,
             matched_terms=matched,
@@ -276,6 +282,7 @@ class LocalIndex:
             evidence_share=evidence / sum(mine) if mine else 0.0,
             rival_overlap=max((self._overlap(top, rival) for rival in rivals), default=0.0),
             near_rivals=int(np.count_nonzero(total >= near)) - 1 if near > 0 else 0,
+            example_share=1.0 - float(described[top]) / reach if reach > 0 else 0.0,
             learned=matches,
             draw_shortlist=partial(self._shortlist, candidates, fields),
         )
