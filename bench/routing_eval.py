@@ -1,15 +1,21 @@
 """Honest figures for the router's local step, on data its thresholds were not tuned on.
 
-Run: .venv/bin/python bench/routing_eval.py [--show-errors] [--folds N] [--runs N]
+Run: .venv/bin/python bench/routing_eval.py [--show-errors] [--calibrated] [--dev-only]
+     [--folds N] [--runs N]
 
 Three data sets, each printed with where it comes from:
 
 1. The development set (`bench/data/routing_dev.jsonl`): Slack-style requests written for
    this project against the shipped agents (`agents/`) and against rosters of distinct roles
    taken from the corpus (`bench/data/routing_dev_rosters.json`; most of those agents have
-   no `<example>` blocks), plus chit-chat whose right answer is nobody. The local step's
-   floor and margin are chosen on it by k-fold cross-validation: each fold is judged with
-   thresholds tuned on the other folds only, and the figures are the folds' sum.
+   no `<example>` blocks), plus chit-chat whose right answer is nobody; and, reported apart,
+   requests written for two corpus rosters of near-identical agents (`"near_identical"` in
+   the rosters file; repositories that `routing_pairs.jsonl` does not draw from). A request's
+   `agent` is one name, a list of names that are each right (agents interchangeable on
+   that request), or null. The local step's floor and margin are chosen on the
+   distinct-role requests by k-fold cross-validation: each fold is judged with thresholds
+   tuned on the other folds only, and the figures are the folds' sum. `--calibrated`
+   cross-validates the fitted decision of `bench/routing_confidence.py` over all of them.
 2. The corpus's 134 labelled routing pairs (`routing_pairs.jsonl`), a held-out test set:
    each pair is routed among its own repository's agents with its WHOLE `<example>` block
    left out (context, reply and commentary paraphrase the request, so leaving only the
@@ -88,13 +94,16 @@ class Row:
 
     ranking: LocalRanking
     pick: str | None  # the top candidate, None when nothing scored
-    gold: str | None  # the labelled agent; None for chit-chat
-    rank: int | None  # where the labelled agent is among the candidates (0 = first)
+    gold: str | None  # the labelled agent (the first acceptable one); None for chit-chat
+    rank: int | None  # where the best-placed acceptable agent is among the candidates
     text: str = ""
+    accepted: tuple[str, ...] = ()  # every agent that is a right answer; empty for chit-chat
+    roster: str = ""
+    near_identical: bool = False  # routed among near-identical agents
 
     @property
     def right(self) -> bool:
-        return self.pick == self.gold
+        return self.pick in self.accepted if self.accepted else self.pick is None
 
 
 def corpus_dir() -> Path:
@@ -186,6 +195,7 @@ class DevSet:
         self.rows: list[Pair] = [json.loads(line) for line in lines if line.strip()]
         spec = json.loads((data / "routing_dev_rosters.json").read_text(encoding="utf-8"))
         self.rosters: dict[str, list[AgentDefinition]] = {}
+        self.near_identical = {name for name, entry in spec.items() if entry.get("near_identical")}
         for name, entry in spec.items():
             if entry.get("agents_dir"):
                 self.rosters[name] = list(load_roster(ROOT / "agents"))
@@ -194,13 +204,34 @@ class DevSet:
                 self.rosters[name] = [a for a in (parse_agent_file(p).agent for p in paths) if a]
 
 
-def score_row(ranking: LocalRanking, gold: str | None, text: str = "") -> Row:
-    """The local ranking of a request, its pick, and where the truth ranks."""
+def score_row(
+    ranking: LocalRanking,
+    gold: str | Sequence[str] | None,
+    text: str = "",
+    *,
+    roster: str = "",
+    near_identical: bool = False,
+) -> Row:
+    """The local ranking of a request, its pick, and where the truth ranks.
+
+    `gold` is the right agent, a list of agents that are each right (interchangeable on
+    that request), or None for chit-chat.
+    """
+    accepted = (gold,) if isinstance(gold, str) else tuple(gold or ())
     top = ranking.top
     candidates = ranking.candidates
-    rank = next((i for i, c in enumerate(candidates) if c.agent == gold), None)
+    rank = next((i for i, c in enumerate(candidates) if c.agent in accepted), None)
     pick = top.agent if top else None
-    return Row(ranking=ranking, pick=pick, gold=gold, rank=rank, text=text)
+    return Row(
+        ranking=ranking,
+        pick=pick,
+        gold=accepted[0] if accepted else None,
+        rank=rank,
+        text=text,
+        accepted=accepted,
+        roster=roster,
+        near_identical=near_identical,
+    )
 
 
 class Thresholds(NamedTuple):
@@ -272,44 +303,66 @@ def percent(part: float, whole: float) -> str:
 
 def in_candidates(rows: Sequence[Row]) -> tuple[int, int]:
     """Rows with a labelled agent, and how many have it among the model's candidates."""
-    labelled = [row for row in rows if row.gold is not None]
+    labelled = [row for row in rows if row.accepted]
     return len(labelled), sum(
-        row.gold in row.ranking.shortlist[:MODEL_CANDIDATES] for row in labelled
+        any(agent in row.ranking.shortlist[:MODEL_CANDIDATES] for agent in row.accepted)
+        for row in labelled
     )
 
 
 def development(dev: DevSet, args: argparse.Namespace) -> list[Row]:
+    """Figures of the shipped gates on the development set; returns every scored request."""
     rows: list[Row] = []
+    indexes = {name: LocalIndex(agents) for name, agents in dev.rosters.items()}
     for request in dev.rows:
-        index = LocalIndex(dev.rosters[request["roster"]])
-        rows.append(score_row(index.rank(request["text"]), request["agent"], request["text"]))
-    chat = [row for row in rows if row.gold is None]
-    labelled, found = in_candidates(rows)
+        roster = request["roster"]
+        ranking = indexes[roster].rank(request["text"])
+        near = roster in dev.near_identical
+        rows.append(
+            score_row(
+                ranking, request["agent"], request["text"], roster=roster, near_identical=near
+            )
+        )
+    distinct = [row for row in rows if not row.near_identical]
+    near_rows = [row for row in rows if row.near_identical]
+    distinct_rosters = [name for name in dev.rosters if name not in dev.near_identical]
     print(
-        f"[development set: bench/data/routing_dev.jsonl, {len(rows)} requests over "
-        f"{len(dev.rosters)} rosters of distinct roles ({', '.join(dev.rosters)}), "
-        f"{len(chat)} of them chit-chat]"
+        f"[development set: bench/data/routing_dev.jsonl, {len(rows)} requests; "
+        f"{len(distinct)} over {len(distinct_rosters)} rosters of distinct roles "
+        f"({', '.join(distinct_rosters)}), {len(near_rows)} over {len(dev.near_identical)} "
+        f"rosters of near-identical agents ({', '.join(sorted(dev.near_identical))}); "
+        f"{sum(row.gold is None for row in rows)} of them chit-chat]"
     )
-    count, wrong, chatter = cross_validate(rows, args.folds)
+    chat = [row for row in distinct if row.gold is None]
+    count, wrong, chatter = cross_validate(distinct, args.folds)
     print(
-        f"  {args.folds}-fold cross-validation (each fold judged with thresholds tuned on the "
-        f"others): decides {percent(count, len(rows))} ({count}/{len(rows)}), wrong "
-        f"{percent(wrong, count)} ({wrong}/{count}); chit-chat sent to an agent "
-        f"{percent(chatter, len(chat))} ({chatter}/{len(chat)})"
+        f"  distinct roles, {args.folds}-fold cross-validation of the gates (each fold judged "
+        f"with thresholds tuned on the others): decides {percent(count, len(distinct))} "
+        f"({count}/{len(distinct)}), wrong {percent(wrong, count)} ({wrong}/{count}); "
+        f"chit-chat sent to an agent {percent(chatter, len(chat))} ({chatter}/{len(chat)})"
     )
-    top1 = sum(row.right for row in rows if row.gold is not None)
+    for label, part in (("distinct roles", distinct), ("near-identical", near_rows)):
+        labelled, found = in_candidates(part)
+        top1 = sum(row.right for row in part if row.accepted)
+        print(
+            f"  {label}: top-1 right (labelled requests, no threshold) "
+            f"{percent(top1, labelled)}; a right agent among the {MODEL_CANDIDATES} model "
+            f"candidates {percent(found, labelled)} ({found}/{labelled})"
+        )
+    tuned = tune(distinct)
+    count, wrong = decided(distinct, SHIPPED)
     print(
-        f"  top-1 right (labelled requests, no threshold): {percent(top1, labelled)}; "
-        f"labelled agent among the {MODEL_CANDIDATES} model candidates: "
-        f"{percent(found, labelled)} ({found}/{labelled})"
-    )
-    tuned = tune(rows)
-    count, wrong = decided(rows, SHIPPED)
-    print(
-        f"  tuned on the whole set: {tuned}; shipped in router.py: {SHIPPED} "
+        f"  tuned on all distinct-role requests: {tuned}; shipped in router.py: {SHIPPED} "
         "(in-sample with the shipped values: "
-        f"decides {percent(count, len(rows))}, wrong {percent(wrong, count)} — not a "
+        f"decides {percent(count, len(distinct))}, wrong {percent(wrong, count)} — not a "
         "generalisation figure)"
+    )
+    count, wrong = decided(near_rows, SHIPPED)
+    chatter = sum(decides(row, SHIPPED) for row in near_rows if row.gold is None)
+    print(
+        f"  near-identical, with the shipped gates (never tuned on these): decides "
+        f"{percent(count, len(near_rows))} ({count}/{len(near_rows)}), wrong "
+        f"{percent(wrong, count)} ({wrong}/{count}); chit-chat sent to an agent {chatter}"
     )
     if args.show_errors:
         for row in rows:
@@ -318,7 +371,7 @@ def development(dev: DevSet, args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def held_out_corpus(corpus: Corpus, args: argparse.Namespace) -> None:
+def held_out_corpus(corpus: Corpus, args: argparse.Namespace) -> list[Row]:
     print(
         f"[held-out test: {corpus.directory.name}/routing_pairs.jsonl, whole <example> block "
         f"left out; thresholds from router.py ({SHIPPED}), "
@@ -353,6 +406,133 @@ def held_out_corpus(corpus: Corpus, args: argparse.Namespace) -> None:
         f"wrong {percent(wrong, count)} ({wrong}/{count}); labelled agent among the "
         f"{MODEL_CANDIDATES} model candidates {percent(found, labelled)} ({found}/{labelled})"
     )
+    return everything
+
+
+def roster_folds(rows: Sequence[Row], folds: int, seed: int) -> list[set[int]]:
+    """Row positions per fold, each roster's requests dealt evenly across the folds."""
+    generator = random.Random(seed)
+    held: list[set[int]] = [set() for _ in range(folds)]
+    dealt = 0
+    for roster in sorted({row.roster for row in rows}):
+        mine = [i for i, row in enumerate(rows) if row.roster == roster]
+        generator.shuffle(mine)
+        for i in mine:
+            held[dealt % folds].add(i)
+            dealt += 1
+    return held
+
+
+class Tally(NamedTuple):
+    """Requests judged, decided, decided wrongly, and chit-chat sent to an agent."""
+
+    requests: int
+    count: int
+    wrong: int
+    chatter: int
+
+    def __str__(self) -> str:
+        return (
+            f"decides {percent(self.count, self.requests)} ({self.count}/{self.requests}), "
+            f"wrong {percent(self.wrong, self.count)} ({self.wrong}/{self.count}), "
+            f"chit-chat sent to an agent {self.chatter}"
+        )
+
+
+def tally(rows: Iterable[Row], decide: Callable[[Row], bool]) -> Tally:
+    """How `decide` fares on `rows`."""
+    requests = count = wrong = chatter = 0
+    for row in rows:
+        requests += 1
+        if decide(row):
+            count += 1
+            wrong += not row.right
+            chatter += row.gold is None
+    return Tally(requests, count, wrong, chatter)
+
+
+def calibrated(dev_rows: Sequence[Row], corpus_rows: Sequence[Row] | None, folds: int) -> None:
+    """The calibrated decision of `bench/routing_confidence.py`, cross-validated on the
+    development set, then fitted on all of it and judged once on the held-out corpus pairs;
+    the variants with more features are cross-validated on the development set only."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import routing_confidence as calibration
+
+    chosen = tuple(calibration.FEATURES)
+    calibrated_variant(dev_rows, corpus_rows, folds, chosen)
+    for extra in (calibration.EXAMPLE_FEATURES, calibration.ROSTER_FEATURES):
+        calibrated_variant(dev_rows, None, folds, chosen + tuple(extra))
+
+
+def calibrated_variant(
+    dev_rows: Sequence[Row],
+    corpus_rows: Sequence[Row] | None,
+    folds: int,
+    names: Sequence[str],
+) -> None:
+    """Figures for the calibrated decision over the features `names`."""
+    import routing_confidence as calibration
+
+    def fitted(rows: Sequence[Row]) -> Any:
+        return calibration.fit(
+            [row.ranking for row in rows], [row.right for row in rows], names=names
+        )
+
+    def folded(seed: int) -> list[tuple[Row, bool]]:
+        judged: list[tuple[Row, bool]] = []
+        for held in roster_folds(dev_rows, folds, seed):
+            model = fitted([row for i, row in enumerate(dev_rows) if i not in held])
+            judged += [(dev_rows[i], model.decides(dev_rows[i].ranking)) for i in sorted(held)]
+        return judged
+
+    def regimes(judged: Sequence[tuple[Row, bool]]) -> tuple[Tally, Tally]:
+        decisions = {id(row): decision for row, decision in judged}
+        rows = [row for row, _ in judged]
+        return (
+            tally((r for r in rows if not r.near_identical), lambda r: decisions[id(r)]),
+            tally((r for r in rows if r.near_identical), lambda r: decisions[id(r)]),
+        )
+
+    print(
+        "[calibrated decision (bench/routing_confidence.py): features "
+        f"{', '.join(names)}; decides where no fitted request above it is more than "
+        f"{calibration.TUNING_MAX_ERROR:.0%} wrong]"
+    )
+    distinct, near = regimes(folded(12))
+    print(
+        f"  development set, {folds}-fold cross-validation (folds deal each roster's requests "
+        f"evenly; each fold judged by a model fitted on the others):\n"
+        f"    distinct roles: {distinct}\n    near-identical: {near}"
+    )
+    repeats = [regimes(folded(seed)) for seed in range(12, 22)]
+    met = sum(
+        d.count >= 0.5 * d.requests
+        and d.wrong < 0.05 * d.count
+        and n.wrong < 0.05 * max(n.count, 1)
+        for d, n in repeats
+    )
+    for label, position in (("distinct roles", 0), ("near-identical", 1)):
+        parts = [r[position] for r in repeats]
+        total = Tally(*(sum(values) for values in zip(*parts, strict=True)))
+        print(f"    over 10 fold assignments (seeds 12–21), {label}: {total}")
+    print(
+        f"    targets met (distinct ≥ 50% with < 5% wrong, near-identical < 5% wrong): {met} of 10"
+    )
+    for roster in sorted({row.roster for row in dev_rows if row.near_identical}):
+        without = fitted([row for row in dev_rows if row.roster != roster])
+        result = tally(
+            (r for r in dev_rows if r.roster == roster), lambda r, m=without: m.decides(r.ranking)
+        )
+        print(f"    {roster} left out of the fit entirely: {result}")
+    model = fitted(dev_rows)
+    weights = ", ".join(f"{name} {model.weights[name]:+.4f}" for name in names)
+    print(
+        f"  fitted on the whole development set: {weights}, intercept "
+        f"{model.intercept:+.4f}; decides at probability ≥ {model.sure:.4f}"
+    )
+    if corpus_rows is not None:
+        result = tally(corpus_rows, lambda r: model.decides(r.ranking))
+        print(f"  held-out corpus pairs (whole <example> block out) with that model: {result}")
 
 
 def timing(corpus: Corpus, runs: int) -> None:
@@ -389,14 +569,26 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     parser.add_argument("--runs", type=int, default=5, help="timing passes over the requests")
     parser.add_argument("--no-timing", action="store_true", help="skip the timing run")
+    parser.add_argument(
+        "--dev-only",
+        action="store_true",
+        help="development set only: no held-out corpus figures, no timing (for experiments)",
+    )
+    parser.add_argument(
+        "--calibrated",
+        action="store_true",
+        help="also run the calibrated-decision experiment (bench/routing_confidence.py)",
+    )
     args = parser.parse_args()
     directory = corpus_dir()
     if not (directory / "routing_pairs.jsonl").is_file():
         sys.exit(f"no routing_pairs.jsonl in {directory}: set AGENT_CORPUS_DIR to the corpus")
     corpus = Corpus(directory)
-    development(DevSet(directory), args)
-    held_out_corpus(corpus, args)
-    if not args.no_timing:
+    dev_rows = development(DevSet(directory), args)
+    corpus_rows = None if args.dev_only else held_out_corpus(corpus, args)
+    if args.calibrated:
+        calibrated(dev_rows, corpus_rows, args.folds)
+    if not args.no_timing and not args.dev_only:
         timing(corpus, args.runs)
 
 

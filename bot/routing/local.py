@@ -46,6 +46,10 @@ BODY_CHAR_LIMIT = 6000  # the opening of an agent's system prompt says what it d
 # their agent among 15; see `bench/routing_eval.py`).
 SHORTLIST_SIZE = 15
 _RECALL_FIELDS = ("prose", "body")
+# Rivals of the top agent whose likeness to it `LocalRanking.rival_overlap` measures, and the
+# share of the top score at which another agent counts in `LocalRanking.near_rivals`.
+RIVALS = 4
+NEAR_RIVAL_SHARE = 0.8
 BM25_K1 = 1.2
 BM25_B = 0.75
 
@@ -112,6 +116,15 @@ class LocalRanking:
     evidence, "api" or "review" weak. Words found only in `<example>` blocks don't count:
     examples are a few sample dialogues, and a word one of them happens to use ("dashboard")
     is no sign that the agent is the one for every request using it.
+    `strongest_evidence`: the specificity of the most specific of those words alone.
+    `evidence_share`: `evidence` as a share of the specificity of all the request's words the
+    top agent's own text has (1: none of them is shared with the runner-up).
+    `rival_overlap`: how alike the top agent's name and description (examples left out) are to
+    those of its closest rival among the next `RIVALS` candidates (specificity-weighted
+    Jaccard of their words, 0 to 1): high on a roster of near-identical agents, where a lead
+    means little.
+    `near_rivals`: how many other agents score at least `NEAR_RIVAL_SHARE` of the top score.
+    `example_share`: the share of the top agent's score that its `<example>` blocks give.
     `learned`: the team's confirmed routes most like the request, best first.
     `shortlist`: the agents to offer the model step (drawn on first use: the local decision
     doesn't need it).
@@ -122,6 +135,11 @@ class LocalRanking:
     described_top: str | None = None
     described_lead: float = 0.0
     evidence: float = 0.0
+    strongest_evidence: float = 0.0
+    evidence_share: float = 0.0
+    rival_overlap: float = 0.0
+    near_rivals: int = 0
+    example_share: float = 0.0
     learned: list[ExampleMatch] = field(default_factory=list)
     draw_shortlist: Callable[[], list[str]] | None = field(default=None, compare=False, repr=False)
 
@@ -188,6 +206,16 @@ class LocalIndex:
         self._weights = np.maximum(present, 1e-9)
         described = sum(FIELD_WEIGHTS[name] * self._fields[name].nonempty for name in _DESCRIBED)
         self._described_weights = np.maximum(described, 1e-9)
+        # What an agent says it is for: its name and description without examples.
+        self._profiles = [
+            frozenset(documents["name"][i]) | frozenset(documents["prose"][i])
+            for i in range(len(self.agents))
+        ]
+        words = frozenset().union(*self._profiles)
+        self._specificity = {term: specificity(term) for term in words}
+        self._profile_mass = [
+            sum(self._specificity[term] for term in profile) for profile in self._profiles
+        ]
 
     @classmethod
     def for_roster(cls, roster: Roster) -> "LocalIndex":
@@ -210,12 +238,15 @@ class LocalIndex:
             return LocalRanking(candidates=[])
         query = query_terms(text)
         fields = {name: index.scores(query) for name, index in self._fields.items()}
-        described = sum(FIELD_WEIGHTS[name] * fields[name] for name in _DESCRIBED)
+        described: _Scores = np.asarray(
+            sum(FIELD_WEIGHTS[name] * fields[name] for name in _DESCRIBED), dtype=np.float64
+        )
         total = described + FIELD_WEIGHTS["examples"] * fields["examples"]
         if len(self._owners):
             best = np.zeros(len(self.agents), dtype=np.float64)
             np.maximum.at(best, self._owners, self._nearest.scores(query))
             total = total + FIELD_WEIGHTS["nearest"] * best
+        unscaled = total
         total = total / self._weights
         matches = self._learned_matches(query, learned)
         for match in matches:
@@ -234,21 +265,34 @@ class LocalIndex:
         top = self._positions[candidates[0].agent]
         matched = sum(term in self._vocabulary[top] for term in query)
         own = self._described_vocabulary[top]
-        runner_up = (
-            self._described_vocabulary[self._positions[candidates[1].agent]]
-            if len(candidates) > 1
-            else frozenset()
-        )
+        rivals = [self._positions[c.agent] for c in candidates[1 : 1 + RIVALS]]
+        runner_up = self._described_vocabulary[rivals[0]] if rivals else frozenset()
+        mine = [specificity(term) for term in query if term in own]
+        unique = [specificity(term) for term in set(query) if term in own and term not in runner_up]
         evidence = sum(specificity(term) for term in query if term in own and term not in runner_up)
+        near = float(total[order[0]]) * NEAR_RIVAL_SHARE
+        reach = float(unscaled[top])
         return LocalRanking(
             candidates=candidates,
             matched_terms=matched,
             described_top=described_top,
             described_lead=described_lead,
             evidence=evidence,
+            strongest_evidence=max(unique, default=0.0),
+            evidence_share=evidence / sum(mine) if mine else 0.0,
+            rival_overlap=max((self._overlap(top, rival) for rival in rivals), default=0.0),
+            near_rivals=int(np.count_nonzero(total >= near)) - 1 if near > 0 else 0,
+            example_share=1.0 - float(described[top]) / reach if reach > 0 else 0.0,
             learned=matches,
             draw_shortlist=partial(self._shortlist, candidates, fields),
         )
+
+    def _overlap(self, first: int, second: int) -> float:
+        """Specificity-weighted Jaccard of two agents' names and descriptions (no examples)."""
+        shared = self._profiles[first] & self._profiles[second]
+        mass = sum(self._specificity[term] for term in shared)
+        union = self._profile_mass[first] + self._profile_mass[second] - mass
+        return mass / union if union > 0 else 0.0
 
     def _shortlist(self, candidates: Sequence[Candidate], fields: dict[str, _Scores]) -> list[str]:
         """The agents to offer the model: in turn from the overall and the recall rankings."""

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from bot.agents.registry import AgentRegistry, Roster
 from bot.routing.local import LocalIndex
+from bot.routing.specificity import specificity
 from bot.routing.text import QUERY_TERM_LIMIT, query_terms, stem, terms
-from tests.routing.conftest import agent_text
+from tests.routing.conftest import BACKEND, FRONTEND, agent_text
 
 
 def test_scores_are_sorted_and_between_zero_and_one(roster: Roster) -> None:
@@ -119,3 +120,71 @@ def test_shortlist_draws_on_the_body_too(make_roster: Callable[..., Roster]) -> 
     assert overall.index("ledger") >= 15  # its total score trails the sixteen payment agents
     assert "ledger" in ranking.shortlist and len(ranking.shortlist) == 15
     assert ranking.shortlist[0] == overall[0]
+
+
+def test_evidence_counts_only_words_the_runner_up_lacks(
+    make_roster: Callable[..., Roster],
+) -> None:
+    roster = make_roster(
+        {
+            "a.md": agent_text("infra-engineer", "Writes Terraform modules and cloud networks."),
+            "b.md": agent_text("cloud-reviewer", "Reviews cloud networks and costs."),
+        }
+    )
+    ranking = LocalIndex(roster).rank("terraform modules for our cloud networks")
+    assert ranking.candidates[0].agent == "infra-engineer"
+    terraform, modules = specificity(stem("terraform")), specificity(stem("modules"))
+    assert ranking.evidence == terraform + modules  # "cloud" and "networks" both agents have
+    assert ranking.strongest_evidence == max(terraform, modules)
+
+
+def test_rival_overlap_is_high_only_among_near_identical_agents(
+    make_roster: Callable[..., Roster],
+) -> None:
+    near = make_roster(
+        {
+            "a.md": agent_text("email-copywriter", "Writes email subject lines and body copy."),
+            "b.md": agent_text("email-strategist", "Plans email campaigns and subject lines."),
+        }
+    )
+    apart = make_roster(
+        {
+            "a.md": agent_text("email-copywriter", "Writes email subject lines and body copy."),
+            "b.md": agent_text("terraform-engineer", "Writes Terraform modules for networks."),
+        }
+    )
+    request = "write body copy and subject lines for our email"
+    close = LocalIndex(near).rank(request)
+    far = LocalIndex(apart).rank(request)
+    assert close.candidates[0].agent == far.candidates[0].agent == "email-copywriter"
+    assert close.rival_overlap > 0.2 > far.rival_overlap
+    assert far.rival_overlap >= 0.0
+
+
+def test_evidence_share_and_near_rivals(make_roster: Callable[..., Roster]) -> None:
+    roster = make_roster(
+        {
+            "a.md": agent_text("infra-engineer", "Writes Terraform modules and cloud networks."),
+            "b.md": agent_text("cloud-reviewer", "Reviews cloud networks and costs."),
+            "c.md": agent_text("chef", "Cooks pasta."),
+        }
+    )
+    ranking = LocalIndex(roster).rank("terraform modules for our cloud networks")
+    own = [stem(word) for word in ("terraform", "modules", "cloud", "networks")]
+    assert ranking.evidence_share == ranking.evidence / sum(map(specificity, own))
+    assert 0.0 < ranking.evidence_share < 1.0
+    assert ranking.near_rivals == 0  # the cloud reviewer scores well under 80% of the top
+    same = LocalIndex(roster).rank("cloud networks")
+    assert same.near_rivals >= 1  # both agents have both words
+
+
+def test_example_share_is_the_part_of_the_score_examples_give(
+    make_roster: Callable[..., Roster],
+) -> None:
+    roster = make_roster({"backend.md": BACKEND, "frontend.md": FRONTEND})
+    from_examples = LocalIndex(roster).rank("real-time notification service for user alerts")
+    from_description = LocalIndex(roster).rank("database schemas and background jobs")
+    assert from_examples.candidates[0].agent == "backend-feature-developer"
+    assert from_description.candidates[0].agent == "backend-feature-developer"
+    assert from_examples.example_share > 0.5
+    assert from_description.example_share == 0.0
