@@ -140,6 +140,9 @@ def claim_turns(
         query = query.with_for_update(of=PendingWork, skip_locked=True)
     with Session(engine, expire_on_commit=False) as session:
         rows = session.exec(query).all()
+        if not rows:  # nothing may run now: no need to count who runs what
+            session.commit()
+            return []
         users = _running_counts(session, Conversation.requester_id, now) if fair.per_user else {}
         places = _running_counts(session, Conversation.channel_id, now) if fair.per_channel else {}
         chosen: list[int] = []
