@@ -270,24 +270,27 @@ def retry_later(
 ) -> bool:
     """Queue a row `worker` holds again after `delay` (its attempt stays counted); False when
     the worker no longer holds it."""
+    requeued = _requeue(
+        engine,
+        table,
+        col(table.id) == row_id,
+        col(table.leased_by) == worker,
+        last_error=error,
+        available_at=utcnow() + delay,
+    )
+    return requeued == 1
+
+
+def _requeue(engine: Engine, table: Leased, *held: sa.ColumnElement[bool], **values: object) -> int:
+    """Queue the running rows matching `held` again (with `values` besides); how many."""
     with Session(engine) as session:
         result = session.execute(
             sa.update(table)
-            .where(
-                col(table.id) == row_id,
-                col(table.leased_by) == worker,
-                col(table.status) == WorkStatus.RUNNING,
-            )
-            .values(
-                status=WorkStatus.QUEUED,
-                leased_by=None,
-                lease_until=None,
-                last_error=error,
-                available_at=utcnow() + delay,
-            )
+            .where(col(table.status) == WorkStatus.RUNNING, *held)
+            .values(status=WorkStatus.QUEUED, leased_by=None, lease_until=None, **values)
         )
         session.commit()
-        return int(getattr(result, "rowcount", 0)) == 1
+        return int(getattr(result, "rowcount", 0))
 
 
 def still_held(*, engine: Engine, table: Leased, row_id: int, worker: str) -> bool:
@@ -321,20 +324,13 @@ def renew(
 def hand_back(*, engine: Engine, table: Leased, worker: str) -> int:
     """Give every row `worker` holds back to the queue at once (a clean shutdown); the
     interrupted attempt does not count against the row's attempts."""
-    with Session(engine) as session:
-        result = session.execute(
-            sa.update(table)
-            .where(col(table.leased_by) == worker, col(table.status) == WorkStatus.RUNNING)
-            .values(
-                status=WorkStatus.QUEUED,
-                leased_by=None,
-                lease_until=None,
-                available_at=utcnow(),
-                attempts=sa.case((col(table.attempts) > 0, col(table.attempts) - 1), else_=0),
-            )
-        )
-        session.commit()
-        return int(getattr(result, "rowcount", 0))
+    return _requeue(
+        engine,
+        table,
+        col(table.leased_by) == worker,
+        available_at=utcnow(),
+        attempts=sa.case((col(table.attempts) > 0, col(table.attempts) - 1), else_=0),
+    )
 
 
 def reclaim_dead(*, engine: Engine, table: Leased, is_dead: Callable[[str], bool]) -> int:
@@ -345,18 +341,10 @@ def reclaim_dead(*, engine: Engine, table: Leased, is_dead: Callable[[str], bool
             .where(col(table.status) == WorkStatus.RUNNING, col(table.leased_by).is_not(None))
             .distinct()
         ).all()
-        dead = [holder for holder in holders if holder and is_dead(holder)]
-        if not dead:
-            return 0
-        result = session.execute(
-            sa.update(table)
-            .where(col(table.leased_by).in_(dead), col(table.status) == WorkStatus.RUNNING)
-            .values(
-                status=WorkStatus.QUEUED, leased_by=None, lease_until=None, available_at=utcnow()
-            )
-        )
-        session.commit()
-        return int(getattr(result, "rowcount", 0))
+    dead = [holder for holder in holders if holder and is_dead(holder)]
+    if not dead:
+        return 0
+    return _requeue(engine, table, col(table.leased_by).in_(dead), available_at=utcnow())
 
 
 def turns_ahead(*, session: Session, work_id: int) -> int:
