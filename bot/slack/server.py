@@ -125,7 +125,7 @@ def build_http_app(
             Route(EVENTS_PATH, slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *oauth_routes,
-            Route("/readyz", readiness_endpoint(desk), methods=["GET"]),
+            Route("/readyz", readiness_endpoint(desk, slack.services.processes), methods=["GET"]),
             Route("/metrics", metrics_endpoint(desk.queue_stats), methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -4,6 +4,7 @@ Each test runs the served app as its own process over real HTTP, finds its worke
 in /proc, and kills or counts them.
 """
 
+import json
 import os
 import signal
 import time
@@ -76,6 +77,9 @@ def test_turns_run_in_the_worker_processes_and_metrics_add_up(
             if line.startswith("agentdesk_slack_ack_seconds_count")
         ]
         assert float(acks.split()[-1]) >= 1  # acked by the served process
+        readiness = json.loads(http_text(f"{app.base_url}/readyz"))
+        assert readiness["ready"] is True
+        assert readiness["worker_processes"] == "2 of 2 running"
 
         app.stop(signal.SIGTERM)
         assert not any(_alive(pid) for pid in workers)
