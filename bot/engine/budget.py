@@ -18,7 +18,13 @@ from bot.llm.pricing import PriceTable
 from bot.metrics import TURNS
 from bot.store import crud, queue
 from bot.store.db import session_scope
-from bot.store.models import Conversation, MessageKind, PendingWork, WorkStatus
+from bot.store.models import (
+    ChannelSetting,
+    Conversation,
+    MessageKind,
+    PendingWork,
+    WorkStatus,
+)
 from bot.store.usage import UsageGrouping, usage_totals
 
 
@@ -42,6 +48,14 @@ def month_start(now: datetime | None = None) -> datetime:
     return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def channel_budget(settings: Settings, setting: ChannelSetting | None) -> float:
+    """A channel's monthly budget in dollars: its own, else CHANNEL_MONTHLY_BUDGET_USD (0:
+    none)."""
+    if setting is not None and setting.monthly_budget_usd is not None:
+        return setting.monthly_budget_usd
+    return settings.channel_monthly_budget_usd
+
+
 def budget_state(
     *,
     session: Session,
@@ -53,11 +67,7 @@ def budget_state(
     """The channel's budget this month and its spend so far."""
     month = month_start(now)
     setting = crud.channel_setting(session=session, team_id=team_id, channel_id=channel_id)
-    budget = (
-        setting.monthly_budget_usd
-        if setting is not None and setting.monthly_budget_usd is not None
-        else settings.channel_monthly_budget_usd
-    )
+    budget = channel_budget(settings, setting)
     if budget <= 0:
         return BudgetState(budget=0.0, spent=0.0, month=month)
     prices = PriceTable(settings.model_prices)
@@ -83,10 +93,19 @@ def refusal_text(state: BudgetState) -> str:
 
 
 def refuse_if_over_budget(
-    *, engine: Engine, settings: Settings, conversation_id: int, work_id: int, worker: str
+    *,
+    engine: Engine,
+    settings: Settings,
+    conversation_id: int,
+    work_id: int,
+    worker: str,
+    setting: ChannelSetting | None,
 ) -> bool:
     """When the turn's channel has spent its budget, end the turn with a polite reply
-    (status failed, so Retry works once the budget allows) and return True."""
+    (status failed, so Retry works once the budget allows) and return True. `setting` is the
+    channel's, as the turn read it: a channel without a budget costs no query."""
+    if channel_budget(settings, setting) <= 0:
+        return False
     with session_scope(engine) as session:
         conversation = session.get(Conversation, conversation_id)
         if conversation is None or conversation.id is None:

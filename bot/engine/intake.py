@@ -25,6 +25,7 @@ class Intake:
     duplicate: bool = False
     ignored: bool = False  # not part of any conversation (e.g. chatter in a thread we don't own)
     work_id: int | None = None
+    agent: str | None = None  # who has the conversation now (None: routing decides)
 
 
 def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry) -> Intake:
@@ -73,7 +74,12 @@ def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry)
         work = crud.enqueue_turn(
             session=session, conversation_id=conversation.id, message_id=message.id
         )
-        return Intake(conversation_id=conversation.id, message_id=message.id, work_id=work.id)
+        return Intake(
+            conversation_id=conversation.id,
+            message_id=message.id,
+            work_id=work.id,
+            agent=conversation.agent,
+        )
 
 
 def _start(*, session: Session, inbound: InboundMessage) -> Conversation:

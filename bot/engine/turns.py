@@ -188,6 +188,7 @@ class TurnRunner:
             conversation_id=work.conversation_id,
             work_id=work.id,
             worker=self.worker_id,
+            setting=setting,
         ):
             return
         activity("is thinking…")

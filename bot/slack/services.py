@@ -55,10 +55,7 @@ class SlackServices:
         if intake.duplicate or intake.ignored:
             return intake
         self.kick()
-        conversation = (
-            self.desk.conversation(intake.conversation_id) if intake.conversation_id else None
-        )
-        agent = conversation.agent if conversation and conversation.agent else "agentdesk"
+        agent = intake.agent or "agentdesk"
         place = self._place_in_queue(intake)
         client = self.workspaces.client_for(inbound.team_id)
         show_status(
