@@ -165,6 +165,15 @@ class Settings(BaseSettings):
         description="Processes `agentdesk serve` starts to run agent turns, apart from the one "
         "answering Slack (0 = run them in that process).",
     )
+    worker_niceness: int | None = Field(
+        default=None,
+        ge=0,
+        le=19,
+        description="How much lower the CPU priority of those worker processes is than the "
+        "answering one's (nice): by default 10 with PostgreSQL, so acks come first, and 0 with "
+        "SQLite, where a worker holding the file's write lock must not wait behind the acks "
+        "that need it.",
+    )
     turn_concurrency: int = Field(
         default=200,
         ge=1,

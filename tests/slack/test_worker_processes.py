@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import Settings
+from bot.slack.runner import worker_niceness
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack
 from tests.slack.processes import http_text
@@ -57,14 +59,27 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_default_niceness_depends_on_the_database() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert worker_niceness(settings, "postgresql") == 10  # acks first
+    assert worker_niceness(settings, "sqlite") == 0  # no waiting on a lock holder
+    assert worker_niceness(Settings(_env_file=None, worker_niceness=3), "sqlite") == 3  # type: ignore[call-arg]
+
+
 def test_turns_run_in_the_worker_processes_and_metrics_add_up(
     tmp_path: Path, slack: FakeSlack, model: FakeAnthropic
 ) -> None:
-    with _served(tmp_path, slack, model, WORKER_PROCESSES="2") as (app, side):
+    settings = {"WORKER_PROCESSES": "2", "WORKER_NICENESS": "7"}
+    with _served(tmp_path, slack, model, **settings) as (app, side):
         app.start()
         assert app.process is not None
         workers = _children(app.process.pid)
         assert len(workers) == 2
+        assert {_nice(pid) - _nice(app.process.pid) for pid in workers} == {7}
         model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
         thread = side.mention(REQUEST, channel=CHANNEL)
         side.slack.wait_for(lambda: _questions(side, thread), timeout=WAIT_SECONDS)
