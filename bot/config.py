@@ -262,6 +262,11 @@ class Settings(BaseSettings):
         default=3600, ge=1, description="How late a missed sweep may still run after a restart."
     )
 
+    @field_validator("worker_niceness", mode="before")
+    @classmethod
+    def _empty_is_the_default(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("model_prices")
     @classmethod
     def _prices_are_readable(cls, value: str) -> str:
