@@ -326,6 +326,10 @@ class Desk:
         """Whether the database answers a trivial query now."""
         return crud.ping(engine=self.engine)
 
+    def database_kind(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return str(self.engine.dialect.name)
+
     def database_revision(self) -> str | None:
         """The migration revision the database is at (None before the first); raises when
         the database can't be reached."""

@@ -34,7 +34,7 @@ def run_worker(settings: Settings, desk: Desk, *, from_parent: bool) -> None:
     slack = build_slack_app(settings, desk, socket_mode=True)  # no HTTP: no signing secret
     stopped = threading.Event()
     if from_parent:
-        os.nice(worker_niceness(settings, desk.engine.dialect.name))
+        os.nice(worker_niceness(settings, desk.database_kind()))
     slack.worker.start()
     if from_parent:
         read_wakeups(slack.worker.kick, stopped.set)
