@@ -92,12 +92,9 @@ class WorkerProcesses:
             stdin = process.stdin
             if stdin is None or stdin.closed:
                 continue
-            try:
+            # A full pipe holds wake-ups enough; a dead child is started again by the watcher.
+            with contextlib.suppress(OSError):
                 os.write(stdin.fileno(), b"\n")
-            except BlockingIOError:
-                pass  # the pipe is full of wake-ups the child has not read yet
-            except (BrokenPipeError, ValueError, OSError):
-                pass  # it died; the watcher starts it again
 
     def alive(self) -> int:
         """How many children are running now."""
@@ -110,15 +107,6 @@ class WorkerProcesses:
     def count(self) -> int:
         """How many children this process keeps running."""
         return len(self._children)
-
-    def pids(self) -> list[int]:
-        """The process ids of the running children."""
-        with self._lock:
-            return [
-                child.process.pid
-                for child in self._children
-                if child.process and child.process.poll() is None
-            ]
 
     def stop(self, timeout: float = 15.0) -> None:
         """Close every child's input (each hands its running work back and exits), wait for
@@ -135,7 +123,7 @@ class WorkerProcesses:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("worker process %d did not stop in time; killing it", process.pid)
+                log.warning("worker process (pid %d) did not stop in time; killed", process.pid)
                 process.kill()
                 process.wait()
         if self._watcher.is_alive():
@@ -189,6 +177,9 @@ class WorkerProcesses:
                 child.delay,
             )
             child.delay = min(LONGEST_RESTART_DELAY, child.delay * 2)
+            if process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
             child.process = None
         if now >= child.restart_at and not self._stopping.is_set():
             try:
