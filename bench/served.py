@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from bot.store.db import make_engine, normalise_url  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic  # noqa: E402
 from tests.fakes.slack_server import FakeSlack  # noqa: E402
-from tests.slack.processes import app_environment, mention_envelope  # noqa: E402
+from tests.slack.processes import app_environment, child_pids, mention_envelope  # noqa: E402
 
 SECRET = "bench-signing-secret"
 POSTGRES_ENV = "AGENTDESK_TEST_POSTGRES_URL"
@@ -236,9 +236,8 @@ def profiled(pid: int) -> Iterator[None]:
 def process_tree(pid: int) -> list[int]:
     """A process and its descendants (the app's worker processes), from /proc."""
     tree = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            tree.extend(process_tree(int(child)))
+    for child in child_pids(pid):
+        tree.extend(process_tree(child))
     return tree
 
 

@@ -68,6 +68,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes a process started (an app's worker processes), from /proc."""
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
 def http_text(url: str) -> str:
     """The body of a GET that answers 200."""
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)

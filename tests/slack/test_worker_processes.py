@@ -16,7 +16,8 @@ from bot.config import Settings
 from bot.slack.runner import worker_niceness
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack
-from tests.slack.processes import http_text
+from tests.slack.conftest import SlackSide
+from tests.slack.processes import ServedApp, child_pids, http_text
 from tests.slack.test_crash_recovery import (
     CHANNEL,
     QUESTION,
@@ -41,14 +42,6 @@ def slack(fake_slack: FakeSlack) -> FakeSlack:
 @pytest.fixture
 def model(fake_anthropic: FakeAnthropic) -> FakeAnthropic:
     return fake_anthropic
-
-
-def _children(pid: int) -> list[int]:
-    return [
-        int(child)
-        for task in Path(f"/proc/{pid}/task").iterdir()
-        for child in (task / "children").read_text().split()
-    ]
 
 
 def _alive(pid: int) -> bool:
@@ -77,7 +70,7 @@ def test_turns_run_in_the_worker_processes_and_metrics_add_up(
     with _served(tmp_path, slack, model, **settings) as (app, side):
         app.start()
         assert app.process is not None
-        workers = _children(app.process.pid)
+        workers = child_pids(app.process.pid)
         assert len(workers) == 2
         assert {_nice(pid) - _nice(app.process.pid) for pid in workers} == {7}
         model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
@@ -101,14 +94,21 @@ def test_turns_run_in_the_worker_processes_and_metrics_add_up(
         assert "Traceback" not in app.output()
 
 
+def _held_turn_in_the_worker(
+    app: ServedApp, side: SlackSide, model: FakeAnthropic
+) -> tuple[int, str]:
+    """Start the app with its one worker; the worker's pid and a thread whose turn it holds."""
+    app.start()
+    assert app.process is not None
+    (worker,) = child_pids(app.process.pid)
+    return worker, _mention_held_turn(side, model)
+
+
 def test_a_worker_killed_mid_turn_is_replaced_and_the_turn_answered_once(
     tmp_path: Path, slack: FakeSlack, model: FakeAnthropic
 ) -> None:
     with _served(tmp_path, slack, model) as (app, side):
-        app.start()
-        assert app.process is not None
-        (worker,) = _children(app.process.pid)
-        thread = _mention_held_turn(side, model)
+        worker, thread = _held_turn_in_the_worker(app, side, model)
 
         os.kill(worker, signal.SIGKILL)
         killed = time.monotonic()
@@ -118,7 +118,8 @@ def test_a_worker_killed_mid_turn_is_replaced_and_the_turn_answered_once(
             message="the answer from the replacement worker",
         )
         assert time.monotonic() - killed < RECOVERY_SECONDS
-        (replacement,) = _children(app.process.pid)
+        assert app.process is not None
+        (replacement,) = child_pids(app.process.pid)
         assert replacement != worker
         engine = _store(tmp_path)
         try:
@@ -134,11 +135,9 @@ def test_workers_stop_when_the_served_process_dies(
     tmp_path: Path, slack: FakeSlack, model: FakeAnthropic
 ) -> None:
     with _served(tmp_path, slack, model) as (app, side):
-        app.start()
-        assert app.process is not None
-        (worker,) = _children(app.process.pid)
-        _mention_held_turn(side, model)
+        worker, _ = _held_turn_in_the_worker(app, side, model)
 
+        assert app.process is not None
         app.process.send_signal(signal.SIGKILL)  # the served process alone
         app.process.wait(timeout=10)
         deadline = time.monotonic() + WAIT_SECONDS
