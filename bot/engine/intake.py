@@ -41,6 +41,7 @@ def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry)
             return Intake(conversation_id=None, message_id=None, ignored=True)
         if not crud.mark_seen(session=session, keys=inbound.event_keys):
             return Intake(conversation_id=None, message_id=None, duplicate=True)
+        new = conversation is None
         if conversation is None:
             conversation = _start(session=session, inbound=inbound)
         assert conversation.id is not None
@@ -72,7 +73,7 @@ def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry)
             move(conversation, Transition.ROUTE_AGAIN)
         assert message.id is not None
         work = crud.enqueue_turn(
-            session=session, conversation_id=conversation.id, message_id=message.id
+            session=session, conversation_id=conversation.id, message_id=message.id, new=new
         )
         return Intake(
             conversation_id=conversation.id,

@@ -98,7 +98,7 @@ class Outbox:
                     thread=thread_of(conversation=thread), reply=reply_of(message=message)
                 )
 
-            if not self._send(Message, message.id, send):
+            if not self._send(message, send):
                 break  # a thread whose earlier reply is not out yet keeps its order
             posted += 1
         return posted
@@ -114,20 +114,18 @@ class Outbox:
                 post.post_attempted_at = earlier
                 return poster.post_to_channel(post=channel_post_of(post=post))
 
-            posted += self._send(ScheduledPost, post.id, send)
+            posted += self._send(post, send)
         return posted
 
     def _send(
-        self,
-        table: type[Message] | type[ScheduledPost],
-        row_id: int,
-        send: Callable[[datetime | None], str | None],
+        self, row: Message | ScheduledPost, send: Callable[[datetime | None], str | None]
     ) -> bool:
         """Claim, post and mark one row; False when it was not posted now."""
+        assert row.id is not None
+        table = type(row)
         claimed, earlier = crud.claim_post(
             engine=self.engine,
-            table=table,
-            row_id=row_id,
+            row=row,
             worker=self.worker_id,
             stale_after=STALE_AFTER,
             is_dead=self.is_dead,
@@ -137,9 +135,9 @@ class Outbox:
         try:
             ts = send(earlier)
         except Exception:
-            log.exception("posting %s %s failed; it stays in the outbox", table.__name__, row_id)
-            crud.release_post(engine=self.engine, table=table, row_id=row_id)
+            log.exception("posting %s %s failed; it stays in the outbox", table.__name__, row.id)
+            crud.release_post(engine=self.engine, table=table, row_id=row.id)
             return False
         with session_scope(self.engine) as session:
-            crud.mark_posted(session=session, table=table, row_id=row_id, ts=ts)
+            crud.mark_posted(session=session, table=table, row_id=row.id, ts=ts)
         return True

@@ -2,9 +2,10 @@
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -40,16 +41,15 @@ def mark_seen(*, session: Session, keys: Iterable[str]) -> bool:
     keys = [key for key in dict.fromkeys(keys) if key]
     if not keys:
         return True
-    existing = session.exec(select(SeenEvent.key).where(col(SeenEvent.key).in_(keys))).first()
-    if existing is not None:
-        return False
-    try:
-        with session.begin_nested():
-            for key in keys:
-                session.add(SeenEvent(key=key))
-    except IntegrityError:
-        return False
-    return True
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    added = session.execute(
+        insert(SeenEvent)
+        .values([{"key": key, "created_at": now} for key in keys])
+        .on_conflict_do_nothing()
+        .returning(col(SeenEvent.key))
+    ).all()
+    return len(added) == len(keys)
 
 
 def find_conversation(
@@ -176,15 +176,20 @@ def set_status(
 
 
 def enqueue_turn(
-    *, session: Session, conversation_id: int, message_id: int | None = None
+    *, session: Session, conversation_id: int, message_id: int | None = None, new: bool = False
 ) -> PendingWork:
-    """Queue an agent turn; at most one queued turn per conversation (later messages join it)."""
-    queued = session.exec(
-        select(PendingWork).where(
-            PendingWork.conversation_id == conversation_id,
-            PendingWork.status == WorkStatus.QUEUED,
-        )
-    ).first()
+    """Queue an agent turn; at most one queued turn per conversation (later messages join it).
+    `new`: the conversation was created in this transaction, so nothing of it is queued yet."""
+    queued = (
+        None
+        if new
+        else session.exec(
+            select(PendingWork).where(
+                PendingWork.conversation_id == conversation_id,
+                PendingWork.status == WorkStatus.QUEUED,
+            )
+        ).first()
+    )
     if queued is not None:
         return queued
     work = PendingWork(conversation_id=conversation_id, message_id=message_id)
@@ -242,36 +247,34 @@ def outbox(*, session: Session, conversation_id: int | None = None) -> Sequence[
 def claim_post(
     *,
     engine: Engine,
-    table: type[Message] | type[ScheduledPost],
-    row_id: int,
+    row: Message | ScheduledPost,
     worker: str,
     stale_after: timedelta,
     is_dead: Callable[[str], bool] = lambda _holder: False,
 ) -> tuple[bool, datetime | None]:
-    """Claim the posting of an outbox row across processes.
+    """Claim the posting of an outbox row, as the outbox read it, across processes.
 
     Returns whether this process may post it, and when an earlier attempt started (None for
     the first attempt). An earlier attempt is taken to have died when its process is known
-    to be dead, or when it is older than `stale_after`.
+    to be dead, or when it is older than `stale_after`. The claim holds only if nobody
+    claimed or posted the row since it was read.
     """
     now = utcnow()
+    previous, holder = row.post_attempted_at, row.post_claimed_by
+    if (
+        previous is not None
+        and now - previous < stale_after
+        and holder is not None
+        and not is_dead(holder)
+    ):
+        return False, None  # another process is posting it right now
+    table = type(row)
+    attempted = col(table.post_attempted_at)
     with Session(engine) as session:
-        row = cast("Message | ScheduledPost | None", session.get(table, row_id))
-        if row is None or row.post_state is not PostState.PENDING:
-            return False, None
-        previous, holder = row.post_attempted_at, row.post_claimed_by
-        if (
-            previous is not None
-            and now - previous < stale_after
-            and holder is not None
-            and not is_dead(holder)
-        ):
-            return False, None  # another process is posting it right now
-        attempted = col(table.post_attempted_at)
         claimed = session.execute(
             sa.update(table)
             .where(
-                col(table.id) == row_id,
+                col(table.id) == row.id,
                 col(table.post_state) == PostState.PENDING,
                 attempted.is_(None) if previous is None else attempted == previous,
             )
@@ -305,13 +308,10 @@ def mark_posted(
     ts: str | None,
 ) -> None:
     """Record that a reply (or a scheduler post) reached the chat, with its chat timestamp."""
-    row = cast("Message | ScheduledPost | None", session.get(table, row_id))
-    if row is None:
-        return
-    row.post_state = PostState.POSTED
-    row.slack_ts = ts
-    if isinstance(row, Message):
-        row.posted_at = utcnow()
+    values: dict[str, object] = {"post_state": PostState.POSTED, "slack_ts": ts}
+    if table is Message:
+        values["posted_at"] = utcnow()
+    session.execute(sa.update(table).where(col(table.id) == row_id).values(**values))
 
 
 def record_routing(*, session: Session, record: RoutingRecord) -> RoutingRecord:

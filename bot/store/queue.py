@@ -253,16 +253,15 @@ def finish(
 ) -> bool:
     """Close a claimed row; with `worker`, only while that worker still holds it (a turn
     handed back at shutdown, or taken over after its lease ran out, is not closed twice)."""
-    row = cast("PendingWork | InboundEvent | None", session.get(table, row_id))
-    if row is None:
-        return False
-    if worker is not None and (row.leased_by != worker or row.status is not WorkStatus.RUNNING):
-        return False
-    row.status = status
-    row.last_error = error
-    row.finished_at = utcnow()
-    row.lease_until = None
-    return True
+    held = [col(table.id) == row_id]
+    if worker is not None:
+        held += [col(table.leased_by) == worker, col(table.status) == WorkStatus.RUNNING]
+    closed = session.execute(
+        sa.update(table)
+        .where(*held)
+        .values(status=status, last_error=error, finished_at=utcnow(), lease_until=None)
+    )
+    return int(getattr(closed, "rowcount", 0)) == 1
 
 
 def retry_later(
