@@ -9,7 +9,9 @@ a distinct person in one of ten channels, each POST one signed `app_mention` at 
 moment (a barrier releases them). The wall time runs from the first send to the moment the
 last of the N threads shows the agent's answer in the fake Slack (polled every 20 ms), and
 is set against the ideal: one model answer's time, as if every turn ran at once with no
-overhead. The app's RSS is read from /proc before the sends and after the last answer.
+overhead. The app's RSS is read from /proc before the sends and after the last answer; its
+CPU time (app and worker processes) and this process's own (the senders, the fakes, the
+polling, which share the machine) are printed too.
 PostgreSQL runs use a fresh database (CREATE DATABASE, dropped afterwards) on
 AGENTDESK_TEST_POSTGRES_URL's server (default: the local test server).
 
@@ -19,6 +21,7 @@ for 200.
 
 import argparse
 import http.client
+import resource
 import sys
 import tempfile
 import threading
@@ -63,6 +66,7 @@ class Result:
     first_call: float
     last_call: float
     cpu: float
+    own_cpu: float
     statuses: dict[int, int]
     rss_before: float
     rss_after: float
@@ -93,6 +97,7 @@ def run(*, database: str, threads: int, model_seconds: float, workdir: Path) -> 
             connection.connect()
         rss_before = rss_mb(app.pid)
         cpu_before = cpu_seconds(app.pid)
+        own_before = own_cpu_seconds()
         statuses: dict[int, int] = {}
         lock = threading.Lock()
         barrier = threading.Barrier(threads + 1)
@@ -131,6 +136,7 @@ def run(*, database: str, threads: int, model_seconds: float, workdir: Path) -> 
             wall = time.perf_counter() - started
         rss_after = rss_mb(app.pid)
         cpu = cpu_seconds(app.pid) - cpu_before
+        own_cpu = own_cpu_seconds() - own_before
         for sender in senders:
             sender.join()
         for connection in connections:
@@ -148,10 +154,17 @@ def run(*, database: str, threads: int, model_seconds: float, workdir: Path) -> 
             min(calls),
             max(calls),
             cpu,
+            own_cpu,
             statuses,
             rss_before,
             rss_after,
         )
+
+
+def own_cpu_seconds() -> float:
+    """CPU time this process (the senders, the fakes, the polling) has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -195,7 +208,8 @@ def main() -> None:
                 print(
                     f"{'':<18} model asked {result.model_calls} times, first at"
                     f" {result.first_call:.2f}s, last at {result.last_call:.2f}s after the sends;"
-                    f" app CPU {result.cpu:.2f}s ({result.cpu / count * 1000:.0f} ms a request)"
+                    f" app CPU {result.cpu:.2f}s ({result.cpu / count * 1000:.0f} ms a request);"
+                    f" bench and fakes CPU {result.own_cpu:.2f}s"
                 )
 
 

@@ -211,15 +211,16 @@ def wait_healthy(port: int, process: subprocess.Popen[str], log_path: Path) -> N
 
 @contextmanager
 def profiled(pid: int) -> Iterator[None]:
-    """With AGENTDESK_BENCH_PROFILE=FILE, sample the app with py-spy (installed separately)
-    into collapsed stacks while the block runs; otherwise do nothing. AGENTDESK_BENCH_PROFILE_GIL
+    """With AGENTDESK_BENCH_PROFILE=FILE, sample the app and its worker processes with py-spy
+    (installed separately) into collapsed stacks while the block runs; otherwise do nothing. AGENTDESK_BENCH_PROFILE_GIL
     samples only the thread holding the GIL; AGENTDESK_BENCH_PROFILE_IDLE adds idle threads."""
     output = os.environ.get(PROFILE_ENV)
     if not output:
         yield
         return
     spy = Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "--pid", str(pid), "--format", "raw", "-r", "50"]
+    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw"]
+    command += ["-r", "50"]
     if os.environ.get(PROFILE_IDLE_ENV):
         command.append("--idle")
     if os.environ.get(PROFILE_GIL_ENV):  # only the thread holding the GIL: CPU spent in Python

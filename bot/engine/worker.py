@@ -72,8 +72,13 @@ class Worker:
         return self
 
     def kick(self) -> None:
-        """There is new work (or a stored reply to post): look now."""
+        """There is new work or a stored reply to post: look now, and post what waits."""
         self._flush_wanted = True
+        self._wake.set()
+
+    def wake(self) -> None:
+        """There is new work (a stored request, a queued turn): claim it now. Cheaper than
+        `kick` under load: it skips the scan of everything waiting to be posted."""
         self._wake.set()
 
     def free_slots(self) -> int:

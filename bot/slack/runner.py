@@ -37,7 +37,7 @@ def run_worker(settings: Settings, desk: Desk, *, from_parent: bool) -> None:
         os.nice(worker_niceness(settings, desk.database_kind()))
     slack.worker.start()
     if from_parent:
-        read_wakeups(slack.worker.kick, stopped.set)
+        read_wakeups(slack.worker.wake, stopped.set)
         report_ready()
     try:
         stopped.wait()

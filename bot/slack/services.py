@@ -42,11 +42,12 @@ class SlackServices:
         return self.workspaces.client_for(team_id)
 
     def kick(self) -> None:
-        """Something was stored: wake whoever runs it (the worker processes, or this one)."""
+        """A request or a turn was stored: wake whoever runs it (the worker processes, or
+        this one). Replies stored outside a turn need `worker.kick()` to be posted at once."""
         if self.processes is not None:
             self.processes.kick()
         else:
-            self.worker.kick()
+            self.worker.wake()
 
     def submit(self, inbound: InboundMessage, *, signal_ts: str | None = None) -> Intake:
         """Take a message in; on success show a sign of life (or the person's place in the
