@@ -212,8 +212,9 @@ def wait_healthy(port: int, process: subprocess.Popen[str], log_path: Path) -> N
 @contextmanager
 def profiled(pid: int) -> Iterator[None]:
     """With AGENTDESK_BENCH_PROFILE=FILE, sample the app and its worker processes with py-spy
-    (installed separately) into collapsed stacks while the block runs; otherwise do nothing. AGENTDESK_BENCH_PROFILE_GIL
-    samples only the thread holding the GIL; AGENTDESK_BENCH_PROFILE_IDLE adds idle threads."""
+    (installed separately) into collapsed stacks while the block runs; otherwise do nothing.
+    AGENTDESK_BENCH_PROFILE_GIL samples only the thread holding the GIL;
+    AGENTDESK_BENCH_PROFILE_IDLE adds idle threads."""
     output = os.environ.get(PROFILE_ENV)
     if not output:
         yield

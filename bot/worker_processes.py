@@ -84,7 +84,7 @@ class WorkerProcesses:
             child.ready = None
             log.warning("worker process %d is not ready after %.0f s", child.slot + 1, timeout)
 
-    def kick(self) -> None:
+    def wake(self) -> None:
         """Something was stored: wake every child (the first to claim it takes it)."""
         with self._lock:
             processes = [child.process for child in self._children if child.process]

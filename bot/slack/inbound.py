@@ -68,7 +68,7 @@ def register(app: App, services: SlackServices) -> None:
         except SQLAlchemyError:
             log.exception("could not store %s; Slack will deliver it again", wanted.key)
             return UNAVAILABLE
-        services.kick()
+        services.wake()
         if wanted.kind == "command":
             return next()  # the ack answers subcommands (help, status…) at once
         return BoltResponse(status=200, body="")

@@ -41,11 +41,11 @@ class SlackServices:
         """The Web API client of a workspace."""
         return self.workspaces.client_for(team_id)
 
-    def kick(self) -> None:
+    def wake(self) -> None:
         """A request or a turn was stored: wake whoever runs it (the worker processes, or
         this one). Replies stored outside a turn need `worker.kick()` to be posted at once."""
         if self.processes is not None:
-            self.processes.kick()
+            self.processes.wake()
         else:
             self.worker.wake()
 
@@ -55,7 +55,7 @@ class SlackServices:
         intake = self.desk.take_in(inbound)
         if intake.duplicate or intake.ignored:
             return intake
-        self.kick()
+        self.wake()
         agent = intake.agent or "agentdesk"
         place = self._place_in_queue(intake)
         client = self.workspaces.client_for(inbound.team_id)
