@@ -7,13 +7,16 @@ person's Stop are watched here and end the session with an interrupt.
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.implement.isolation import RunIsolation
 from bot.implement.sandbox import (
     DISALLOWED_TOOLS,
     EDIT_TOOLS,
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 _WATCH_SECONDS = 0.2
 _INTERRUPT_GRACE_SECONDS = 10.0
 _OUTPUT_TAIL_CHARS = 400
+_SYSTEM_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
 _TEST_WORDS = ("test", "pytest", "unittest", "check", "make", "tox", "nox", "npm", "go ", "cargo")
 
 
@@ -45,15 +49,14 @@ class ClaudeCodeRequest:
     """Everything one session needs."""
 
     workdir: Path
-    home: Path
+    isolation: RunIsolation
     prompt: str
     agent: AgentBrief
-    api_key: str
-    base_url: str | None
     max_turns: int
     max_cost_usd: float
     max_seconds: float
     sandboxed: bool  # False: the sandbox cannot start here, so no commands run at all
+    redact: Callable[[str], str] = str  # blanks secrets out of what is shown or logged
 
 
 @dataclass(frozen=True)
@@ -108,22 +111,6 @@ def run_claude_code(
     return asyncio.run(_run(request, on_progress=on_progress, should_stop=should_stop))
 
 
-def environment(request: ClaudeCodeRequest) -> dict[str, str]:
-    """The CLI's environment: our model endpoint, a throwaway HOME, nothing phoning home."""
-    env = {
-        "ANTHROPIC_API_KEY": request.api_key,
-        "HOME": str(request.home),
-        "DISABLE_AUTOUPDATER": "1",
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_ERROR_REPORTING": "1",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "CLAUDE_CONFIG_DIR": str(request.home / ".claude"),
-    }
-    if request.base_url:
-        env["ANTHROPIC_BASE_URL"] = request.base_url
-    return env
-
-
 async def _run(
     request: ClaudeCodeRequest, *, on_progress: Callable[[Progress], None], should_stop: ShouldStop
 ) -> ClaudeCodeOutcome:
@@ -172,7 +159,7 @@ async def _run(
         outcome.refusals.append(reason)
         return PermissionResultDeny(message=reason)
 
-    agent = request.agent
+    agent, isolation = request.agent, request.isolation
     disallowed = list(DISALLOWED_TOOLS) + ([] if request.sandboxed else ["Bash"])
     options = ClaudeAgentOptions(
         cwd=str(root),
@@ -193,9 +180,15 @@ async def _run(
         setting_sources=[],
         max_turns=request.max_turns,
         max_budget_usd=request.max_cost_usd,
-        sandbox=sandbox_settings() if request.sandboxed else None,  # type: ignore[arg-type]
-        env=environment(request),
-        stderr=lambda line: log.debug("claude code: %s", line),
+        sandbox=sandbox_settings(  # type: ignore[arg-type]
+            deny_read=isolation.deny_read, allow_read=isolation.allow_read
+        )
+        if request.sandboxed
+        else None,
+        settings=json.dumps(isolation.settings),
+        cli_path=isolation.cli_path,
+        env=isolation.launcher_variables,
+        stderr=lambda line: log.debug("claude code: %s", request.redact(line)),
     )
     deadline = time.monotonic() + request.max_seconds
     stop_reason: list[str] = []
@@ -311,11 +304,10 @@ def _record_result(
 
 
 def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
+    """A tool result's text, without Claude Code's own notes to the model (budget, reminders)."""
     if isinstance(content, list):
-        return "\n".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
+        content = "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return _SYSTEM_REMINDER.sub("", content).strip() if isinstance(content, str) else ""
 
 
 def _relative(path: str, root: Path) -> str:

@@ -1,6 +1,8 @@
 """What Claude Code may do in a run: file tools confined to the worktree, commands in its
-bubblewrap sandbox (no network, no writes outside the worktree), and no web tools."""
+bubblewrap sandbox (no network, no writes outside the worktree, agentdesk's files hidden), and
+no web tools."""
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +32,15 @@ _PATH_KEYS = {
 EDIT_TOOLS = frozenset({"Edit", "MultiEdit", "Write", "NotebookEdit"})
 
 
-def sandbox_settings() -> dict[str, Any]:
-    """Claude Code's sandbox for Bash: on, no escape hatch, no network at all."""
+def sandbox_settings(*, deny_read: Sequence[str], allow_read: Sequence[str]) -> dict[str, Any]:
+    """Claude Code's sandbox for Bash: on, no escape hatch, no network at all, and nothing
+    readable in `deny_read` but what `allow_read` gives back."""
     return {
         "enabled": True,
         "autoAllowBashIfSandboxed": True,
         "allowUnsandboxedCommands": False,
         "network": {"allowLocalBinding": False, "allowUnixSockets": []},
+        "filesystem": {"denyRead": list(deny_read), "allowRead": list(allow_read)},
     }
 
 

@@ -10,14 +10,12 @@ its branch before one is opened, so a conversation never gets two.
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -34,10 +32,13 @@ from bot.implement.claude_code import (
     Progress,
     run_claude_code,
 )
+from bot.implement.isolation import RunIsolation, isolated_run
+from bot.implement.leaks import Finding, SecretGuard, held_secrets
 from bot.implement.pull_request import PullRequestError, open_or_update_pull_request
 from bot.implement.targets import RepoTarget, TargetError, parse_github_repos, target_for
 from bot.implement.worktree import (
     Worktree,
+    added_text,
     commit_all,
     create_worktree,
     diff_summary,
@@ -448,6 +449,13 @@ class _Job:
         self._lost = False
         self._lock = threading.Lock()
         self.conversation: Conversation | None = None
+        self.guard = SecretGuard(
+            held_secrets(
+                self.settings,
+                token_variables=[m.spec.token_env for m in service.repos if m.spec.token_env],
+                environ=service.environ,
+            )
+        )
 
     # the steps
 
@@ -488,14 +496,24 @@ class _Job:
         except (RepoSyncError, GitError, OSError) as error:
             return self.fail(f"I couldn't prepare a worktree of {run.repo}: {error}")
         try:
-            return self._work_in(worktree, target)
+            with isolated_run(
+                settings=self.settings,
+                worktree=worktree.path,
+                mirror_root=mirror.root,
+                api_key=self.settings.anthropic_api_key.get_secret_value()
+                if self.settings.anthropic_api_key
+                else None,
+            ) as isolation:
+                return self._work_in(worktree, target, isolation)
         finally:
             try:
                 remove_worktree(mirror_root=mirror.root, path=worktree.path, timeout=_GIT_TIMEOUT)
             except (GitError, OSError):
                 log.warning("could not remove worktree %s", worktree.path, exc_info=True)
 
-    def _work_in(self, worktree: Worktree, target: RepoTarget) -> ImplementationStatus:
+    def _work_in(
+        self, worktree: Worktree, target: RepoTarget, isolation: RunIsolation
+    ) -> ImplementationStatus:
         run = self.run_row
         conversation = self.conversation
         assert conversation is not None
@@ -508,31 +526,27 @@ class _Job:
         if no_sandbox:
             self.say(f"Commands are refused in this run: {no_sandbox}. Tests will not be run.")
         self.activity("is implementing the plan…")
-        with tempfile.TemporaryDirectory(prefix="agentdesk-claude-home-") as home:
-            outcome = run_claude_code(
-                ClaudeCodeRequest(
-                    workdir=worktree.path,
-                    home=Path(home),
-                    prompt=_prompt(run, worktree, first=not worktree.branch_existed),
-                    agent=AgentBrief(
-                        name=agent.name,
-                        description=agent.description,
-                        prompt=agent.body,
-                        tools=None if agent.allows_all_tools else agent.tools,
-                        model=resolve_model(agent.model, settings=self.settings),
-                    ),
-                    api_key=self.settings.anthropic_api_key.get_secret_value()
-                    if self.settings.anthropic_api_key
-                    else "",
-                    base_url=self.settings.anthropic_base_url,
-                    max_turns=self.settings.implement_max_turns,
-                    max_cost_usd=self.settings.implement_max_cost_usd,
-                    max_seconds=self.settings.implement_max_seconds,
-                    sandboxed=no_sandbox is None,
+        outcome = run_claude_code(
+            ClaudeCodeRequest(
+                workdir=worktree.path,
+                isolation=isolation,
+                prompt=_prompt(run, worktree, first=not worktree.branch_existed),
+                agent=AgentBrief(
+                    name=agent.name,
+                    description=agent.description,
+                    prompt=agent.body,
+                    tools=None if agent.allows_all_tools else agent.tools,
+                    model=resolve_model(agent.model, settings=self.settings),
                 ),
-                on_progress=self.progress,
-                should_stop=self.should_stop,
-            )
+                max_turns=self.settings.implement_max_turns,
+                max_cost_usd=self.settings.implement_max_cost_usd,
+                max_seconds=self.settings.implement_max_seconds,
+                sandboxed=no_sandbox is None,
+                redact=self.guard.redact,
+            ),
+            on_progress=self.progress,
+            should_stop=self.should_stop,
+        )
         self.flush_progress(force=True)
         with Session(self.service.engine, expire_on_commit=False) as session:
             self._set(
@@ -559,7 +573,9 @@ class _Job:
             )
         if outcome.ending == "error":
             return self.fail(f"Claude Code could not finish: {outcome.error}")
-        return self._deliver(worktree, target, outcome, sandboxed=no_sandbox is None)
+        return self._deliver(
+            worktree, target, outcome, sandboxed=no_sandbox is None, isolation=isolation
+        )
 
     def _deliver(
         self,
@@ -568,6 +584,7 @@ class _Job:
         outcome: ClaudeCodeOutcome,
         *,
         sandboxed: bool,
+        isolation: RunIsolation,
     ) -> ImplementationStatus:
         run = self.run_row
         conversation = self.conversation
@@ -577,7 +594,12 @@ class _Job:
             f": {run.thread_url}" if run.thread_url else "."
         )
         try:
-            commit_all(worktree=worktree, message=message[:2000], timeout=_GIT_TIMEOUT)
+            commit = commit_all(
+                worktree=worktree,
+                message=message[:2000],
+                excludes_file=isolation.excludes_file,
+                timeout=_GIT_TIMEOUT,
+            )
             change = diff_summary(
                 worktree=worktree, since=worktree.start_commit, timeout=_GIT_TIMEOUT
             )
@@ -588,8 +610,19 @@ class _Job:
                 return self.finish(
                     ImplementationStatus.SUCCEEDED,
                     "Claude Code finished without changing any file, so there is no pull "
-                    "request." + (f"\n\n{outcome.summary}" if outcome.summary else ""),
+                    "request."
+                    + _withheld_text(commit.withheld)
+                    + (f"\n\n{outcome.summary}" if outcome.summary else ""),
                 )
+            findings = [
+                finding
+                for where, text in added_text(
+                    worktree=worktree, since=worktree.start_commit, timeout=_GIT_TIMEOUT
+                )
+                for finding in self.guard.findings(text, where=where)
+            ]
+            if findings:
+                return self.fail(_leak_text(findings), retry=False)
             self.activity("is pushing the branch…")
             if change.commits:
                 push(worktree=worktree, target=target, timeout=_GIT_TIMEOUT)
@@ -605,6 +638,7 @@ class _Job:
             outcome=outcome,
             sandboxed=sandboxed,
             thread_url=run.thread_url,
+            withheld=commit.withheld,
         )
         try:
             pull = open_or_update_pull_request(
@@ -613,8 +647,8 @@ class _Job:
                 github_repo=target.github_repo,
                 branch=worktree.branch,
                 base=worktree.base_branch,
-                title=title[:250],
-                body=body,
+                title=self.guard.redact(title)[:250],
+                body=self.guard.redact(body),
             )
         except PullRequestError as error:
             return self.fail(f"The branch is pushed, but the pull request failed: {error}")
@@ -626,7 +660,8 @@ class _Job:
             ImplementationStatus.SUCCEEDED,
             f"{verb} #{pull.number}: {pull.html_url}\n"
             f"{change.short if change.files else 'No new changes.'} "
-            f"({change.commits} new commit{'s' if change.commits != 1 else ''}). {tests}",
+            f"({change.commits} new commit{'s' if change.commits != 1 else ''}). {tests}"
+            + _withheld_text(commit.withheld),
             payload={"pr_url": pull.html_url, "pr_number": pull.number},
         )
 
@@ -712,6 +747,7 @@ class _Job:
         detail: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> ImplementationStatus:
+        text, detail = self.guard.redact(text), self.guard.redact(detail) if detail else None
         with session_scope(self.service.engine) as session:
             crud.finish_implementation_run(
                 session=session, run_id=self.run_id, status=status, outcome=detail or text
@@ -735,6 +771,7 @@ class _Job:
         return status
 
     def say(self, text: str, *, progress: bool = False) -> None:
+        text = self.guard.redact(text)
         with session_scope(self.service.engine) as session:
             crud.add_assistant_message(
                 session=session,
@@ -806,6 +843,21 @@ def _tests_line(outcome: ClaudeCodeOutcome, *, sandboxed: bool) -> str:
     return f"Tests: `{last.command[:100]}` {'passed' if last.ok else 'failed'}."
 
 
+def _withheld_text(withheld: list[tuple[str, str]]) -> str:
+    if not withheld:
+        return ""
+    files = ", ".join(f"`{path}` ({reason})" for path, reason in withheld)
+    return f"\nLeft out of the commit, as it looks like a secret or a database: {files}."
+
+
+def _leak_text(findings: list[Finding]) -> str:
+    places = "; ".join(f"{f.kind} in `{f.where}`" for f in findings[:10])
+    return (
+        "I stopped before pushing: the change holds what looks like a secret "
+        f"({places}). Nothing was pushed, and the value is not shown here."
+    )
+
+
 def _pull_request_body(
     *,
     plan: str,
@@ -814,6 +866,7 @@ def _pull_request_body(
     outcome: ClaudeCodeOutcome,
     sandboxed: bool,
     thread_url: str | None,
+    withheld: list[tuple[str, str]],
 ) -> str:
     tests = [c for c in outcome.commands if c.looks_like_tests]
     if not sandboxed:
@@ -831,7 +884,7 @@ def _pull_request_body(
     return (
         f"Implemented by agentdesk with Claude Code from {thread}.\n\n"
         f"## Summary\n\n{summary or 'No summary given.'}\n\n"
-        f"## Change\n\n{diff}\n\n"
+        f"## Change\n\n{diff}{_withheld_text(withheld)}\n\n"
         f"## Tests\n\n{test_text}\n\n"
         f"## Plan\n\n{plan}\n"
     )

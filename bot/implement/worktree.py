@@ -1,5 +1,6 @@
 """A run's git worktree: made from the repository's mirror on the conversation's branch,
-committed, pushed with the token only in git's environment, and removed at the end.
+committed (only the change: no caches, nothing that looks like a secret or a database), pushed
+with the token only in git's environment, and removed at the end.
 
 The worktree stays on a detached HEAD: the branch exists only on the remote, so the mirror's
 own checkout (the default branch the agents read) is never touched.
@@ -7,9 +8,11 @@ own checkout (the default branch the agents read) is never touched.
 
 import shutil
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.implement.leaks import unsafe_file
 from bot.implement.targets import RepoTarget
 from bot.repos.git import GitError, HttpAuth, run_git
 from bot.repos.sync import RepoMirror
@@ -107,22 +110,63 @@ def create_worktree(
     )
 
 
-def commit_all(*, worktree: Worktree, message: str, timeout: float) -> bool:
-    """Commit every change in the worktree; False when there was nothing to commit."""
+@dataclass(frozen=True)
+class Commit:
+    """What a commit of the run's work took in, and what it left out."""
+
+    made: bool  # False: nothing to commit
+    withheld: list[tuple[str, str]]  # path, why it was left out
+
+
+def commit_all(*, worktree: Worktree, message: str, excludes_file: Path, timeout: float) -> Commit:
+    """Commit the change: the repository's `.gitignore` and the run's ignore list hold, and
+    files that look like secrets or databases are left out (`withheld`)."""
     if not worktree.had_helper_dir:
         shutil.rmtree(worktree.path / _HELPER_DIR, ignore_errors=True)
-    run_git(["add", "--all", "--", "."], cwd=worktree.path, timeout=timeout)
+    ignore = ("-c", f"core.excludesFile={excludes_file}")
+    run_git([*ignore, "add", "--all", "--", "."], cwd=worktree.path, timeout=timeout)
     staged = run_git(
-        ["diff", "--cached", "--name-only"], cwd=worktree.path, timeout=timeout
-    ).strip()
-    if not staged:
-        return False
+        ["diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR"],
+        cwd=worktree.path,
+        timeout=timeout,
+    )
+    withheld = [
+        (path, reason)
+        for path in staged.split("\0")
+        if path and (reason := unsafe_file(worktree.path / path)) is not None
+    ]
+    for path, _ in withheld:
+        run_git(["reset", "--quiet", "--", path], cwd=worktree.path, timeout=timeout)
+    if not run_git(["diff", "--cached", "--name-only"], cwd=worktree.path, timeout=timeout).strip():
+        return Commit(made=False, withheld=withheld)
     run_git(
         [*_AUTHOR, "commit", "--quiet", "--no-verify", "-m", message],
         cwd=worktree.path,
         timeout=timeout,
     )
-    return True
+    return Commit(made=True, withheld=withheld)
+
+
+def added_text(*, worktree: Worktree, since: str, timeout: float) -> Iterator[tuple[str, str]]:
+    """What the commits since `since` add, file by file (binary files as text), then their
+    messages (as `commit message`): everything a push would publish."""
+    diff = run_git(
+        ["diff", "--text", "--unified=0", "--no-color", "--no-ext-diff", f"{since}..HEAD"],
+        cwd=worktree.path,
+        timeout=timeout,
+    )
+    path, lines = "", list[str]()
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            if lines:
+                yield path, "\n".join(lines)
+            path, lines = line[4:].removeprefix("b/"), []
+        elif line.startswith("+"):
+            lines.append(line[1:])
+    if lines:
+        yield path, "\n".join(lines)
+    messages = run_git(["log", "--format=%B", f"{since}..HEAD"], cwd=worktree.path, timeout=timeout)
+    yield "commit message", messages
 
 
 def head_commit(*, worktree: Worktree, timeout: float) -> str:
