@@ -36,13 +36,13 @@ if str(ROOT) not in sys.path:  # `tests` (the fake API, the test builders) lives
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bot.accounting.tokens import TokenUsage  # noqa: E402
 from bot.engine.conversation_tools import ASK_QUESTIONS, DELIVER  # noqa: E402
 from bot.engine.desk import Desk  # noqa: E402
 from bot.engine.inbound import InboundMessage, Source  # noqa: E402
 from bot.llm.client import Completion  # noqa: E402
 from bot.store.db import make_engine, normalise_url  # noqa: E402
 from bot.store.models import MessageKind, MessageRole  # noqa: E402
-from bot.token_usage import TokenUsage  # noqa: E402
 from tests.fakes.anthropic_server import (  # noqa: E402
     FakeAnthropic,
     JSONDict,

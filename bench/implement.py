@@ -36,7 +36,8 @@ if str(ROOT) not in sys.path:  # `tests` (the fakes, the fixture project) lives 
 import bot.implement.service as service_module  # noqa: E402
 from bot.implement import ImplementationService, ImplementationWorker, sandbox_missing  # noqa: E402
 from bot.implement.claude_code import run_claude_code  # noqa: E402
-from bot.runtime import build_desk, build_repo_set  # noqa: E402
+from bot.repos import build_repo_set  # noqa: E402
+from bot.runtime.build import build_desk  # noqa: E402
 from bot.store import crud  # noqa: E402
 from bot.store.db import session_scope  # noqa: E402
 from bot.store.models import (  # noqa: E402

@@ -270,7 +270,7 @@ class Settings(BaseSettings):
     @field_validator("model_prices")
     @classmethod
     def _prices_are_readable(cls, value: str) -> str:
-        from bot.llm.pricing import parse_prices
+        from bot.accounting.prices import parse_prices
 
         parse_prices(value)  # raises PriceError (a ValueError) naming the bad entry
         return value

@@ -9,7 +9,7 @@ from typing import Any
 from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.engine.views import ChannelPost, Reply, ThreadRef
-from bot.runtime import build_desk
+from bot.runtime.build import build_desk
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
 

@@ -16,13 +16,13 @@ def _loaded_after(code: str) -> list[str]:
 
 
 def test_help_loads_no_heavy_library() -> None:
-    code = "from bot.cli import app\ntry:\n    app(['--help'])\nexcept SystemExit:\n    pass"
+    code = "from bot.cli.main import app\ntry:\n    app(['--help'])\nexcept SystemExit:\n    pass"
     assert _loaded_after(code) == []
 
 
 def test_local_routing_does_not_load_the_model_sdk_or_the_database() -> None:
     code = (
-        "from bot.cli import app\n"
+        "from bot.cli.main import app\n"
         "try:\n    app(['route', '--local-only', 'add oauth login'])\n"
         "except SystemExit:\n    pass"
     )

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.cli import app
+from bot.cli.main import app
 from bot.config import Settings
 from bot.store.db import parse_url
 from tests.conftest import PROJECT_ROOT

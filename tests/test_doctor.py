@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.doctor import find_manifest, manifest_problems, required_scopes, run_checks
+from bot.cli.main import app
+from bot.runtime.doctor import find_manifest, manifest_problems, required_scopes, run_checks
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack

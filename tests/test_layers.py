@@ -1,20 +1,57 @@
-"""Dependencies point one way (DESIGN.md's layers): each package imports only what it may."""
+"""Dependencies point one way (docs/architecture.md, "Layers"): every module of `bot/` belongs
+to a unit of the table below and imports only the units the table allows it."""
 
 import ast
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import PROJECT_ROOT
 
-# A package, and the packages it must never import.
-FORBIDDEN = {
-    "bot/store": ("bot.slack", "bot.engine", "bot.llm", "bot.routing", "bot.shell"),
-    "bot/llm": ("bot.slack", "bot.store", "bot.engine", "bot.routing"),
-    "bot/routing": ("bot.slack", "bot.store", "bot.engine"),
-    "bot/agents": ("bot.slack", "bot.store", "bot.engine", "bot.routing", "bot.llm"),
-    "bot/engine": ("bot.slack", "bot.shell"),
+_KERNEL = {"bot.accounting", "bot.config"}
+_SERVICES = {"bot.agents", "bot.llm", "bot.store", "bot.observability", *_KERNEL}
+_ENGINE = {"bot.engine", "bot.routing", "bot.repos", *_SERVICES}
+_ADAPTERS = {"bot.slack", "bot.shell", "bot.implement", *_ENGINE}
+
+# Each unit (a package, or a module named apart), and the units it may import besides itself.
+# Read top-down: commands, the composition root, the adapters, the engine, its services, the
+# kernel. docs/architecture.md shows the same table.
+ALLOWED: dict[str, set[str]] = {
+    "bot": set(),  # the package itself (its docstring), not what lies in it
+    "bot.__main__": {"bot.cli"},
+    "bot.cli": {"bot.runtime", *_ADAPTERS},
+    "bot.runtime": _ADAPTERS,
+    "bot.slack": {
+        "bot.implement",
+        "bot.engine",
+        "bot.routing",
+        "bot.agents",
+        "bot.observability",
+        *_KERNEL,
+    },
+    "bot.slack.store_before_ack": {
+        "bot.store",
+        "bot.engine",
+        "bot.routing",
+        "bot.agents",
+        *_KERNEL,
+    },
+    "bot.shell": {"bot.engine", "bot.agents", *_KERNEL},
+    "bot.implement": {"bot.engine", "bot.repos", "bot.agents", "bot.llm", "bot.store", *_KERNEL},
+    "bot.engine": _ENGINE - {"bot.engine"},
+    "bot.routing": {"bot.agents", "bot.llm", *_KERNEL},
+    "bot.repos": _KERNEL,
+    "bot.agents": _KERNEL,
+    "bot.llm": {"bot.observability", *_KERNEL},
+    "bot.store": _KERNEL,
+    "bot.observability": {"bot.accounting"},
+    "bot.accounting": set(),
+    "bot.config": {"bot.accounting"},
 }
+
+
+def unit_of(module: str) -> str | None:
+    """The table's unit holding a module: the longest entry it is, or lies in."""
+    matches = [u for u in ALLOWED if module == u or (u != "bot" and module.startswith(u + "."))]
+    return max(matches, key=len, default=None)
 
 
 def _imports(path: Path) -> set[str]:
@@ -28,15 +65,56 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("package", sorted(FORBIDDEN))
-def test_a_layer_imports_nothing_above_or_beside_it(package: str) -> None:
-    wrong = [
-        f"{path.relative_to(PROJECT_ROOT)} imports {name}"
-        for path in sorted((PROJECT_ROOT / package).rglob("*.py"))
-        for name in sorted(_imports(path))
-        if name.startswith(FORBIDDEN[package])
+def _module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def wrong_imports(root: Path) -> list[str]:
+    """Every import under `root/bot` that the table does not allow."""
+    wrong = []
+    for path in sorted((root / "bot").rglob("*.py")):
+        module = _module_name(path, root)
+        unit = unit_of(module)
+        if unit is None:
+            wrong.append(f"{module} belongs to no unit of the table")
+            continue
+        for name in sorted(_imports(path)):
+            target = unit_of(name) if name.startswith("bot.") else None
+            if target is None or target == unit or _same_package(unit, target):
+                continue
+            if target not in ALLOWED[unit]:
+                wrong.append(f"{module} ({unit}) imports {name} ({target})")
+    return wrong
+
+
+def _same_package(unit: str, target: str) -> bool:
+    # a module named apart (bot.slack.store_before_ack) and its package may import each other
+    return unit.startswith(target + ".") or target.startswith(unit + ".")
+
+
+def test_every_module_imports_only_what_the_table_allows() -> None:
+    assert wrong_imports(PROJECT_ROOT) == []
+
+
+def test_the_table_has_no_cycle() -> None:
+    def reaches(unit: str, seen: tuple[str, ...]) -> None:
+        for target in ALLOWED[unit]:
+            assert target not in seen, f"cycle: {' -> '.join((*seen, target))}"
+            reaches(target, (*seen, target))
+
+    for unit in ALLOWED:
+        reaches(unit, (unit,))
+
+
+def test_the_check_sees_a_wrong_import_and_a_module_outside_the_table(tmp_path: Path) -> None:
+    (tmp_path / "bot" / "store").mkdir(parents=True)
+    (tmp_path / "bot" / "store" / "rows.py").write_text("from bot.slack.render import x\n")
+    (tmp_path / "bot" / "stray.py").write_text("import os\n")
+    assert wrong_imports(tmp_path) == [
+        "bot.store.rows (bot.store) imports bot.slack.render (bot.slack)",
+        "bot.stray belongs to no unit of the table",
     ]
-    assert wrong == []
 
 
 # What the engine may take from the database libraries: handles to pass to bot/store, never
@@ -99,25 +177,8 @@ def test_the_check_sees_a_query(tmp_path: Path) -> None:
 
 
 def test_read_commands_leave_queries_to_the_store() -> None:
-    path = PROJECT_ROOT / "bot/conversations_command.py"
+    path = PROJECT_ROOT / "bot/cli/conversations.py"
     assert _database_use(path) == []
-
-
-# The one adapter module still holding a table: it builds the raw event row it stores before
-# the ack (issue 11 lists it with the other adapter queries).
-ADAPTER_TABLE_USERS = {"bot/slack/inbound.py"}
-
-
-def test_adapters_get_plain_data_not_tables() -> None:
-    adapters = [*sorted((PROJECT_ROOT / "bot/slack").rglob("*.py")), PROJECT_ROOT / "bot/shell.py"]
-    wrong = [
-        f"{path.relative_to(PROJECT_ROOT)} imports {name}"
-        for path in adapters
-        if str(path.relative_to(PROJECT_ROOT)) not in ADAPTER_TABLE_USERS
-        for name in sorted(_imports(path))
-        if name.startswith("bot.store")
-    ]
-    assert wrong == []
 
 
 DESK_INSIDES = {"engine", "registry", "toolbox", "inbox", "outbox", "turns", "llm", "router"}
@@ -144,7 +205,7 @@ def test_adapters_ask_the_desk_instead_of_reaching_into_it() -> None:
     adapters = [
         *sorted((PROJECT_ROOT / "bot/slack").rglob("*.py")),
         PROJECT_ROOT / "bot/shell.py",
-        PROJECT_ROOT / "bot/health.py",
+        PROJECT_ROOT / "bot/runtime/health.py",
     ]
     wrong = [
         f"{path.relative_to(PROJECT_ROOT)} {use}"

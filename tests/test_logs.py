@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.logs import (
+from bot.observability.logs import (
     CONVERSATION_ID,
     ConversationFilter,
     MaskingFormatter,

@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.console import Console
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.main import app
 from bot.shell import Shell
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.support import ROUTED_TO_BACKEND, desk_with, make_settings

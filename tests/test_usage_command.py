@@ -7,9 +7,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.main import app
+from bot.cli.usage import parse_since
 from bot.config import get_settings
-from bot.usage_command import parse_since
 from tests.engine.test_conversation import inbound
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.support import RecordingPoster, desk_with, make_settings

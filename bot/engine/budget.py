@@ -1,7 +1,7 @@
 """A channel's monthly budget: once its model spend reaches it, answer politely instead.
 
 The engine calls `refuse_if_over_budget` just before an agent turn would call the model.
-Spend is the dollar cost (bot.llm.pricing) of the replies written in the channel since the
+Spend is the dollar cost (bot.accounting.prices) of the replies written in the channel since the
 start of the calendar month, UTC. A channel's own `monthly_budget_usd` overrides the
 CHANNEL_MONTHLY_BUDGET_USD setting; 0 (or no setting at all) means no budget.
 """
@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.accounting.prices import PriceTable
 from bot.config import Settings
 from bot.engine.states import Transition, move
-from bot.llm.pricing import PriceTable
-from bot.metrics import TURNS
+from bot.observability.metrics import TURNS
 from bot.store import crud, queue
 from bot.store.db import session_scope
 from bot.store.models import (
@@ -25,7 +25,7 @@ from bot.store.models import (
     PendingWork,
     WorkStatus,
 )
-from bot.store.usage import UsageGrouping, usage_totals
+from bot.store.usage_reports import UsageGrouping, usage_totals
 
 
 @dataclass(frozen=True)

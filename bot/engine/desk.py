@@ -14,12 +14,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot import metrics
 from bot.agents.registry import AgentRegistry, Roster
 from bot.config import Settings
 from bot.engine import actions, identity
 from bot.engine.actions import Outcome
-from bot.engine.home import HomeSummary, home_summary
+from bot.engine.home_summary import HomeSummary, home_summary
 from bot.engine.inbound import InboundMessage
 from bot.engine.inbox import Inbox
 from bot.engine.intake import Intake, take_in
@@ -30,7 +29,8 @@ from bot.engine.turn import Toolbox
 from bot.engine.turns import TurnRunner
 from bot.engine.views import thread_of
 from bot.llm.client import LLMClient
-from bot.logs import conversation_scope
+from bot.observability import metrics
+from bot.observability.logs import conversation_scope
 from bot.repos import RepoSet
 from bot.routing.router import Router
 from bot.store import crud, queue

@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.engine.calendar import WorkingHours, digest_period, zone
 from bot.engine.states import Transition, move
 from bot.store import crud, insights
-from bot.store import followups as queries
+from bot.store import followup_queries as queries
 from bot.store.db import session_scope
 from bot.store.models import (
     Conversation,

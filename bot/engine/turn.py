@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.accounting.tokens import TokenUsage
 from bot.agents.model import AgentDefinition
 from bot.config import Settings
 from bot.engine.conversation_tools import (
@@ -17,10 +18,9 @@ from bot.engine.conversation_tools import (
 from bot.engine.prompt import estimate_tokens, system_prompt, thread_for_model
 from bot.llm.client import Completion, LLMClient
 from bot.llm.errors import ModelUnavailableError
-from bot.llm.models import resolve_model
+from bot.llm.model_ids import resolve_model
 from bot.llm.streaming import stream_completion
 from bot.store.models import Message
-from bot.token_usage import TokenUsage
 
 log = logging.getLogger(__name__)
 

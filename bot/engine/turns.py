@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot import metrics
+from bot.accounting.prices import price_table
 from bot.agents.model import AgentDefinition
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
@@ -35,6 +35,7 @@ from bot.engine.states import Transition, move
 from bot.engine.turn import Toolbox, ToolStep, TurnResult, run_agent_turn
 from bot.llm.client import LLMClient
 from bot.llm.errors import ModelUnavailableError
+from bot.observability import metrics
 from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.router import Router
 from bot.store import crud, queue
@@ -239,9 +240,10 @@ class TurnRunner:
             metrics.TURNS.labels(outcome=conversation.status.value).inc()
             metrics.turn_spent(
                 agent=agent.name,
-                model=result.completion.model,
                 usage=result.usage,
-                prices=self.settings.model_prices,
+                cost=price_table(self.settings.model_prices).cost(
+                    result.completion.model, result.usage
+                ),
             )
 
     def _close_preview(self, session: Session, work: PendingWork) -> None:

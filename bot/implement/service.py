@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
+from bot.engine.desk import Desk
 from bot.engine.views import ThreadRef, thread_of
 from bot.implement.availability import implement_extra_missing, sandbox_missing
 from bot.implement.claude_code import (
@@ -46,8 +47,8 @@ from bot.implement.worktree import (
     push,
     remove_worktree,
 )
-from bot.llm.models import resolve_model
-from bot.repos import RepoSet
+from bot.llm.model_ids import resolve_model
+from bot.repos import RepoSet, build_repo_set
 from bot.repos.git import GitError
 from bot.repos.sync import RepoSyncError
 from bot.store import crud
@@ -89,6 +90,16 @@ class StartOutcome:
 
 
 StartRefusal = StartOutcome  # a refusal is an outcome with started=False
+
+
+def build_implementation_service(desk: Desk) -> "ImplementationService":
+    """Implementation runs over the desk's database, agents and repositories."""
+    return ImplementationService(
+        settings=desk.settings,
+        engine=desk.engine,
+        registry=desk.registry,
+        repos=desk.repo_set() or build_repo_set(desk.settings),
+    )
 
 
 class ImplementationService:
@@ -333,12 +344,6 @@ class ImplementationService:
                 requester_id=requester_id,
                 status=ConversationStatus.DELIVERED,
             )
-
-    def latest_run(self, conversation_id: int) -> ImplementationRun | None:
-        """The conversation's newest run."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            runs = crud.implementation_runs(session=session, conversation_id=conversation_id)
-            return runs[-1] if runs else None
 
     def _refusal(self, session: Session, conversation: Conversation, user_id: str) -> str | None:
         assert conversation.id is not None

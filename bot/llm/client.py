@@ -10,13 +10,13 @@ from typing import Any
 import anthropic
 from anthropic.types import Message as ApiMessage
 
+from bot.accounting.tokens import TokenUsage
 from bot.config import Settings
 from bot.llm.caching import cached_messages, cached_system, cached_tools
 from bot.llm.errors import MissingApiKeyError, ModelUnavailableError
 from bot.llm.retries import retry_wait, should_retry
-from bot.llm.usage import usage_from_api
-from bot.metrics import MODEL_SECONDS
-from bot.token_usage import TokenUsage
+from bot.llm.usage_from_api import usage_from_api
+from bot.observability.metrics import MODEL_SECONDS
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import anthropic
 
 from bot.llm.client import Completion, LLMClient, explain_failure, messages_request
 from bot.llm.retries import should_retry
-from bot.metrics import MODEL_SECONDS
+from bot.observability.metrics import MODEL_SECONDS
 
 
 def stream_completion(

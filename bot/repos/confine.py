@@ -17,7 +17,7 @@ from bot.repos.ignore import IgnoreRules
 
 # Matched, case-insensitively, against every component of a path (or, for an entry with a
 # `/`, against consecutive components), so a folder that matches hides everything under it.
-# Keep in step with the README.
+# Keep in step with docs/agents.md.
 SECRET_PATTERNS: tuple[str, ...] = (
     # environment files: .env, .env.local, .env.production, prod.env, direnv's .envrc
     ".env",

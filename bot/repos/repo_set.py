@@ -1,10 +1,14 @@
 """The configured repositories by name, and the fetch job that keeps the mirrors fresh."""
 
 import logging
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from bot.repos.spec import RepoSpec
+from dotenv import dotenv_values
+
+from bot.config import Settings
+from bot.repos.spec import RepoSpec, parse_repo_specs
 from bot.repos.sync import RepoMirror, RepoSyncError
 
 log = logging.getLogger(__name__)
@@ -61,3 +65,14 @@ class RepoSet:
                 log.info("repo %s is at %s", mirror.name, snapshot.commit or "(no commit)")
                 outcome[mirror.name] = None
         return outcome
+
+
+def build_repo_set(settings: Settings) -> RepoSet:
+    """The repositories agents may read (RepoConfigError names a bad REPOS entry)."""
+    environ = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
+    return RepoSet.from_specs(
+        parse_repo_specs(settings.repos),
+        cache_dir=settings.repos_cache_dir,
+        git_timeout=settings.repos_git_timeout_seconds,
+        environ=environ,
+    )

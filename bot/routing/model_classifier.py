@@ -22,7 +22,7 @@ from bot.routing.text import QUERY_CHAR_LIMIT
 
 if TYPE_CHECKING:
     from bot.llm.client import LLMClient  # loads the SDK: only where a model is called
-from bot.token_usage import TokenUsage
+from bot.accounting.tokens import TokenUsage
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot.metrics import SLACK_API_ERRORS
+from bot.observability.metrics import SLACK_API_ERRORS
 
 
 class ErrorCounter(RetryHandler):

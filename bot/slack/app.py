@@ -15,13 +15,13 @@ from sqlalchemy.engine import Engine
 from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.engine.worker import Worker
-from bot.slack import inbound
-from bot.slack.inbound import handle_stored
+from bot.slack import store_before_ack
 from bot.slack.listeners import register_all
 from bot.slack.manifest import BOT_SCOPES
 from bot.slack.poster import SlackPoster
 from bot.slack.services import SlackServices
 from bot.slack.sessions import AgentSessions
+from bot.slack.store_before_ack import handle_stored
 from bot.slack.users import UserDirectory
 from bot.slack.workspaces import Workspaces, web_client
 
@@ -106,7 +106,7 @@ def build_slack_app(settings: Settings, desk: Desk, *, socket_mode: bool = False
         sessions=sessions,
     )
     poster.home = services.home
-    inbound.register(app, services)
+    store_before_ack.register(app, services)
     register_all(app, services)
     return SlackApp(app=app, services=services)
 

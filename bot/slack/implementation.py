@@ -11,8 +11,12 @@ from slack_sdk.errors import SlackApiError
 from bot.engine.desk import Desk
 from bot.engine.ports import Poster
 from bot.engine.views import ThreadRef
-from bot.implement import ImplementationService, ImplementationWorker, StartOutcome
-from bot.runtime import build_implementation_service
+from bot.implement import (
+    ImplementationService,
+    ImplementationWorker,
+    StartOutcome,
+    build_implementation_service,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,7 @@ def build_slack_implementation(
     *, desk: Desk, poster: Poster, client: WebClient
 ) -> SlackImplementation:
     """The service over the desk's database, agents and repositories, and its worker."""
-    service = build_implementation_service(desk.settings, desk)
+    service = build_implementation_service(desk)
 
     def posted(conversation_id: int) -> None:
         desk.flush_outbox(poster, conversation_id=conversation_id)

@@ -5,7 +5,6 @@ slash command, a click), one to let through untouched (url_verification, events 
 does not act on), or garbage (`InvalidPayloadError`: answered 400, never stored or acted on).
 """
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -188,8 +187,3 @@ def _first_problem(error: ValidationError) -> str:
     problem = error.errors()[0]
     where = ".".join(str(part) for part in problem.get("loc", ()))
     return f"{where or 'body'}: {problem.get('msg', 'invalid')}"
-
-
-def is_timestamp(value: object) -> bool:
-    """Whether a value looks like a Slack message timestamp."""
-    return isinstance(value, str) and re.match(_TS, value) is not None

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot.engine.desk import Desk
 from bot.engine.followups import render_digest
 from bot.engine.views import ChannelPost, Reply, ThreadRef
-from bot.slack.home import HomeTab
+from bot.slack.home_tab import HomeTab
 from bot.slack.render import SlackMessage, render
 from bot.slack.sessions import PROCESSING, AgentSessions
 from bot.slack.streaming import StreamedTurn

@@ -2,6 +2,7 @@
 
 import logging
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -9,15 +10,21 @@ from slack_sdk.errors import SlackApiError
 from bot.engine.desk import Desk, Intake
 from bot.engine.inbound import InboundMessage
 from bot.engine.worker import Worker
-from bot.slack.home import HomeTab
+from bot.slack.home_tab import HomeTab
 from bot.slack.implementation import SlackImplementation  # implementation runs
 from bot.slack.poster import show_status
 from bot.slack.sessions import AgentSessions
 from bot.slack.users import UserDirectory
 from bot.slack.workspaces import Workspaces
-from bot.worker_processes import WorkerProcesses
 
 log = logging.getLogger(__name__)
+
+
+class TurnProcesses(Protocol):
+    """The processes that run turns in this one's stead (`agentdesk serve`'s workers)."""
+
+    def wake(self) -> None:
+        """Something new was stored: look for work now."""
 
 
 @dataclass
@@ -31,7 +38,7 @@ class SlackServices:
     bot_user_id: str | None = None
     implementation: SlackImplementation | None = None  # implementation runs (bot/implement)
     sessions: AgentSessions = field(default_factory=AgentSessions)
-    processes: WorkerProcesses | None = None  # turns run there rather than in `worker`
+    processes: TurnProcesses | None = None  # turns run there rather than in `worker`
     home: HomeTab = field(init=False)
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot.accounting.tokens import TokenUsage
 from bot.store.models import (
     ACTIVE_IMPLEMENTATION_STATUSES,
     OPEN_STATUSES,
@@ -33,7 +34,6 @@ from bot.store.models import (
     WorkStatus,
     utcnow,
 )
-from bot.token_usage import TokenUsage
 
 
 def mark_seen(*, session: Session, keys: Iterable[str]) -> bool:
@@ -674,16 +674,6 @@ def request_implementation_stop(
         run.outcome = f"Stopped by {by} before it started."
         run.finished_at = utcnow()
     return run
-
-
-def unfinished_implementation_count(*, session: Session) -> int:
-    """Implementation runs queued or running."""
-    count = session.exec(
-        select(sa.func.count())
-        .select_from(ImplementationRun)
-        .where(col(ImplementationRun.status).in_(ACTIVE_IMPLEMENTATION_STATUSES))
-    ).one()
-    return int(count)
 
 
 def implement_channel(

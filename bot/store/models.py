@@ -26,7 +26,7 @@ def _timestamp(*, index: bool = False, nullable: bool = False) -> Any:
 
 
 class ConversationStatus(StrEnum):
-    """Where a conversation stands (see DESIGN.md, "Conversation states")."""
+    """Where a conversation stands (see docs/architecture.md, "Conversation states")."""
 
     ROUTING = "routing"
     CHOOSING_AGENT = "choosing_agent"

@@ -9,7 +9,6 @@ back as soon as that is known (at start on the same host) or when the lease runs
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -290,13 +289,6 @@ def _requeue(engine: Engine, table: Leased, *held: sa.ColumnElement[bool], **val
         )
         session.commit()
         return int(getattr(result, "rowcount", 0))
-
-
-def still_held(*, engine: Engine, table: Leased, row_id: int, worker: str) -> bool:
-    """Whether `worker` still holds the row (its lease was not handed back or taken over)."""
-    with Session(engine) as session:
-        row = cast("PendingWork | InboundEvent | None", session.get(table, row_id))
-        return row is not None and row.status is WorkStatus.RUNNING and row.leased_by == worker
 
 
 def renew(

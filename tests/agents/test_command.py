@@ -4,7 +4,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.main import app
 from tests.agents.conftest import AgentWriter
 
 runner = CliRunner(env={"COLUMNS": "200"})

@@ -10,7 +10,8 @@ from sqlmodel import Session, select
 
 from bot.config import Settings
 from bot.implement import ImplementationService
-from bot.runtime import build_desk, build_repo_set
+from bot.repos import build_repo_set
+from bot.runtime.build import build_desk
 from bot.store import crud
 from bot.store.db import session_scope
 from bot.store.models import (

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import select
 
 from bot.implement import ImplementationService, ImplementationWorker, sandbox_missing
-from bot.runtime import build_repo_set
+from bot.repos import build_repo_set
 from bot.store.db import session_scope
 from bot.store.models import Conversation, ImplementationRun, ImplementationStatus, MessageKind
 from tests.fakes.anthropic_server import ClaudeCodeScript, ToolUseSpec

@@ -8,7 +8,7 @@ import pytest
 from bot.config import Settings
 from bot.llm.client import LLMClient
 from bot.llm.errors import MissingApiKeyError, ModelUnavailableError
-from bot.llm.models import resolve_model
+from bot.llm.model_ids import resolve_model
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.support import make_settings
 

@@ -1,4 +1,4 @@
-"""`agentdesk route TEXT` (bot/route_command.py), through a Typer app as the CLI registers it."""
+"""`agentdesk route TEXT` (bot/cli/route.py), through a Typer app as the CLI registers it."""
 
 import json
 from pathlib import Path
@@ -7,8 +7,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from bot.cli.route import route
 from bot.config import get_settings
-from bot.route_command import route
 from bot.routing.model_classifier import TOOL_NAME
 from tests.fakes.anthropic_server import FakeAnthropic
 

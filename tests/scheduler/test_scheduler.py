@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from bot.config import Settings
 from bot.engine.followups import FollowUps
-from bot.scheduler import JOBS_TABLE, SWEEP_JOB_ID, SchedulerService
+from bot.runtime.scheduler import JOBS_TABLE, SWEEP_JOB_ID, SchedulerService
 from bot.store.db import upgrade
 
 

@@ -26,9 +26,9 @@ from sqlmodel import Session, select
 
 from bot.config import Settings
 from bot.engine.desk import Desk
-from bot.runtime import build_desk
+from bot.runtime.build import build_desk
+from bot.runtime.http import build_http_app
 from bot.slack.app import SlackApp, build_slack_app
-from bot.slack.server import build_http_app
 from bot.store import crud, queue
 from bot.store.models import Conversation, Message
 from tests.fakes.anthropic_server import FakeAnthropic

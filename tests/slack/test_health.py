@@ -3,8 +3,8 @@
 import socket
 from pathlib import Path
 
-from bot.health import readiness
-from bot.runtime import build_desk
+from bot.runtime.build import build_desk
+from bot.runtime.health import readiness
 from bot.store.db import head_revision, make_engine
 from tests.slack.conftest import SlackHarness
 from tests.support import make_settings

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.scheduler import SWEEP_JOB_ID
+from bot.runtime.scheduler import SWEEP_JOB_ID
 from bot.store import crud, queue
 from bot.store.models import APSCHEDULER_JOBS
 from tests.fakes.anthropic_server import FakeAnthropic

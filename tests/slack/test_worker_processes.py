@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.slack.runner import worker_niceness
+from bot.runtime.serve import worker_niceness
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack
 from tests.slack.conftest import SlackSide

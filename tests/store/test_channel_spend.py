@@ -10,12 +10,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.accounting.tokens import TokenUsage
 from bot.engine.budget import month_start
 from bot.store import crud
 from bot.store.db import session_scope, upgrade
 from bot.store.models import Conversation, Message, MessageKind
-from bot.store.usage import UsageGrouping, usage_totals
-from bot.token_usage import TokenUsage
+from bot.store.usage_reports import UsageGrouping, usage_totals
 
 LAST_YEAR = datetime.now(UTC) - timedelta(days=365)
 

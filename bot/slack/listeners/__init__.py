@@ -1,7 +1,7 @@
 """Bolt listeners, one concern per module.
 
 Events and clicks are stored before the ack and taken in afterwards from the stored row
-(`bot/slack/inbound.py`), so only `/feature`'s immediate answer is a Bolt listener.
+(`bot/slack/store_before_ack.py`), so only `/feature`'s immediate answer is a Bolt listener.
 """
 
 from slack_bolt import App

@@ -1,6 +1,6 @@
 """Buttons: choose an agent, answer a question, cancel, retry, hand over, rate a plan.
 
-A click is stored before Slack gets its ack (see `bot/slack/inbound.py`); `handle_action`
+A click is stored before Slack gets its ack (see `bot/slack/store_before_ack.py`); `handle_action`
 runs it afterwards from the stored payload. A click that no longer fits the conversation (a
 stale button) changes nothing and gets a short answer only the clicker sees.
 """

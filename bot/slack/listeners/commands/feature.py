@@ -37,7 +37,7 @@ You can also @mention me in a channel, DM me, or reply in a thread I'm working i
 
 
 def register(app: App, services: SlackServices) -> None:
-    """`/feature` is stored before its ack (see `bot/slack/inbound.py`); the ack answers a
+    """`/feature` is stored before its ack (see `bot/slack/store_before_ack.py`); the ack answers a
     subcommand at once, and a new request is filed afterwards from the stored command."""
 
     def acknowledge(

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from bot.cli.console import terminal
+
 
 class By(StrEnum):
     """What the usage report groups by."""
@@ -53,15 +55,14 @@ def usage(
     ] = None,
 ) -> None:
     """Token usage and dollar cost of the agents' replies, from the stored token counts."""
-    from rich.console import Console
     from rich.table import Table
     from sqlmodel import Session
 
+    from bot.accounting.prices import PriceTable
+    from bot.accounting.tokens import TokenUsage
+    from bot.cli.conversations import open_database
     from bot.config import get_settings
-    from bot.conversations_command import open_database
-    from bot.llm.pricing import PriceTable
-    from bot.store.usage import UsageGrouping, conversation_counts, usage_totals
-    from bot.token_usage import TokenUsage
+    from bot.store.usage_reports import UsageGrouping, conversation_counts, usage_totals
 
     start = parse_since(since)
     settings = get_settings()
@@ -119,7 +120,7 @@ def usage(
         f"{all_tokens.output_tokens:,}",
         f"${sum(dollars.values()):,.2f}",
     )
-    console = Console()
+    console = terminal()
     console.print(table)
     if unpriced:
         console.print(

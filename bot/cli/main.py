@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from bot.agents.command import agents_app
-from bot.conversations_command import conversations_app
-from bot.route_command import route
-from bot.usage_command import usage
+from bot.cli.agents import agents_app
+from bot.cli.console import terminal
+from bot.cli.conversations import conversations_app
+from bot.cli.route import route
+from bot.cli.usage import usage
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,7 +43,7 @@ class _OneLineErrors(TyperGroup):
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
         except Exception as error:
-            from bot.startup import explain
+            from bot.runtime.startup import explain
 
             if _options["debug"]:
                 traceback.print_exception(error)
@@ -93,14 +94,14 @@ def main() -> None:
 def db_upgrade() -> None:
     """Apply every pending migration to DATABASE_URL."""
     from bot.config import get_settings
-    from bot.startup import require_database
+    from bot.runtime.startup import require_database
     from bot.store.db import current_revision, describe_url, make_engine, upgrade
 
     settings = get_settings()
     require_database(settings)
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    _console().print(
+    terminal().print(
         f"{describe_url(settings.database_url)} is at revision {current_revision(engine)}."
     )
 
@@ -109,14 +110,14 @@ def db_upgrade() -> None:
 def db_status() -> None:
     """Print the database URL (password hidden) and its migration revision."""
     from bot.config import get_settings
-    from bot.startup import require_database
+    from bot.runtime.startup import require_database
     from bot.store.db import current_revision, describe_url, make_engine
 
     settings = get_settings()
     require_database(settings)
     engine = make_engine(settings.database_url)
     revision = current_revision(engine) or "none (run `agentdesk db upgrade`)"
-    _console().print(f"{describe_url(settings.database_url)}: revision {revision}")
+    terminal().print(f"{describe_url(settings.database_url)}: revision {revision}")
 
 
 @app.command("shell")
@@ -140,15 +141,15 @@ def run(
     Either way it migrates the database, loads the agents and says what is missing.
     """
     from bot.config import get_settings
-    from bot.runtime import missing_for_slack
+    from bot.runtime.build import missing_for_slack
 
     _configure_logging()
     settings = get_settings()
     socket_mode = settings.slack_app_token is not None and settings.slack_bot_token is not None
     desk = _ready_desk(settings, slack=socket_mode)
-    console = _console()
+    console = terminal()
     if socket_mode:
-        from bot.slack.runner import run_socket_mode
+        from bot.runtime.serve import run_socket_mode
 
         console.print("Connecting to Slack in Socket Mode (Ctrl-C to stop).")
         _stop_on_sigterm()
@@ -185,15 +186,15 @@ def serve(
 ) -> None:
     """HTTP mode: POST /slack/events, GET /healthz, /readyz and /metrics."""
     from bot.config import get_settings
-    from bot.worker_processes import share_metrics_between_processes
+    from bot.runtime.worker_processes import share_metrics_between_processes
 
     _configure_logging()
     settings = get_settings()
     if settings.worker_processes:
         share_metrics_between_processes()  # before anything loads the metrics
 
-    from bot.runtime import missing_for_slack
-    from bot.startup import StartupError
+    from bot.runtime.build import missing_for_slack
+    from bot.runtime.startup import StartupError
 
     if settings.slack_bot_token is None or settings.slack_signing_secret is None:
         missing = missing_for_slack(settings)
@@ -203,7 +204,7 @@ def serve(
             "Set them in the environment or .env (see .env.sample).",
         )
     desk = _ready_desk(settings, slack=True)
-    from bot.slack.runner import serve_http
+    from bot.runtime.serve import serve_http
 
     serve_http(settings, desk, host=host, port=port or settings.port)
 
@@ -217,7 +218,7 @@ def work(
     """Run agent turns, without serving HTTP: `agentdesk serve` starts WORKER_PROCESSES of
     these itself; start more on other machines that share its PostgreSQL database."""
     from bot.config import get_settings
-    from bot.slack.runner import run_worker
+    from bot.runtime.serve import run_worker
 
     _configure_logging()
     settings = get_settings()
@@ -241,7 +242,7 @@ def scheduler() -> None:
     import threading
 
     from bot.config import get_settings
-    from bot.runtime import build_scheduler
+    from bot.runtime.build import build_scheduler
 
     _configure_logging()
     settings = get_settings()
@@ -255,7 +256,7 @@ def scheduler() -> None:
         users = UserDirectory(build_workspaces(settings, desk.engine).client_for)
         timezone_of = lambda user: users.get(user).tz  # noqa: E731
     service = build_scheduler(settings, desk, timezone_of=timezone_of).start()
-    _console().print("Scheduler started (Ctrl-C to stop).")
+    terminal().print("Scheduler started (Ctrl-C to stop).")
     _stop_on_sigterm()
     stopped = threading.Event()
     try:
@@ -270,9 +271,9 @@ def scheduler() -> None:
 def doctor() -> None:
     """Check the Slack tokens and scopes, the database, the agents and the model key."""
     from bot.config import get_settings
-    from bot.doctor import run_checks
+    from bot.runtime.doctor import run_checks
 
-    console = _console()
+    console = terminal()
     checks = run_checks(get_settings())
     for check in checks:
         mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
@@ -288,8 +289,8 @@ def _ready_desk(settings: "Settings", *, slack: bool = False, quiet: bool = Fals
     `slack`), then migrate, load agents and say what is missing (unless `quiet`: a worker
     process started by `agentdesk serve`, which has said it already)."""
     from bot.agents.model import Severity
-    from bot.runtime import build_desk, missing_for_model
-    from bot.startup import require_agents_folder, require_database, require_slack_token
+    from bot.runtime.build import build_desk, missing_for_model
+    from bot.runtime.startup import require_agents_folder, require_database, require_slack_token
     from bot.store.db import describe_url
 
     require_database(settings)
@@ -301,7 +302,7 @@ def _ready_desk(settings: "Settings", *, slack: bool = False, quiet: bool = Fals
     if quiet:
         return desk
     errors = sum(1 for problem in roster.problems if problem.severity is Severity.ERROR)
-    console = _console()
+    console = terminal()
     console.print(
         f"Database {describe_url(settings.database_url)} migrated; "
         f"{len(roster)} agents loaded from {settings.agents_dir}"
@@ -321,7 +322,7 @@ def _start_shell(plans_dir: Path, desk: "Desk | None" = None) -> None:
     logging.getLogger().setLevel(logging.WARNING)  # the terminal is for the conversation
     if desk is None:
         desk = _ready_desk(get_settings())
-    console = _console()
+    console = terminal()
     console.print(HELP)
     Shell(desk, console, plans_dir=plans_dir).run(_prompt_lines(console))
 
@@ -341,15 +342,9 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
-def _console() -> "Console":
-    from rich.console import Console
-
-    return Console()
-
-
 def _configure_logging() -> None:
     from bot.config import get_settings
-    from bot.logs import configure_logging
+    from bot.observability.logs import configure_logging
 
     settings = get_settings()
     secrets = [

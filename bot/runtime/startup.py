@@ -1,11 +1,11 @@
 """Start-up checks and errors: one clear line for every set-up mistake, never a traceback.
 
 Commands call `require(...)` with the doctor's checks before they start; `explain` turns
-whatever still escapes into one line, and `bot.cli.main` prints it and exits non-zero.
+whatever still escapes into one line, and `bot.cli.main.main` prints it and exits non-zero.
 """
 
 from bot.config import Settings
-from bot.doctor import Check, agents_folder_check, database_check, slack_token_check
+from bot.runtime.doctor import Check, agents_folder_check, database_check, slack_token_check
 
 DEBUG_HINT = "(run with --debug for the traceback)"
 

@@ -20,9 +20,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.engine.desk import Desk
-from bot.health import readiness_endpoint
-from bot.metrics import SLACK_ACK_SECONDS, metrics_endpoint
-from bot.scheduler import SchedulerService
+from bot.observability.metrics import SLACK_ACK_SECONDS, metrics_endpoint
+from bot.runtime.health import readiness_endpoint
+from bot.runtime.scheduler import SchedulerService
+from bot.runtime.worker_processes import WorkerProcesses
 from bot.slack.app import SlackApp
 from bot.slack.payloads import InvalidPayloadError, read_request
 from bot.slack.request import SlackRequest
@@ -38,6 +39,7 @@ def build_http_app(
     desk: Desk,
     *,
     scheduler: SchedulerService | None = None,
+    processes: WorkerProcesses | None = None,
 ) -> Starlette:
     """The ASGI app behind `agentdesk serve`; the worker (or the worker processes) and an
     in-process scheduler start and stop with it."""
@@ -91,7 +93,6 @@ def build_http_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        processes = slack.services.processes
         if processes is not None:
             processes.start()
         else:
@@ -125,7 +126,7 @@ def build_http_app(
             Route(EVENTS_PATH, slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *oauth_routes,
-            Route("/readyz", readiness_endpoint(desk, slack.services.processes), methods=["GET"]),
+            Route("/readyz", readiness_endpoint(desk, processes), methods=["GET"]),
             Route("/metrics", metrics_endpoint(desk.queue_stats), methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -9,11 +9,11 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.config import Settings
 from bot.engine.desk import Desk
-from bot.runtime import build_scheduler
-from bot.scheduler import SchedulerService
+from bot.runtime.build import build_scheduler
+from bot.runtime.http import build_http_app
+from bot.runtime.scheduler import SchedulerService
+from bot.runtime.worker_processes import WorkerProcesses, read_wakeups, report_ready
 from bot.slack.app import SlackApp, SlackNotConfiguredError, build_slack_app, oauth_mode
-from bot.slack.server import build_http_app
-from bot.worker_processes import WorkerProcesses, read_wakeups, report_ready
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +21,11 @@ log = logging.getLogger(__name__)
 def serve_http(settings: Settings, desk: Desk, *, host: str, port: int) -> None:
     """Serve `POST /slack/events` and `GET /healthz` until stopped."""
     slack = build_slack_app(settings, desk)
-    if settings.worker_processes:
-        slack.services.processes = WorkerProcesses(settings.worker_processes)
-    app = build_http_app(slack, desk, scheduler=_scheduler_for(settings, desk, slack))
+    processes = WorkerProcesses(settings.worker_processes) if settings.worker_processes else None
+    slack.services.processes = processes
+    app = build_http_app(
+        slack, desk, scheduler=_scheduler_for(settings, desk, slack), processes=processes
+    )
     # log_config=None: uvicorn logs through our handlers (LOG_FORMAT, secrets masked).
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, log_config=None)
 

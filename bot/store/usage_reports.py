@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from bot.accounting.tokens import TokenUsage
 from bot.store.models import Conversation, Message, MessageRole
-from bot.token_usage import TokenUsage
 
 
 class UsageGrouping(StrEnum):

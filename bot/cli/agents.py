@@ -5,9 +5,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from rich.console import Console
+from bot.cli.console import terminal
 
+if TYPE_CHECKING:
     from bot.agents.registry import Roster
 
 agents_app = typer.Typer(
@@ -25,7 +25,7 @@ def _roster(directory: Path | None) -> "Roster":
     """The agents in the folder; a folder that does not exist is a StartupError."""
     from bot.agents.registry import load_roster
     from bot.config import get_settings
-    from bot.startup import StartupError
+    from bot.runtime.startup import StartupError
 
     folder = directory or get_settings().agents_dir
     if not folder.is_dir():
@@ -34,12 +34,6 @@ def _roster(directory: Path | None) -> "Roster":
             "Pass an existing folder, or set AGENTS_DIR (this repository's agents/).",
         )
     return load_roster(folder)
-
-
-def _console() -> "Console":
-    from rich.console import Console
-
-    return Console()
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -57,7 +51,7 @@ def list_agents(agents_dir: DirOption = None) -> None:
     from bot.agents.model import Severity
 
     roster = _roster(agents_dir)
-    console = _console()
+    console = terminal()
     table = Table(title=f"{len(roster)} agents in {roster.directory}")
     table.add_column("name", no_wrap=True)
     for column in ("model", "tools", "examples", "file"):
@@ -81,7 +75,7 @@ def list_agents(agents_dir: DirOption = None) -> None:
 def show_agent(name: str, agents_dir: DirOption = None) -> None:
     """Show one agent: its settings, parsed examples and system prompt."""
     roster = _roster(agents_dir)
-    console = _console()
+    console = terminal()
     agent = roster.get(name)
     if agent is None:
         known = ", ".join(sorted(roster.agents)) or "none"
@@ -117,7 +111,7 @@ def check_agents(
     from bot.agents.model import Severity
 
     roster = _roster(directory)
-    console = _console()
+    console = terminal()
     if not roster.files:
         console.print(f"[red]No agent files (*.md) found in {roster.directory}.[/]")
         raise typer.Exit(code=1)

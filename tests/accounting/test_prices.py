@@ -3,9 +3,9 @@
 import pytest
 from pydantic import ValidationError
 
+from bot.accounting.prices import FAMILY_PRICES, Price, PriceError, PriceTable, parse_prices
+from bot.accounting.tokens import TokenUsage
 from bot.config import Settings
-from bot.llm.pricing import FAMILY_PRICES, Price, PriceError, PriceTable, parse_prices
-from bot.token_usage import TokenUsage
 
 MILLION_EACH = TokenUsage(
     input_tokens=1_000_000,

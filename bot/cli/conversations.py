@@ -4,6 +4,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bot.cli.console import terminal
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlmodel import Session
@@ -19,7 +21,7 @@ def open_database() -> "Engine":
     """The database, after the doctor's database check; a read command never migrates it, so
     a database behind this version's migrations is a StartupError naming the fix."""
     from bot.config import get_settings
-    from bot.startup import StartupError, require_database
+    from bot.runtime.startup import StartupError, require_database
     from bot.store.db import current_revision, head_revision, make_engine
 
     settings = get_settings()
@@ -39,13 +41,12 @@ def list_conversations(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
 ) -> None:
     """The newest conversations: id, status, agent, requester, title, tokens."""
-    from rich.console import Console
     from rich.table import Table
     from sqlmodel import Session
 
     from bot.store import crud
 
-    console = Console()
+    console = terminal()
     with Session(open_database()) as session:
         rows = crud.newest_conversations(session=session, limit=limit)
         costs = conversation_costs(session, [row.id for row in rows if row.id is not None])
@@ -68,12 +69,11 @@ def list_conversations(
 @conversations_app.command("show")
 def show_conversation(conversation_id: int) -> None:
     """One conversation: its routing decisions, messages and token usage."""
-    from rich.console import Console
     from sqlmodel import Session
 
     from bot.store import crud
 
-    console = Console()
+    console = terminal()
     with Session(open_database()) as session:
         conversation = crud.conversation_by_id(session=session, conversation_id=conversation_id)
         if conversation is None:
@@ -126,9 +126,9 @@ def show_conversation(conversation_id: int) -> None:
 
 def conversation_costs(session: "Session", conversation_ids: list[int]) -> dict[str, float]:
     """Dollar cost of each conversation's replies, at the current prices (MODEL_PRICES)."""
+    from bot.accounting.prices import PriceTable
     from bot.config import get_settings
-    from bot.llm.pricing import PriceTable
-    from bot.store.usage import UsageGrouping, usage_totals
+    from bot.store.usage_reports import UsageGrouping, usage_totals
 
     prices = PriceTable(get_settings().model_prices)
     costs: dict[str, float] = {}

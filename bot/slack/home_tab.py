@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.engine.desk import Desk
-from bot.engine.home import HomeRequest, HomeSummary
+from bot.engine.home_summary import HomeRequest, HomeSummary
 from bot.slack.admins import is_admin
 from bot.slack.text import sanitize_for_slack
 

@@ -9,8 +9,7 @@ queue gauges are read from the database at scrape time: every process reports th
 import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,14 +22,23 @@ from prometheus_client import (
     multiprocess,
 )
 
-from bot.llm.pricing import PriceTable
-from bot.token_usage import TokenUsage
+from bot.accounting.tokens import TokenUsage
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from bot.store.queue_stats import QueueStats
+
+class QueueReading(Protocol):
+    """What `GET /metrics` reads of the queue at scrape time."""
+
+    @property
+    def queued(self) -> int: ...
+    @property
+    def running(self) -> int: ...
+    @property
+    def oldest_wait_seconds(self) -> float: ...
+
 
 _FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 _SLOW = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
@@ -89,8 +97,8 @@ def turn_waited(*, available_at: datetime, now: datetime) -> None:
     QUEUE_WAIT_SECONDS.observe(max(0.0, (now - available_at).total_seconds()))
 
 
-def turn_spent(*, agent: str, model: str | None, usage: TokenUsage, prices: str) -> None:
-    """Count an agent turn's tokens and dollars."""
+def turn_spent(*, agent: str, usage: TokenUsage, cost: float | None) -> None:
+    """Count an agent turn's tokens and dollars (`cost`: None when its model has no price)."""
     for kind, count in (
         ("input", usage.input_tokens),
         ("output", usage.output_tokens),
@@ -99,7 +107,6 @@ def turn_spent(*, agent: str, model: str | None, usage: TokenUsage, prices: str)
     ):
         if count:
             MODEL_TOKENS.labels(agent=agent, kind=kind).inc(count)
-    cost = _price_table(prices).cost(model, usage)
     if cost:
         MODEL_COST_DOLLARS.labels(agent=agent).inc(cost)
 
@@ -114,13 +121,8 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
-@lru_cache(maxsize=4)
-def _price_table(prices: str) -> PriceTable:
-    return PriceTable(prices)
-
-
 def metrics_endpoint(
-    read_queue: Callable[[], "QueueStats"],
+    read_queue: Callable[[], QueueReading],
 ) -> Callable[["Request"], Awaitable["Response"]]:
     """The `GET /metrics` handler: reads the queue (from the database), then renders it all."""
     from starlette.concurrency import run_in_threadpool

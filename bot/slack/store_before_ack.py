@@ -19,7 +19,7 @@ from bot.engine.inbox import MAX_ATTEMPTS
 from bot.slack.listeners.actions.buttons import handle_action
 from bot.slack.listeners.commands.feature import file_stored_command
 from bot.slack.listeners.events.agent_sessions import handle_session_stopped
-from bot.slack.listeners.events.home import handle_home_opened
+from bot.slack.listeners.events.home_opened import handle_home_opened
 from bot.slack.listeners.events.messages import apologise, handle_message_event
 from bot.slack.payloads import InvalidPayloadError, read_request
 from bot.slack.render import IMPLEMENT

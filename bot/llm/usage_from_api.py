@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from bot.token_usage import TokenUsage
+from bot.accounting.tokens import TokenUsage
 
 
 def usage_from_api(usage: Any) -> TokenUsage:

@@ -15,7 +15,7 @@ from bot.store.db import head_revision
 
 if TYPE_CHECKING:
     from bot.engine.desk import Desk
-    from bot.worker_processes import WorkerProcesses
+    from bot.runtime.worker_processes import WorkerProcesses
 
 
 def readiness(

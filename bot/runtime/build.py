@@ -1,10 +1,6 @@
 """Builds the desk from settings: database (migrated), agents, model client and router."""
 
 import logging
-import os
-from typing import TYPE_CHECKING
-
-from dotenv import dotenv_values
 
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
@@ -13,14 +9,11 @@ from bot.engine.followups import FollowUps, TimezoneOf
 from bot.engine.learned_examples import StoredRouteExamples
 from bot.engine.repo_toolbox import RepoToolbox
 from bot.llm.client import LLMClient
-from bot.repos import RepoSet, RepoTools, ToolLimits, parse_repo_specs
+from bot.repos import RepoTools, ToolLimits, build_repo_set
 from bot.routing.model_classifier import ModelClassifier
 from bot.routing.router import Router
-from bot.scheduler import SchedulerService
+from bot.runtime.scheduler import SchedulerService
 from bot.store.db import make_engine, upgrade
-
-if TYPE_CHECKING:
-    from bot.implement import ImplementationService
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +37,6 @@ def build_desk(settings: Settings, *, llm: LLMClient | None = None, migrate: boo
     )
     return Desk(
         settings=settings, engine=engine, registry=registry, llm=llm, router=router, toolbox=toolbox
-    )
-
-
-def build_repo_set(settings: Settings) -> RepoSet:
-    """The repositories agents may read (RepoConfigError names a bad REPOS entry)."""
-    environ = {**{k: v for k, v in dotenv_values(".env").items() if v is not None}, **os.environ}
-    return RepoSet.from_specs(
-        parse_repo_specs(settings.repos),
-        cache_dir=settings.repos_cache_dir,
-        git_timeout=settings.repos_git_timeout_seconds,
-        environ=environ,
     )
 
 
@@ -90,16 +72,4 @@ def build_scheduler(
     )
     return SchedulerService(
         engine=desk.engine, settings=settings, followups=followups, repos=desk.repo_set()
-    )
-
-
-def build_implementation_service(settings: Settings, desk: Desk) -> "ImplementationService":
-    """Implementation runs over the desk's database, agents and repositories."""
-    from bot.implement import ImplementationService
-
-    return ImplementationService(
-        settings=settings,
-        engine=desk.engine,
-        registry=desk.registry,
-        repos=desk.repo_set() or build_repo_set(settings),
     )

@@ -8,8 +8,9 @@ and the current table.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from bot.token_usage import TokenUsage
+from bot.accounting.tokens import TokenUsage
 
 _MILLION = 1_000_000
 
@@ -93,3 +94,9 @@ class PriceTable:
         """Dollars for these tokens on this model; None when the model has no price."""
         price = self.price_for(model)
         return None if price is None else price.cost(usage)
+
+
+@lru_cache(maxsize=4)
+def price_table(prices: str) -> PriceTable:
+    """The price table of a MODEL_PRICES value, built once."""
+    return PriceTable(prices)

@@ -1,7 +1,7 @@
 """`agentdesk doctor`: checks tokens, scopes, the database, the agents and the model key.
 
 The same checks guard start-up: `run`, `serve`, `scheduler` and the db commands call
-`database_check`, `agents_folder_check` and `slack_token_check` (through `bot.startup`).
+`database_check`, `agents_folder_check` and `slack_token_check` (through `bot.runtime.startup`).
 Heavy libraries are imported inside the checks that use them, to keep the CLI quick.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from bot.config import Settings
 from bot.store.db import DatabaseUrlError, describe_url
 
-MANIFEST = Path(__file__).resolve().parent.parent / "manifest.json"
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def slack_token_check(settings: Settings) -> tuple[Check, Any]:
             "Install the app from manifest.json and copy the Bot User OAuth Token (xoxb-…).",
         ), None
     # One try, and the SDK's own error logs kept quiet: this check reports the failure itself.
-    quiet = logging.getLogger("bot.doctor.slack")
+    quiet = logging.getLogger("bot.runtime.doctor.slack")
     quiet.setLevel(logging.CRITICAL)
     client = WebClient(
         token=token.get_secret_value(),
@@ -141,7 +141,7 @@ def _manifest_check(manifest: Path) -> Check:
         "carries every scope, event and feature agentdesk uses"
         if not problems
         else "lacks " + ", ".join(problems),
-        "" if not problems else "Update manifest.json (see README, 'Slack app manifest').",
+        "" if not problems else "Update manifest.json (see docs/slack.md).",
     )
 
 
@@ -282,7 +282,7 @@ def _repos_check(settings: Settings) -> Check:
     try:
         specs = parse_repo_specs(settings.repos)
     except RepoConfigError as error:
-        return Check("Repositories", False, str(error), "Fix REPOS (see the README).")
+        return Check("Repositories", False, str(error), "Fix REPOS (see docs/agents.md).")
     missing = [
         spec.name for spec in specs if spec.path is not None and not spec.path.expanduser().is_dir()
     ]
