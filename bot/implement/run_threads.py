@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 class ImplementationWorker:
     """`kick()` after queuing a run; the threads also look every `poll_seconds` for runs a
-    restart left behind (their lease expired)."""
+    process on another machine left behind (their lease expired)."""
 
     def __init__(
         self,
@@ -38,9 +38,16 @@ class ImplementationWorker:
         self._started = False
 
     def start(self) -> "ImplementationWorker":
-        """Start the threads; runs left by a restart are picked up once their lease expires."""
+        """Start the threads, after taking back the runs of this host's dead processes."""
         if not self._started:
             self._started = True
+            try:
+                reclaimed = self.service.reclaim_dead()
+            except Exception:  # the database is down: the leases run out instead
+                log.warning("could not take back runs of dead processes", exc_info=True)
+            else:
+                if reclaimed:
+                    log.info("took back %d implementation runs of processes that died", reclaimed)
             for thread in self._threads:
                 thread.start()
         self.kick()

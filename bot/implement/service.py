@@ -8,11 +8,8 @@ its branch before one is opened, so a conversation never gets two.
 """
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +21,7 @@ from sqlmodel import Session
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
 from bot.engine.desk import Desk
+from bot.engine.identity import is_dead, process_id
 from bot.engine.views import ThreadRef, thread_of
 from bot.implement.availability import implement_extra_missing, sandbox_missing
 from bot.implement.claude_code import (
@@ -51,7 +49,7 @@ from bot.llm.model_ids import resolve_model
 from bot.repos import RepoSet, build_repo_set
 from bot.repos.git import GitError
 from bot.repos.sync import RepoSyncError
-from bot.store import crud
+from bot.store import crud, queue
 from bot.store.db import session_scope
 from bot.store.models import (
     Conversation,
@@ -120,9 +118,7 @@ class ImplementationService:
         self.registry = registry
         self.repos = repos
         self.environ = environ
-        self.worker_id = (
-            worker_id or f"{socket.gethostname()}:{os.getpid()}:impl-{uuid.uuid4().hex[:6]}"
-        )
+        self.worker_id = worker_id or process_id()
         self.shutting_down = threading.Event()  # set: running sessions end and are handed back
 
     # Who may, and where ----------------------------------------------------------------------
@@ -400,10 +396,19 @@ class ImplementationService:
 
     def claim_next(self) -> ImplementationRun | None:
         """Claim one queued run (or one a dead process left running)."""
-        return crud.claim_implementation_run(
+        return queue.claim_run(
             engine=self.engine,
             worker=self.worker_id,
             lease=timedelta(seconds=self.settings.turn_lease_seconds),
+        )
+
+    def reclaim_dead(self) -> int:
+        """Queue again at once the runs of this host's processes that died (a restart after a
+        crash need not wait for their leases to run out)."""
+        return queue.reclaim_dead(
+            engine=self.engine,
+            table=ImplementationRun,
+            is_dead=lambda holder: is_dead(holder, me=self.worker_id),
         )
 
     def run_implementation_job(
@@ -697,12 +702,14 @@ class _Job:
         if now - self._last_check < _STOP_CHECK_SECONDS:
             return None
         self._last_check = now
-        renewed = crud.renew_implementation_lease(
+        held = queue.renew(
             engine=self.service.engine,
-            run_id=self.run_id,
+            table=ImplementationRun,
             worker=self.service.worker_id,
+            row_ids=[self.run_id],
             lease=timedelta(seconds=self.settings.turn_lease_seconds),
         )
+        renewed = self._fresh_run() if held else None
         if renewed is None:
             self._lost = True
             return "a restart"
@@ -724,8 +731,11 @@ class _Job:
     # endings
 
     def hand_back(self) -> ImplementationStatus:
-        if crud.release_implementation_run(
-            engine=self.service.engine, run_id=self.run_id, worker=self.service.worker_id
+        if queue.hand_back(
+            engine=self.service.engine,
+            table=ImplementationRun,
+            worker=self.service.worker_id,
+            row_id=self.run_id,
         ):
             self.say("agentdesk is restarting; this run starts again when it is back.")
         return ImplementationStatus.QUEUED
@@ -801,6 +811,10 @@ class _Job:
     def _fresh_conversation(self) -> Conversation | None:
         with Session(self.service.engine, expire_on_commit=False) as session:
             return session.get(Conversation, self.conversation_id)
+
+    def _fresh_run(self) -> ImplementationRun | None:
+        with Session(self.service.engine, expire_on_commit=False) as session:
+            return session.get(ImplementationRun, self.run_id)
 
     def _plan_for_body(self) -> str:
         with Session(self.service.engine) as session:

@@ -577,76 +577,6 @@ def pull_request_run(*, session: Session, conversation_id: int) -> Implementatio
     ).first()
 
 
-def claim_implementation_run(
-    *, engine: Engine, worker: str, lease: timedelta, now: datetime | None = None
-) -> ImplementationRun | None:
-    """Take one queued run, or a running one whose worker died (lease expired); each goes to
-    exactly one worker, and a conversation never has two runs going at once."""
-    now = now or utcnow()
-    claimable = sa.or_(
-        col(ImplementationRun.status) == ImplementationStatus.QUEUED,
-        sa.and_(
-            col(ImplementationRun.status) == ImplementationStatus.RUNNING,
-            col(ImplementationRun.lease_until) < now,
-        ),
-    )
-    busy = (
-        select(ImplementationRun.conversation_id)
-        .where(
-            ImplementationRun.status == ImplementationStatus.RUNNING,
-            col(ImplementationRun.lease_until) >= now,
-        )
-        .scalar_subquery()
-    )
-    with Session(engine, expire_on_commit=False) as session:
-        query = (
-            select(ImplementationRun.id)
-            .where(claimable)
-            .where(col(ImplementationRun.conversation_id).not_in(busy))
-            .order_by(col(ImplementationRun.id))
-            .limit(5)
-        )
-        if engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        for run_id in list(session.exec(query).all()):
-            result = session.execute(
-                sa.update(ImplementationRun)
-                .where(col(ImplementationRun.id) == run_id, claimable)
-                .values(
-                    status=ImplementationStatus.RUNNING,
-                    leased_by=worker,
-                    lease_until=now + lease,
-                    attempts=col(ImplementationRun.attempts) + 1,
-                    started_at=sa.func.coalesce(col(ImplementationRun.started_at), now),
-                )
-            )
-            if getattr(result, "rowcount", 0) == 1:
-                session.commit()
-                return session.get(ImplementationRun, run_id)
-        session.commit()
-    return None
-
-
-def renew_implementation_lease(
-    *, engine: Engine, run_id: int, worker: str, lease: timedelta
-) -> ImplementationRun | None:
-    """Extend a running run's lease; the run as stored, or None when this worker lost it."""
-    with Session(engine, expire_on_commit=False) as session:
-        result = session.execute(
-            sa.update(ImplementationRun)
-            .where(
-                col(ImplementationRun.id) == run_id,
-                col(ImplementationRun.leased_by) == worker,
-                col(ImplementationRun.status) == ImplementationStatus.RUNNING,
-            )
-            .values(lease_until=utcnow() + lease)
-        )
-        session.commit()
-        if getattr(result, "rowcount", 0) != 1:
-            return None
-        return session.get(ImplementationRun, run_id)
-
-
 def finish_implementation_run(
     *, session: Session, run_id: int, status: ImplementationStatus, outcome: str
 ) -> ImplementationRun | None:
@@ -710,27 +640,6 @@ def newest_conversation_with_status(
         )
         .order_by(col(Conversation.last_activity_at).desc())
     ).first()
-
-
-def release_implementation_run(*, engine: Engine, run_id: int, worker: str) -> bool:
-    """Hand a running run back to the queue on a clean shutdown (not counted as an attempt)."""
-    with Session(engine) as session:
-        result = session.execute(
-            sa.update(ImplementationRun)
-            .where(
-                col(ImplementationRun.id) == run_id,
-                col(ImplementationRun.leased_by) == worker,
-                col(ImplementationRun.status) == ImplementationStatus.RUNNING,
-            )
-            .values(
-                status=ImplementationStatus.QUEUED,
-                leased_by=None,
-                lease_until=None,
-                attempts=col(ImplementationRun.attempts) - 1,
-            )
-        )
-        session.commit()
-        return getattr(result, "rowcount", 0) == 1
 
 
 def newest_conversations(*, session: Session, limit: int) -> Sequence[Conversation]:

@@ -149,7 +149,25 @@ class Message(SQLModel, table=True):
     posted_at: datetime | None = _timestamp(nullable=True)
 
 
-class PendingWork(SQLModel, table=True):
+class LeaseState(StrEnum):
+    """The two states every leased row shares (`WorkStatus` and `ImplementationStatus` spell
+    them alike): waiting to be claimed, and held by one process under a lease."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+
+
+class LeaseColumns(SQLModel):
+    """The columns of a row claimed under a lease (bot/store/queue.py): how often it was
+    claimed, who holds it and until when. Turns, stored requests and implementation runs
+    share them, and the one set of lease statements that works them."""
+
+    attempts: int = 0
+    leased_by: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = _timestamp(nullable=True)
+
+
+class PendingWork(LeaseColumns, table=True):
     """A turn to run for a conversation, claimed by one worker at a time under a lease."""
 
     __tablename__ = "pending_work"
@@ -162,9 +180,6 @@ class PendingWork(SQLModel, table=True):
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     message_id: int | None = Field(default=None, foreign_key="message.id")
     status: WorkStatus = Field(default=WorkStatus.QUEUED, sa_type=enum_column(WorkStatus, 12))
-    attempts: int = 0
-    leased_by: str | None = Field(default=None, max_length=100)
-    lease_until: datetime | None = _timestamp(nullable=True)
     available_at: datetime = _timestamp()
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _timestamp()
@@ -173,7 +188,7 @@ class PendingWork(SQLModel, table=True):
     preview_ts: str | None = Field(default=None, max_length=40)
 
 
-class InboundEvent(SQLModel, table=True):
+class InboundEvent(LeaseColumns, table=True):
     """A request from the chat (event, command, click) stored before it is acknowledged.
 
     Taking it in (reading the person's name and the thread, storing the message and its
@@ -189,9 +204,6 @@ class InboundEvent(SQLModel, table=True):
     thread_key: str = Field(default="", max_length=100)  # rows of one thread run in order
     body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: WorkStatus = Field(default=WorkStatus.QUEUED, sa_type=enum_column(WorkStatus, 12))
-    attempts: int = 0
-    leased_by: str | None = Field(default=None, max_length=100)
-    lease_until: datetime | None = _timestamp(nullable=True)
     available_at: datetime = _timestamp()
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _timestamp()
@@ -306,7 +318,7 @@ class ImplementationStatus(StrEnum):
 ACTIVE_IMPLEMENTATION_STATUSES = (ImplementationStatus.QUEUED, ImplementationStatus.RUNNING)
 
 
-class ImplementationRun(SQLModel, table=True):
+class ImplementationRun(LeaseColumns, table=True):
     """Claude Code building a conversation's plan in a worktree: a durable job under a lease.
 
     A conversation has one branch and at most one pull request; each run (the first, and one
@@ -331,9 +343,6 @@ class ImplementationRun(SQLModel, table=True):
         default=ImplementationStatus.QUEUED, sa_type=enum_column(ImplementationStatus, 12)
     )
     stop_requested_by: str | None = Field(default=None, max_length=200)
-    attempts: int = 0
-    leased_by: str | None = Field(default=None, max_length=100)
-    lease_until: datetime | None = _timestamp(nullable=True)
     head_commit: str | None = Field(default=None, max_length=64)
     pr_number: int | None = None
     pr_url: str | None = Field(default=None, max_length=500)

@@ -1,4 +1,5 @@
-"""Leased work: agent turns and stored inbound requests, claimed by one process at a time.
+"""Leased work: agent turns, stored inbound requests and implementation runs, each claimed by
+one process at a time. The one place where rows are claimed, renewed, handed back and closed.
 
 A claim is a conditional UPDATE (atomic on SQLite and PostgreSQL alike; on PostgreSQL the
 candidate read skips rows other workers hold). A holder renews its short lease while it
@@ -9,14 +10,24 @@ back as soon as that is known (at start on the same host) or when the lease runs
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from bot.store.models import Conversation, InboundEvent, PendingWork, WorkStatus, utcnow
+from bot.store.models import (
+    Conversation,
+    ImplementationRun,
+    InboundEvent,
+    LeaseState,
+    PendingWork,
+    WorkStatus,
+    utcnow,
+)
 
-Leased = type[PendingWork] | type[InboundEvent]
+Leased = type[PendingWork] | type[InboundEvent] | type[ImplementationRun]
 
 
 @dataclass(frozen=True)
@@ -30,39 +41,47 @@ class FairShare:
 def _claimable(table: Leased, now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(
         sa.or_(
-            col(table.status) == WorkStatus.QUEUED,
-            sa.and_(col(table.status) == WorkStatus.RUNNING, col(table.lease_until) < now),
+            col(table.status) == LeaseState.QUEUED,
+            sa.and_(col(table.status) == LeaseState.RUNNING, col(table.lease_until) < now),
         ),
-        col(table.available_at) <= now,
+        col(cast(Any, table).available_at) <= now if _delays(table) else sa.true(),
     )
 
 
+def _delays(table: Leased) -> bool:
+    """Whether the table holds rows back until `available_at` (turns and requests do)."""
+    return "available_at" in table.model_fields
+
+
 def _running(table: Leased, now: datetime) -> sa.ColumnElement[bool]:
-    return sa.and_(col(table.status) == WorkStatus.RUNNING, col(table.lease_until) >= now)
+    return sa.and_(col(table.status) == LeaseState.RUNNING, col(table.lease_until) >= now)
 
 
 def _take(
     session: Session,
     table: Leased,
     candidates: Iterable[int],
-    *,
+    *guards: sa.ColumnElement[bool],
     worker: str,
     lease: timedelta,
     now: datetime,
+    **values: object,
 ) -> list[int]:
-    """Lease every candidate still claimable, in one statement; the ids taken."""
+    """Lease every candidate still claimable and passing `guards` (setting `values` besides),
+    in one statement; the ids taken."""
     ids = list(candidates)
     if not ids:
         session.commit()
         return []
     taken = session.execute(
         sa.update(table)
-        .where(col(table.id).in_(ids), _claimable(table, now))
+        .where(col(table.id).in_(ids), _claimable(table, now), *guards)
         .values(
-            status=WorkStatus.RUNNING,
+            status=LeaseState.RUNNING,
             leased_by=worker,
             lease_until=now + lease,
             attempts=col(table.attempts) + 1,
+            **values,
         )
         .returning(col(table.id))
     ).scalars()
@@ -241,6 +260,65 @@ def claim_inbounds(
         )
 
 
+def claim_run(
+    *, engine: Engine, worker: str, lease: timedelta, now: datetime | None = None
+) -> ImplementationRun | None:
+    """Take the oldest queued implementation run, or a running one whose worker died (lease
+    expired), never a second run of one conversation, nor a later one before an earlier.
+
+    Each candidate's conversation row is locked before the guarded claim (PostgreSQL), so two
+    processes reaching for two runs of one conversation at once take turns, and the second
+    sees the first one's run running."""
+    now = now or utcnow()
+    earlier = aliased(ImplementationRun)
+    query = (
+        select(col(ImplementationRun.id), col(ImplementationRun.conversation_id))
+        .where(_claimable(ImplementationRun, now))
+        .where(col(ImplementationRun.conversation_id).not_in(_running_runs(now)))
+        .where(  # a conversation's runs go in the order they were asked for
+            ~sa.exists().where(
+                col(earlier.conversation_id) == col(ImplementationRun.conversation_id),
+                col(earlier.id) < col(ImplementationRun.id),
+                col(earlier.status).in_([LeaseState.QUEUED, LeaseState.RUNNING]),
+            )
+        )
+        .order_by(col(ImplementationRun.id))
+        .limit(5)
+    )
+    if engine.dialect.name == "postgresql":
+        query = query.with_for_update(of=ImplementationRun, skip_locked=True)
+    with Session(engine, expire_on_commit=False) as session:
+        for run_id, conversation_id in session.exec(query).all():
+            if run_id is None:
+                continue
+            session.exec(
+                select(Conversation.id).where(Conversation.id == conversation_id).with_for_update()
+            ).all()
+            taken = _take(
+                session,
+                ImplementationRun,
+                [run_id],
+                col(ImplementationRun.conversation_id).not_in(_running_runs(now)),
+                worker=worker,
+                lease=lease,
+                now=now,
+                started_at=sa.func.coalesce(col(ImplementationRun.started_at), now),
+            )
+            if taken:
+                return session.get(ImplementationRun, run_id)
+        session.commit()
+    return None
+
+
+def _running_runs(now: datetime) -> sa.ScalarSelect[int]:
+    """The conversations with an implementation run going."""
+    return (
+        select(ImplementationRun.conversation_id)
+        .where(_running(ImplementationRun, now))
+        .scalar_subquery()
+    )
+
+
 def finish(
     *,
     session: Session,
@@ -254,7 +332,7 @@ def finish(
     handed back at shutdown, or taken over after its lease ran out, is not closed twice)."""
     held = [col(table.id) == row_id]
     if worker is not None:
-        held += [col(table.leased_by) == worker, col(table.status) == WorkStatus.RUNNING]
+        held += [col(table.leased_by) == worker, col(table.status) == LeaseState.RUNNING]
     closed = session.execute(
         sa.update(table)
         .where(*held)
@@ -280,12 +358,15 @@ def retry_later(
 
 
 def _requeue(engine: Engine, table: Leased, *held: sa.ColumnElement[bool], **values: object) -> int:
-    """Queue the running rows matching `held` again (with `values` besides); how many."""
+    """Queue the running rows matching `held` again, at once (with `values` besides); how
+    many."""
+    if _delays(table):
+        values.setdefault("available_at", utcnow())
     with Session(engine) as session:
         result = session.execute(
             sa.update(table)
-            .where(col(table.status) == WorkStatus.RUNNING, *held)
-            .values(status=WorkStatus.QUEUED, leased_by=None, lease_until=None, **values)
+            .where(col(table.status) == LeaseState.RUNNING, *held)
+            .values(status=LeaseState.QUEUED, leased_by=None, lease_until=None, **values)
         )
         session.commit()
         return int(getattr(result, "rowcount", 0))
@@ -304,7 +385,7 @@ def renew(
             .where(
                 col(table.id).in_(ids),
                 col(table.leased_by) == worker,
-                col(table.status) == WorkStatus.RUNNING,
+                col(table.status) == LeaseState.RUNNING,
             )
             .values(lease_until=utcnow() + lease)
         )
@@ -312,14 +393,16 @@ def renew(
         return int(getattr(result, "rowcount", 0))
 
 
-def hand_back(*, engine: Engine, table: Leased, worker: str) -> int:
-    """Give every row `worker` holds back to the queue at once (a clean shutdown); the
-    interrupted attempt does not count against the row's attempts."""
+def hand_back(*, engine: Engine, table: Leased, worker: str, row_id: int | None = None) -> int:
+    """Give every row `worker` holds (or just `row_id`) back to the queue at once (a clean
+    shutdown); the interrupted attempt does not count against the row's attempts."""
+    held = [col(table.leased_by) == worker]
+    if row_id is not None:
+        held.append(col(table.id) == row_id)
     return _requeue(
         engine,
         table,
-        col(table.leased_by) == worker,
-        available_at=utcnow(),
+        *held,
         attempts=sa.case((col(table.attempts) > 0, col(table.attempts) - 1), else_=0),
     )
 
@@ -329,13 +412,13 @@ def reclaim_dead(*, engine: Engine, table: Leased, is_dead: Callable[[str], bool
     with Session(engine) as session:
         holders = session.exec(
             select(table.leased_by)
-            .where(col(table.status) == WorkStatus.RUNNING, col(table.leased_by).is_not(None))
+            .where(col(table.status) == LeaseState.RUNNING, col(table.leased_by).is_not(None))
             .distinct()
         ).all()
     dead = [holder for holder in holders if holder and is_dead(holder)]
     if not dead:
         return 0
-    return _requeue(engine, table, col(table.leased_by).in_(dead), available_at=utcnow())
+    return _requeue(engine, table, col(table.leased_by).in_(dead))
 
 
 def turns_ahead(*, session: Session, work_id: int) -> int:

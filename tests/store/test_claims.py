@@ -9,7 +9,15 @@ from sqlmodel import Session
 
 from bot.store import crud, queue
 from bot.store.db import session_scope, upgrade
-from bot.store.models import Conversation, InboundEvent, PendingWork, WorkStatus
+from bot.store.models import (
+    Conversation,
+    ImplementationRun,
+    ImplementationStatus,
+    InboundEvent,
+    LeaseState,
+    PendingWork,
+    WorkStatus,
+)
 
 LEASE = timedelta(minutes=5)
 
@@ -204,3 +212,74 @@ def test_a_batch_of_stored_requests_never_holds_two_of_one_thread(sqlite_engine:
     taken = queue.claim_inbounds(engine=sqlite_engine, worker="w", lease=LEASE, limit=10)
     assert [row.key for row in taken] == ["k0", "k2", "k3", "k4"]
     assert queue.claim_inbounds(engine=sqlite_engine, worker="w", lease=LEASE, limit=10) == []
+
+
+def _queue_runs(engine: Engine, conversations: int, per_conversation: int) -> None:
+    upgrade(engine)
+    with session_scope(engine) as session:
+        for number in range(conversations):
+            conversation = Conversation(
+                team_id="T", channel_id="C", thread_ts=f"{number}.0", requester_id="U"
+            )
+            session.add(conversation)
+            session.flush()
+            assert conversation.id is not None
+            for _ in range(per_conversation):
+                crud.add_implementation_run(
+                    session=session,
+                    run=ImplementationRun(
+                        conversation_id=conversation.id, repo="api", branch="b", requested_by="U"
+                    ),
+                )
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_implementation_runs_share_the_lease_statements(
+    request: pytest.FixtureRequest, database: str
+) -> None:
+    engine: Engine = request.getfixturevalue(f"{database}_engine")
+    _queue_runs(engine, conversations=3, per_conversation=2)
+    taken: list[list[int]] = [[], []]
+    barrier = threading.Barrier(2)
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        while (
+            run := queue.claim_run(engine=engine, worker=f"h:1:w{index}", lease=LEASE)
+        ) is not None:
+            assert run.id is not None and run.started_at is not None
+            taken[index].append(run.id)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # one run per conversation at a time: the second of each waits for the first to end
+    assert sorted(taken[0] + taken[1]) == [1, 3, 5]
+    holder = "h:1:w0" if 1 in taken[0] else "h:1:w1"
+    other = "h:1:w1" if holder == "h:1:w0" else "h:1:w0"
+    assert (
+        queue.renew(engine=engine, table=ImplementationRun, worker=other, row_ids=[1], lease=LEASE)
+        == 0
+    )
+    assert (
+        queue.renew(engine=engine, table=ImplementationRun, worker=holder, row_ids=[1], lease=LEASE)
+        == 1
+    )
+    assert queue.hand_back(engine=engine, table=ImplementationRun, worker=holder, row_id=1) == 1
+    again = queue.claim_run(engine=engine, worker="h:2:w", lease=LEASE)
+    assert again is not None and again.id == 1 and again.attempts == 1  # a hand-back is free
+    dead = queue.reclaim_dead(
+        engine=engine, table=ImplementationRun, is_dead=lambda holder: holder == "h:2:w"
+    )
+    assert dead == 1
+    with Session(engine) as session:
+        run = session.get(ImplementationRun, 1)
+        assert run is not None and run.status is ImplementationStatus.QUEUED
+        assert run.leased_by is None and run.lease_until is None
+
+
+def test_the_lease_states_are_spelled_alike_by_every_leased_table() -> None:
+    for state in LeaseState:
+        assert WorkStatus(state.value) == state and ImplementationStatus(state.value) == state
