@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install clean
+.PHONY: run test test-quick lint install clean
 
 $(BIN)/agentdesk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,13 @@ install: $(BIN)/agentdesk
 run: install
 	$(BIN)/agentdesk run
 
-## test: the whole test suite
+## test: the whole test suite, on every core
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
+
+## test-quick: the suite without the tests that start agentdesk as its own process
+test-quick: install
+	$(BIN)/python -m pytest -n auto -m "not slow"
 
 ## lint: what CI checks besides the tests
 lint: install

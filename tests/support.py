@@ -1,6 +1,8 @@
 """Builders shared by the engine, shell and Slack tests."""
 
+import atexit
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +12,7 @@ from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.engine.views import ChannelPost, Reply, ThreadRef
 from bot.runtime.build import build_desk
+from bot.store.db import make_engine, upgrade
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
 
@@ -47,8 +50,31 @@ PLAN = {
 }
 
 
-def make_settings(tmp_path: Path, fake: FakeAnthropic | None = None, **overrides: Any) -> Settings:
-    """Settings for a test: a SQLite file in tmp_path and, with a fake, a key pointing at it."""
+_TEMPLATE_DATABASE: list[Path] = []  # the session's migrated SQLite file, made on first use
+
+
+def migrated_sqlite(path: Path) -> None:
+    """Put a database migrated to head at `path`: a copy of one migrated once per session
+    (a migration costs a quarter of a second; a copy, a millisecond)."""
+    if not _TEMPLATE_DATABASE:
+        folder = Path(tempfile.mkdtemp(prefix="agentdesk-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        engine = make_engine(f"sqlite:///{folder / 'template.db'}")
+        upgrade(engine)
+        engine.dispose()
+        _TEMPLATE_DATABASE.append(folder / "template.db")
+    shutil.copyfile(_TEMPLATE_DATABASE[0], path)
+
+
+def make_settings(
+    tmp_path: Path,
+    fake: FakeAnthropic | None = None,
+    *,
+    migrated: bool = True,
+    **overrides: Any,
+) -> Settings:
+    """Settings for a test: a SQLite file in tmp_path (already migrated unless told not to)
+    and, with a fake, a key pointing at it."""
     agents = tmp_path / "agents"
     if not agents.exists():
         agents.mkdir()
@@ -65,6 +91,9 @@ def make_settings(tmp_path: Path, fake: FakeAnthropic | None = None, **overrides
         values["anthropic_api_key"] = "test-key"
         values["anthropic_base_url"] = fake.base_url
     values.update(overrides)
+    database = tmp_path / "agentdesk.db"
+    if migrated and values["database_url"] == f"sqlite:///{database}" and not database.exists():
+        migrated_sqlite(database)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

@@ -18,6 +18,9 @@ from bot.config import Settings
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.slack_server import FakeSlack
 
+pytestmark = pytest.mark.slow  # starts agentdesk as its own process
+
+
 _SETTINGS = {name.upper() for name in Settings.model_fields} | {"SLACK_CLI_XOXB", "SLACK_CLI_XAPP"}
 
 

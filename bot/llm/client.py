@@ -1,14 +1,17 @@
-"""A thin client over the Anthropic SDK: bounded retries, caching, usage, readable failures."""
+"""A thin client over the Anthropic SDK: bounded retries, caching, usage, readable failures.
+
+The SDK is imported on first use, not with this module: it takes seconds to import, and a
+command that stops at a set-up mistake, or never calls the model, should not wait for it.
+"""
+
+from __future__ import annotations
 
 import itertools
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
-
-import anthropic
-from anthropic.types import Message as ApiMessage
+from typing import TYPE_CHECKING, Any
 
 from bot.accounting.tokens import TokenUsage
 from bot.config import Settings
@@ -17,6 +20,10 @@ from bot.llm.errors import MissingApiKeyError, ModelUnavailableError
 from bot.llm.retries import retry_wait, should_retry
 from bot.llm.usage_from_api import usage_from_api
 from bot.observability.metrics import MODEL_SECONDS
+
+if TYPE_CHECKING:
+    import anthropic
+    from anthropic.types import Message as ApiMessage
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +48,7 @@ class Completion:
         return [block for block in self.content if block.type == "tool_use"]
 
     @classmethod
-    def of(cls, response: ApiMessage, *, model: str) -> "Completion":
+    def of(cls, response: ApiMessage, *, model: str) -> Completion:
         """The answer in an API response (`model`: what was asked for, if it names none)."""
         return cls(
             content=list(response.content),
@@ -99,6 +106,8 @@ class LLMClient:
     def sdk(self) -> anthropic.Anthropic:
         """The SDK client, made on first use."""
         if self._sdk is None:
+            import anthropic
+
             key = self.settings.anthropic_api_key
             if key is None:
                 raise MissingApiKeyError()
@@ -142,6 +151,8 @@ class LLMClient:
 
     def _create_with_retries(self, request: dict[str, Any], *, first_attempt: int) -> ApiMessage:
         """`messages.create`, tried again while that may help, up to MODEL_MAX_RETRIES times."""
+        import anthropic
+
         sdk = self.sdk
         for attempt in itertools.count(first_attempt):
             started = time.perf_counter()
@@ -170,6 +181,8 @@ class LLMClient:
 
 def _explain(error: anthropic.APIError, settings: Settings) -> ModelUnavailableError:
     """A sentence a teammate can act on, for an SDK error after its retries."""
+    import anthropic
+
     retries = settings.model_max_retries
     after = f" (still after {retries} retries)" if retries else ""
     # The address stays in the log: a thread is no place for an internal host name.

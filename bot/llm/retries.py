@@ -5,11 +5,16 @@ cannot silently change it, and every wait is capped: SDK 2.x honours `retry-afte
 an upper bound, and a turn must not hang for minutes.
 """
 
+from __future__ import annotations
+
 import email.utils
 import random
 import time
+from typing import TYPE_CHECKING
 
-import anthropic
+if TYPE_CHECKING:
+    import anthropic
+
 
 _INITIAL_DELAY = 0.5
 _MAX_BACKOFF = 8.0
@@ -18,6 +23,8 @@ _MAX_BACKOFF = 8.0
 def should_retry(error: anthropic.APIError) -> bool:
     """Whether trying again may help: connection trouble, 408, 409, 429 and 5xx (as the SDK
     does), unless the server says otherwise in `x-should-retry`."""
+    import anthropic  # loaded on first use: the SDK takes seconds to import
+
     if isinstance(error, anthropic.APIConnectionError):
         return True
     if not isinstance(error, anthropic.APIStatusError):
@@ -41,6 +48,8 @@ def retry_wait(*, error: anthropic.APIError, attempt: int, cap: float) -> float:
 
 
 def _asked_wait(error: anthropic.APIError) -> float | None:
+    import anthropic  # loaded on first use: the SDK takes seconds to import
+
     if not isinstance(error, anthropic.APIStatusError):
         return None
     headers = error.response.headers

@@ -5,8 +5,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import anthropic
-
 from bot.llm.client import Completion, LLMClient, explain_failure, messages_request
 from bot.llm.retries import should_retry
 from bot.observability.metrics import MODEL_SECONDS
@@ -36,6 +34,8 @@ def stream_completion(
         tool_choice=tool_choice,
         max_tokens=max_tokens,
     )
+    import anthropic  # loaded on first use: the SDK takes seconds to import
+
     started, clock = False, time.perf_counter()
     try:
         with llm.in_flight, llm.sdk.messages.stream(**request) as stream:

@@ -31,6 +31,9 @@ from tests.slack.conftest import ALICE, BACKEND, BOB, FRONTEND, SECRET, SlackSid
 from tests.slack.processes import ServedApp, app_environment, http_get
 from tests.support import QUESTIONS
 
+pytestmark = pytest.mark.slow  # starts agentdesk as its own process
+
+
 CHANNEL = "C0CRASH"
 REQUEST = "backend-feature-developer: I need OAuth login"  # named, so no routing call
 QUESTION = "1. Which identity providers?"

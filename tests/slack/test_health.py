@@ -23,7 +23,7 @@ def test_the_running_app_is_ready(harness: SlackHarness) -> None:
 
 
 def test_not_ready_before_migrations_or_without_agents(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, migrated=False)
     unmigrated = build_desk(settings, migrate=False)
     try:
         state = readiness(unmigrated, head=head_revision())

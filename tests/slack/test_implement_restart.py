@@ -23,6 +23,9 @@ from tests.slack.processes import app_environment, mention_envelope
 from tests.slack.test_serve_command import _free_port, _get, _post_signed
 from tests.support import PLAN
 
+pytestmark = pytest.mark.slow  # starts agentdesk as its own process
+
+
 pytest.importorskip("claude_agent_sdk", reason="the agentdesk[implement] extra is not installed")
 
 CHANNEL = "C0CRASH"

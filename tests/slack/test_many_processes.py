@@ -30,7 +30,7 @@ from tests.slack.conftest import ALICE, SECRET, TEAM, SlackSide
 from tests.slack.processes import ServedApp, app_environment
 from tests.support import QUESTIONS
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 CHANNEL = "C0MANY"
 DIGEST_CHANNEL = "C0DIGEST"

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 
@@ -19,6 +20,9 @@ from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.slack.conftest import SECRET
 from tests.slack.processes import app_environment, mention_envelope
 from tests.support import QUESTIONS, ROUTED_TO_BACKEND
+
+pytestmark = pytest.mark.slow  # starts agentdesk as its own process
+
 
 CHANNEL = "C0SERVE"
 

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session
 
 from bot.store import crud
@@ -15,6 +16,9 @@ from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.fakes.socket_mode_server import FakeSocketMode
 from tests.slack.processes import app_environment, mention_envelope
 from tests.support import QUESTIONS, ROUTED_TO_BACKEND
+
+pytestmark = pytest.mark.slow  # starts agentdesk as its own process
+
 
 CHANNEL = "C0SOCKET"
 

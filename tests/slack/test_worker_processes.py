@@ -32,6 +32,8 @@ from tests.slack.test_crash_recovery import (
 )
 from tests.support import QUESTIONS
 
+pytestmark = pytest.mark.slow  # starts agentdesk as its own process
+
 
 @pytest.fixture
 def slack(fake_slack: FakeSlack) -> FakeSlack:
