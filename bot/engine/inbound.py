@@ -41,3 +41,4 @@ class InboundMessage:
     event_keys: tuple[str, ...] = ()
     prior_messages: tuple[PriorMessage, ...] = field(default=())
     start_conversation: bool = True  # False: only continue an existing conversation
+    answers_question: bool = False  # an answer button: taken only while the agent is asking

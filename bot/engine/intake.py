@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from bot.agents.registry import AgentRegistry
 from bot.engine.inbound import InboundMessage
-from bot.engine.states import Transition, can, move
+from bot.engine.states import Transition, can, move, refusal
 from bot.routing.explicit import named_in_thread
 from bot.store import crud
 from bot.store.db import session_scope
@@ -26,6 +26,11 @@ class Intake:
     ignored: bool = False  # not part of any conversation (e.g. chatter in a thread we don't own)
     work_id: int | None = None
     agent: str | None = None  # who has the conversation now (None: routing decides)
+    refused: str | None = None  # why it changed nothing (a stale answer button), for the clicker
+
+
+# Where an answer button still answers: the agent asked, or works on an earlier answer.
+_ASKING = (ConversationStatus.AWAITING_USER, ConversationStatus.WORKING)
 
 
 def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry) -> Intake:
@@ -39,6 +44,14 @@ def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry)
         )
         if conversation is None and not inbound.start_conversation:
             return Intake(conversation_id=None, message_id=None, ignored=True)
+        if (
+            conversation is not None
+            and inbound.answers_question
+            and conversation.status not in _ASKING
+        ):
+            return Intake(
+                conversation_id=conversation.id, message_id=None, refused=refusal(conversation)
+            )
         if not crud.mark_seen(session=session, keys=inbound.event_keys):
             return Intake(conversation_id=None, message_id=None, duplicate=True)
         new = conversation is None

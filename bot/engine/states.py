@@ -111,6 +111,8 @@ def refusal(conversation: Conversation) -> str:
         return "This request is closed. Reply in its thread to reopen it."
     if status is S.FAILED:
         return "This request stopped after a failure; press Retry in its thread."
+    if status is S.DELIVERED:
+        return "The plan is delivered already; reply in its thread to change it."
     if conversation.agent:
         return f"*{conversation.agent}* is already on this request."
     return "That button is out of date; the thread has moved on."

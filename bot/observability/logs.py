@@ -103,4 +103,18 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
+    # Library chatter at every start: alembic's plugin list and dialect notes, APScheduler's
+    # job bookkeeping. What was migrated, and that this process runs the scheduler, stay.
+    for chatty in ("alembic.runtime.plugins", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    migration = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, _MigrationNotes) for f in migration.filters):
+        migration.addFilter(_MigrationNotes())
     return handler
+
+
+class _MigrationNotes(logging.Filter):
+    """Drops alembic's notes on the dialect ("Context impl …", "Will assume …")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))

@@ -163,19 +163,22 @@ class WorkerProcesses:
         """Restart a dead child, waiting longer each time it dies soon after starting."""
         process = child.process
         now = time.monotonic()
-        if process is not None and process.poll() is None:
-            return
+        if (process is not None and process.poll() is None) or self._stopping.is_set():
+            return  # running, or stopping with the rest (a shutdown is no crash)
         if process is not None:
             if now - child.started_at >= STEADY_SECONDS:
                 child.delay = FIRST_RESTART_DELAY
             child.restart_at = now + child.delay
-            log.error(
-                "worker process %d (pid %d) exited with status %s; starting it again in %.0f s",
-                child.slot + 1,
-                process.pid,
-                process.returncode,
-                child.delay,
-            )
+            if process.returncode == 0:  # told to stop (SIGTERM): the parent likely is too
+                log.info("worker process %d (pid %d) stopped", child.slot + 1, process.pid)
+            else:
+                log.error(
+                    "worker process %d (pid %d) exited with status %s; starting it again in %.0f s",
+                    child.slot + 1,
+                    process.pid,
+                    process.returncode,
+                    child.delay,
+                )
             child.delay = min(LONGEST_RESTART_DELAY, child.delay * 2)
             if process.stdin is not None:
                 with contextlib.suppress(OSError):

@@ -7,6 +7,7 @@ from slack_bolt import App
 from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
@@ -37,6 +38,7 @@ class _QuietTokenWarning(logging.Filter):
 
 
 logging.getLogger("slack_bolt.App").addFilter(_QuietTokenWarning())
+log = logging.getLogger(__name__)
 
 
 class SlackNotConfiguredError(Exception):
@@ -151,6 +153,19 @@ def _oauth_app(
     return app, build_workspaces(settings, desk.engine)
 
 
+def _app_of_bot(client: WebClient, bot_id: str | None) -> str | None:
+    """The app a bot belongs to, from `bots.info`; None when Slack can't say."""
+    if not bot_id:
+        return None
+    try:
+        bot = client.bots_info(bot=bot_id).get("bot") or {}
+    except SlackApiError as error:
+        log.info("bots.info failed: %s", error.response.get("error"))
+        return None
+    app_id = bot.get("app_id") if isinstance(bot, dict) else None
+    return str(app_id) if app_id else None
+
+
 def build_workspaces(settings: Settings, engine: Engine) -> Workspaces:
     """Each workspace's client outside Bolt (the worker, a scheduler of its own)."""
     default = make_web_client(settings) if settings.slack_bot_token is not None else None
@@ -164,15 +179,25 @@ def build_workspaces(settings: Settings, engine: Engine) -> Workspaces:
 def _keep_single_install(
     settings: Settings, client: WebClient, installations: SQLAlchemyInstallationStore
 ) -> None:
-    """Store SLACK_BOT_TOKEN's workspace as an install, so turning OAuth on keeps it served."""
+    """Store SLACK_BOT_TOKEN's workspace as an install, so turning OAuth on keeps it served.
+
+    `auth.test` may leave out `app_id` (optional in Slack's response types); `bots.info`
+    names the bot's app. When neither can, the install is stored without it: Bolt finds a
+    workspace's bot by team, never by app."""
     identity = client.auth_test()
     team_id = identity.get("team_id")
     if not team_id or installations.find_bot(enterprise_id=None, team_id=team_id):
         return
+    app_id = identity.get("app_id") or _app_of_bot(client, identity.get("bot_id"))
+    if app_id is None:
+        log.warning(
+            "SLACK_BOT_TOKEN's app is unknown (auth.test has no app_id and bots.info failed); "
+            "its workspace is stored as an install without it"
+        )
     assert settings.slack_bot_token is not None
     installations.save(
         Installation(
-            app_id=identity.get("app_id"),
+            app_id=app_id or "",
             team_id=team_id,
             team_name=identity.get("team"),
             bot_token=settings.slack_bot_token.get_secret_value(),

@@ -60,7 +60,7 @@ class SlackServices:
         """Take a message in; on success show a sign of life (or the person's place in the
         queue) at once and wake the worker."""
         intake = self.desk.take_in(inbound)
-        if intake.duplicate or intake.ignored:
+        if intake.duplicate or intake.ignored or intake.refused:
             return intake
         self.wake()
         agent = intake.agent or "agentdesk"

@@ -360,7 +360,9 @@ class FakeSlack:
         team_id: The workspace id.
         team_name: The workspace name reported by ``auth.test``.
         team_domain: Used for ``auth.test`` ``url`` and permalinks.
-        app_id: The app id attached to bot messages.
+        app_id: The app id attached to bot messages, and named by ``bots.info``.
+        auth_test_names_app: Whether ``auth.test`` also carries ``app_id`` and ``app_name``;
+            off by default, as they are optional in Slack's response types.
         bot_name: The bot user's name.
         users: Users to seed, ``{user_id: keyword arguments of add_user}``.
         channels: Channels to seed, ``{channel_id: keyword arguments of add_channel}``.
@@ -394,7 +396,9 @@ class FakeSlack:
         clock: Callable[[], float] = time.monotonic,
         client_id: str = "1111.2222",
         client_secret: str = "fake-client-secret",  # noqa: S107 (a fake)
+        auth_test_names_app: bool = False,
     ) -> None:
+        self.auth_test_names_app = auth_test_names_app
         self.tokens: set[str] = set(tokens)
         self.scopes: list[str] = list(scopes)
         self.bot_user_id = bot_user_id
@@ -448,6 +452,7 @@ class FakeSlack:
             "api.test": self._m_api_test,
             "apps.connections.open": self._m_apps_connections_open,
             "auth.test": self._m_auth_test,
+            "bots.info": self._m_bots_info,
             "chat.postMessage": self._m_chat_post_message,
             "chat.update": self._m_chat_update,
             "chat.delete": self._m_chat_delete,
@@ -1433,9 +1438,28 @@ class FakeSlack:
             "team_id": self.team_id,
             "user_id": self.bot_user_id,
             "bot_id": self.bot_id,
-            "app_id": self.app_id,
-            "app_name": self.bot_name,
             "is_enterprise_install": False,
+            **(
+                {"app_id": self.app_id, "app_name": self.bot_name}
+                if self.auth_test_names_app
+                else {}
+            ),
+        }
+
+    def _m_bots_info(self, params: JSONDict) -> JSONDict:
+        bot_id = self._require(params, "bot", "bot_not_found")
+        if bot_id != self.bot_id:
+            raise _SlackError("bot_not_found")
+        return {
+            "bot": {
+                "id": self.bot_id,
+                "deleted": False,
+                "name": self.bot_name,
+                "updated": self._ts_base,
+                "app_id": self.app_id,
+                "user_id": self.bot_user_id,
+                "icons": {},
+            }
         }
 
     def _m_chat_post_message(self, params: JSONDict) -> JSONDict:

@@ -247,10 +247,31 @@ def test_a_double_click_on_an_answer_counts_once(harness: SlackHarness) -> None:
     assert len(harness.bot_messages(CHANNEL, thread)) == 2
     assert harness.model_texts().count("Answer to question 1: GitHub") == 1
 
-    # Another person's click, or a different choice, is a new answer.
-    harness.anthropic.reply_text("Noted: Google as well. I'll revise the plan.")
-    harness.click(questions, "Google", user=BOB)
-    harness.wait_for_text(CHANNEL, thread, "Noted: Google as well.")
+    # Once the plan is out, the questions' buttons are from an earlier state: the clicker is
+    # told so, and nothing runs (a reply in the thread still revises the plan).
+    harness.click(questions, "Google", user=BOB, response_name="late-answer")
+    (late,) = harness.slack.wait_for(lambda: harness.slack.responses("late-answer"))
     harness.wait_idle()
-    assert "[bob] Answer to question 1: Google" in harness.model_texts()
-    assert len(harness.bot_messages(CHANNEL, thread)) == 3
+    assert late["text"].startswith("The plan is delivered already")
+    assert len(harness.agent_requests()) == 2
+    assert len(harness.bot_messages(CHANNEL, thread)) == 2
+
+
+def test_an_answer_button_pressed_after_cancel_revives_nothing(harness: SlackHarness) -> None:
+    harness.anthropic.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    thread = harness.mention("I need OAuth login")
+    (questions,) = harness.wait_for_bot(CHANNEL, thread)
+    harness.wait_idle()
+    harness.click(questions, "Cancel")
+    harness.wait_for_text(CHANNEL, thread, "Cancelled by alice")
+    harness.wait_idle()
+    asked = len(harness.agent_requests())
+    posted = len(harness.bot_messages(CHANNEL, thread))
+
+    harness.click(questions, "GitHub", response_name="stale-answer")  # the old message's button
+    (answer,) = harness.slack.wait_for(lambda: harness.slack.responses("stale-answer"))
+    harness.wait_idle()
+    assert "cancelled" in answer["text"] and answer.get("response_type") == "ephemeral"
+    assert harness.conversation_of(CHANNEL, thread).status is ConversationStatus.CANCELLED
+    assert len(harness.agent_requests()) == asked  # no model call
+    assert len(harness.bot_messages(CHANNEL, thread)) == posted

@@ -112,6 +112,9 @@ def test_serve_answers_a_mention_and_stops_cleanly(tmp_path: Path) -> None:
         assert "xoxb-test" not in output and "test-key" not in output  # secrets never logged
         assert "will be unused" not in output  # Bolt's warning about our own client's token
         assert "problems" not in output  # the seed agent's tolerant reading is only a warning
+        # quiet and truthful: no library chatter at start, no error for a clean stop
+        assert " ERROR " not in output, output
+        assert "alembic.runtime.plugins" not in output and "Context impl" not in output
     with make_engine(f"sqlite:///{tmp_path / 'served.db'}").connect() as connection:
         lease_until = connection.execute(text("SELECT lease_until FROM scheduler_lease")).scalar()
     assert str(lease_until).startswith("1970-01-01")  # handed over on the way out

@@ -182,3 +182,48 @@ def test_an_expiring_token_is_rotated_before_the_workspace_is_served(
             .all()
         )
     assert rotated in stored
+
+
+def _stored_apps(harness: SlackHarness, team_id: str) -> list[str]:
+    with harness.desk.engine.connect() as connection:
+        return [
+            str(row[0])
+            for row in connection.execute(
+                select(oauth_tables.installations.c.app_id).where(
+                    oauth_tables.installations.c.team_id == team_id
+                )
+            )
+        ]
+
+
+def test_the_token_workspace_is_stored_with_the_app_bots_info_names(
+    oauth_harness: SlackHarness,
+) -> None:
+    # auth.test leaves out app_id, as Slack's response types allow (the fake's default)
+    assert not oauth_harness.slack.auth_test_names_app
+    assert oauth_harness.slack.calls_to("bots.info") == [{"bot": oauth_harness.slack.bot_id}]
+    assert _stored_apps(oauth_harness, "T0001") == [oauth_harness.slack.app_id]
+
+
+def test_without_an_app_id_anywhere_the_token_workspace_is_still_served(
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    fake_anthropic: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_slack.fail_next("bots.info", error="missing_scope", extra={"needed": "users:read"})
+    settings = make_settings(
+        tmp_path,
+        fake_anthropic,
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SECRET,
+        slack_api_url=fake_slack.api_url,
+        slack_client_id=fake_slack.client_id,
+        slack_client_secret=fake_slack.client_secret,
+    )
+    with serving(settings, fake_slack, fake_anthropic, monkeypatch) as harness:
+        assert _stored_apps(harness, "T0001") == [""]
+        harness.anthropic.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+        thread = harness.mention("Add SSO with Okta")
+        harness.wait_for_text(CHANNEL, thread, "Which identity providers?")
+        harness.wait_idle()

@@ -124,7 +124,7 @@ def _answer_question(click: Click) -> None:
     # One answer per person and button: a double click must not start a second turn.
     message_ts = (body.get("container") or {}).get("message_ts") or action_ts
     button = f"{conversation.channel_id}:{action.get('block_id')}:{action.get('action_id')}"
-    services.submit(
+    intake = services.submit(
         InboundMessage(
             team_id=conversation.team_id,
             channel_id=conversation.channel_id,
@@ -136,9 +136,12 @@ def _answer_question(click: Click) -> None:
             source=Source.THREAD,
             event_keys=(f"action:{message_ts}:{button}:{user_id}",),
             start_conversation=False,
+            answers_question=True,
         ),
         signal_ts=conversation.thread_ts,
     )
+    if intake.refused and body.get("response_url"):
+        click.respond(text=intake.refused, response_type="ephemeral", replace_original=False)
 
 
 def _feedback(click: Click) -> None:
