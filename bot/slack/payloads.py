@@ -70,12 +70,25 @@ class HomeOpened(_Loose):
     channel: str | None = Field(default=None, pattern=_ID)
 
 
+class Authorization(_Loose):
+    """One installation an event is for (Bolt reads the first to authorize)."""
+
+    team_id: str | None = Field(default=None, pattern=_ID)
+    user_id: str | None = Field(default=None, pattern=_ID)
+    enterprise_id: str | None = Field(default=None, pattern=_ID)
+    is_bot: bool | None = None
+    is_enterprise_install: bool | None = None
+
+
 class EventEnvelope(_Loose):
     """An `event_callback` envelope."""
 
     type: Literal["event_callback"]
     event_id: str = Field(min_length=1, max_length=100)
     team_id: str | None = Field(default=None, pattern=_ID)
+    api_app_id: str | None = Field(default=None, pattern=_ID)
+    enterprise_id: str | None = Field(default=None, pattern=_ID)
+    authorizations: list[Authorization] | None = None
     event: dict[str, Any]
 
 
@@ -97,6 +110,35 @@ class ActionUser(_Loose):
     id: str = Field(pattern=_ID)
 
 
+class Named(_Loose):
+    """A team, enterprise or channel, as interactivity payloads name them."""
+
+    id: str = Field(pattern=_ID)
+
+
+class ViewRef(_Loose):
+    """The view an interaction came from, as far as Bolt reads it."""
+
+    id: str | None = Field(default=None, max_length=100)
+    team_id: str | None = Field(default=None, pattern=_ID)
+    app_id: str | None = Field(default=None, pattern=_ID)
+    callback_id: str | None = Field(default=None, max_length=255)
+
+
+class Interaction(_Loose):
+    """Any interactivity payload: the fields Bolt reads to route and authorize it."""
+
+    type: str = Field(min_length=1, max_length=40)
+    user: ActionUser | None = None
+    team: Named | None = None
+    enterprise: Named | None = None
+    channel: Named | None = None
+    view: ViewRef | None = None
+    trigger_id: str = Field(default="", max_length=200)
+    callback_id: str | None = Field(default=None, max_length=255)
+    response_url: str | None = None
+
+
 class Action(_Loose):
     """One clicked element."""
 
@@ -107,17 +149,14 @@ class Action(_Loose):
     selected_option: dict[str, Any] | None = None
 
 
-class BlockActions(_Loose):
+class BlockActions(Interaction):
     """A `block_actions` payload."""
 
     type: Literal["block_actions"]
     user: ActionUser
     actions: list[Action] = Field(min_length=1)
-    trigger_id: str = Field(default="", max_length=200)
     container: dict[str, Any] = Field(default_factory=dict)
-    channel: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
-    response_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +177,9 @@ def read_request(body: Any) -> StoredRequest | None:
             return _event(EventEnvelope.model_validate(body))
         if body.get("type") == "block_actions":
             return _action(BlockActions.model_validate(body))
+        if "type" in body and "command" not in body:  # views, shortcuts, suggestions…
+            Interaction.model_validate(body)  # Bolt answers them; nothing is stored
+            return None
         if "command" in body:
             command = SlashCommand.model_validate(body)
             return StoredRequest(kind="command", key=f"command:{command.trigger_id}", thread_key="")
@@ -172,7 +214,7 @@ def _event(envelope: EventEnvelope) -> StoredRequest | None:
 
 def _action(payload: BlockActions) -> StoredRequest:
     container = payload.container
-    channel = str(container.get("channel_id") or (payload.channel or {}).get("id") or "")
+    channel = str(container.get("channel_id") or (payload.channel.id if payload.channel else ""))
     thread = str(container.get("thread_ts") or container.get("message_ts") or "")
     action = payload.actions[0]
     key = payload.trigger_id or f"{channel}:{action.action_ts}:{payload.user.id}"

@@ -147,3 +147,74 @@ def test_unsigned_and_badly_stamped_garbage_gets_a_401(harness: SlackHarness) ->
     )
     assert stamped.status == 401
     _nothing_happened(harness)
+
+
+# Every kind of request the door accepts, each with its fields filled with garbage: an
+# event envelope, a slash command's form, and each interactivity payload Bolt reads.
+_KINDS = {
+    "event_callback": {"event_id": "Ev1", "team_id": "T0001", "api_app_id": "A0001"},
+    "block_actions": {"trigger_id": "1.2.3"},
+    "view_submission": {"trigger_id": "1.2.3"},
+    "view_closed": {},
+    "shortcut": {"callback_id": "c", "trigger_id": "1.2.3"},
+    "message_action": {"callback_id": "c", "trigger_id": "1.2.3"},
+    "block_suggestion": {"action_id": "a"},
+}
+_FIELDS = ("user", "team", "view", "authorizations", "enterprise", "channel", "event", "actions")
+
+
+@given(
+    kind=st.sampled_from(sorted(_KINDS)),
+    garbage=st.dictionaries(st.sampled_from(_FIELDS), _json, min_size=1, max_size=4),
+)
+@_SETTINGS
+def test_every_kind_with_garbage_fields_gets_no_500(
+    harness: SlackHarness, kind: str, garbage: dict[str, Any]
+) -> None:
+    body = {"type": kind, **_KINDS[kind], **garbage}
+    if kind == "event_callback":
+        response = harness.post(json.dumps(body), content_type="application/json")
+    else:
+        form = urlencode({"payload": json.dumps(body)})
+        response = harness.post(form, content_type="application/x-www-form-urlencoded")
+    assert response.status in (200, 400, 404), (response, body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"authorizations": "T0001"},
+        {"authorizations": [None]},
+        {"authorizations": [{"team_id": 7, "user_id": []}]},
+    ],
+)
+def test_an_envelope_with_garbled_authorizations_is_refused(
+    harness: SlackHarness, body: dict[str, Any]
+) -> None:
+    envelope = harness.envelope(
+        {"type": "app_mention", "user": "U1", "text": "hi", "ts": "1.2", "channel": CHANNEL}
+    )
+    envelope.update(body)
+    response = harness.post(json.dumps(envelope), content_type="application/json")
+    assert response.status == 400, response
+    _nothing_happened(harness)
+
+
+@pytest.mark.parametrize("kind", ["view_submission", "view_closed"])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        {"view": "v"},
+        {"view": {"team_id": 5}},
+        {"user": "U1"},
+        {"team": ["T"]},
+    ],
+)
+def test_view_payloads_with_garbage_get_no_500(
+    harness: SlackHarness, kind: str, garbage: dict[str, Any]
+) -> None:
+    payload = {"type": kind, "user": {"id": "U1"}, "team": {"id": "T0001"}, **garbage}
+    form = urlencode({"payload": json.dumps(payload)})
+    response = harness.post(form, content_type="application/x-www-form-urlencoded")
+    assert response.status in (200, 400, 404), response
+    _nothing_happened(harness)
