@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.config import Settings
 from bot.slack.workspaces import WorkspaceNotInstalledError
 from bot.store import oauth_tables
 from tests.fakes.anthropic_server import FakeAnthropic
@@ -23,6 +24,19 @@ SECOND_CHANNEL = "C2DESK"
 CAROL = "U3CAROL"
 
 
+def _oauth_settings(tmp_path: Path, slack: FakeSlack, model: FakeAnthropic) -> Settings:
+    """OAuth mode, with the workspace served before OAuth was turned on (SLACK_BOT_TOKEN)."""
+    return make_settings(
+        tmp_path,
+        model,
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SECRET,
+        slack_api_url=slack.api_url,
+        slack_client_id=slack.client_id,
+        slack_client_secret=slack.client_secret,
+    )
+
+
 @pytest.fixture
 def oauth_harness(
     tmp_path: Path,
@@ -30,15 +44,7 @@ def oauth_harness(
     fake_anthropic: FakeAnthropic,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[SlackHarness]:
-    settings = make_settings(
-        tmp_path,
-        fake_anthropic,
-        slack_bot_token="xoxb-test",  # the workspace served before OAuth was turned on
-        slack_signing_secret=SECRET,
-        slack_api_url=fake_slack.api_url,
-        slack_client_id=fake_slack.client_id,
-        slack_client_secret=fake_slack.client_secret,
-    )
+    settings = _oauth_settings(tmp_path, fake_slack, fake_anthropic)
     with serving(settings, fake_slack, fake_anthropic, monkeypatch) as running:
         yield running
 
@@ -212,15 +218,7 @@ def test_without_an_app_id_anywhere_the_token_workspace_is_still_served(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake_slack.fail_next("bots.info", error="missing_scope", extra={"needed": "users:read"})
-    settings = make_settings(
-        tmp_path,
-        fake_anthropic,
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SECRET,
-        slack_api_url=fake_slack.api_url,
-        slack_client_id=fake_slack.client_id,
-        slack_client_secret=fake_slack.client_secret,
-    )
+    settings = _oauth_settings(tmp_path, fake_slack, fake_anthropic)
     with serving(settings, fake_slack, fake_anthropic, monkeypatch) as harness:
         assert _stored_apps(harness, "T0001") == [""]
         harness.anthropic.reply_tool_use("ask_clarifying_questions", QUESTIONS)

@@ -22,17 +22,25 @@ from bot.store.models import (
 LEASE = timedelta(minutes=5)
 
 
+def _conversations(session: Session, count: int) -> list[int]:
+    """`count` new conversations of one person in one channel; their ids."""
+    ids = []
+    for number in range(count):
+        conversation = Conversation(
+            team_id="T", channel_id="C", thread_ts=f"{number}.0", requester_id="U"
+        )
+        session.add(conversation)
+        session.flush()
+        assert conversation.id is not None
+        ids.append(conversation.id)
+    return ids
+
+
 def _queue_turns(engine: Engine, count: int) -> None:
     upgrade(engine)
     with session_scope(engine) as session:
-        for number in range(count):
-            conversation = Conversation(
-                team_id="T", channel_id="C", thread_ts=f"{number}.0", requester_id="U"
-            )
-            session.add(conversation)
-            session.flush()
-            assert conversation.id is not None
-            crud.enqueue_turn(session=session, conversation_id=conversation.id)
+        for conversation_id in _conversations(session, count):
+            crud.enqueue_turn(session=session, conversation_id=conversation_id)
 
 
 def _claim_all_concurrently(engine: Engine, workers: int) -> list[list[int]]:
@@ -217,18 +225,12 @@ def test_a_batch_of_stored_requests_never_holds_two_of_one_thread(sqlite_engine:
 def _queue_runs(engine: Engine, conversations: int, per_conversation: int) -> None:
     upgrade(engine)
     with session_scope(engine) as session:
-        for number in range(conversations):
-            conversation = Conversation(
-                team_id="T", channel_id="C", thread_ts=f"{number}.0", requester_id="U"
-            )
-            session.add(conversation)
-            session.flush()
-            assert conversation.id is not None
+        for conversation_id in _conversations(session, conversations):
             for _ in range(per_conversation):
                 crud.add_implementation_run(
                     session=session,
                     run=ImplementationRun(
-                        conversation_id=conversation.id, repo="api", branch="b", requested_by="U"
+                        conversation_id=conversation_id, repo="api", branch="b", requested_by="U"
                     ),
                 )
 
