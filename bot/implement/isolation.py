@@ -90,7 +90,7 @@ def protected_paths(settings: Settings, *, cwd: Path | None = None) -> list[Path
         places.append(Path(database).parent)
     with contextlib.suppress(RepoConfigError):  # a broken REPOS reaches no run; doctor says so
         places += [spec.path for spec in parse_repo_specs(settings.repos) if spec.path is not None]
-    resolved = {(p if p.is_absolute() else cwd / p).expanduser().resolve() for p in places}
+    resolved = {(cwd / p.expanduser()).resolve() for p in places}  # absolute p: cwd / p is p
     return sorted(p for p in resolved if p != Path(p.anchor))  # hiding `/` hides everything
 
 
