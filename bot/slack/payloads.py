@@ -8,7 +8,7 @@ does not act on), or garbage (`InvalidPayloadError`: answered 400, never stored 
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 _TS = r"^\d{1,12}\.\d{1,9}$"
 _ID = r"^[A-Z0-9][A-Za-z0-9_.-]{0,40}$"
@@ -137,6 +137,17 @@ class Interaction(_Loose):
     trigger_id: str = Field(default="", max_length=200)
     callback_id: str | None = Field(default=None, max_length=255)
     response_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _present_means_an_object(cls, data: Any) -> Any:
+        # Bolt reads these wherever they are present: present, they must not be null
+        # (`enterprise` may be: Slack sends `"enterprise": null` outside Enterprise Grid).
+        if isinstance(data, dict):
+            for key in ("user", "team", "channel", "view"):
+                if key in data and data[key] is None:
+                    raise ValueError(f"{key} is null")
+        return data
 
 
 class Action(_Loose):
