@@ -132,6 +132,28 @@ def render_deliverable(deliverable: dict[str, str]) -> str:
     return "\n\n".join(parts)
 
 
+def partial_text(name: str, data: Any) -> str:
+    """What a deliverable tool's input, still being written, shows so far (a preview): the
+    plan's title, summary and document, or the questions' intro and questions."""
+    if not isinstance(data, dict):
+        return ""
+    if name == DELIVER:
+        title = data.get("title")
+        parts: list[Any] = [f"# {title}" if isinstance(title, str) and title else ""]
+        parts += [data.get("summary"), data.get("document")]
+        return "\n\n".join(part for part in parts if isinstance(part, str) and part)
+    if name == ASK_QUESTIONS:
+        intro = data.get("intro")
+        lines = [intro] if isinstance(intro, str) and intro else []
+        questions = data.get("questions")
+        for number, question in enumerate(questions if isinstance(questions, list) else [], 1):
+            text = question.get("question") if isinstance(question, dict) else None
+            if isinstance(text, str) and text:
+                lines.append(f"{number}. {text}")
+        return "\n".join(lines)
+    return ""
+
+
 def with_sources(document: str, sources: list[str]) -> str:
     """Add a Sources section naming the files the agent read that the document doesn't cite."""
     missing = [source for source in sources if source.split("@")[0].split(":")[-1] not in document]

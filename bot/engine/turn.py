@@ -14,6 +14,7 @@ from bot.engine.conversation_tools import (
     CONVERSATION_TOOLS,
     DELIVER,
     input_error,
+    partial_text,
 )
 from bot.engine.prompt import estimate_tokens, system_prompt, thread_for_model
 from bot.llm.client import Completion, LLMClient
@@ -163,6 +164,7 @@ def _loop(
                 tools=offered,
                 tool_choice=tool_choice,
                 on_text=on_text,
+                tool_text=partial_text,
             )
         else:
             completion = llm.complete(

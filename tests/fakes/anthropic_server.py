@@ -1095,7 +1095,8 @@ class FakeAnthropic:
                     send("content_block_delta", {"index": index, "delta": delta})
             else:
                 send("content_block_start", {"index": index, "content_block": _start_of(block)})
-                for chunk in ["", *_text_chunks(json.dumps(block.input))]:
+                arguments = json.dumps(block.input)  # a long input arrives in many deltas
+                for chunk in ["", *_text_chunks(arguments, parts=max(3, len(arguments) // 200))]:
                     delta = {"type": "input_json_delta", "partial_json": chunk}
                     send("content_block_delta", {"index": index, "delta": delta})
             is_last = index == len(reply.content) - 1

@@ -45,8 +45,10 @@ def _plan_turn(harness: SlackHarness) -> str:
 
 def test_a_plan_streams_with_progress_steps_and_ends_as_one_reply(harness: SlackHarness) -> None:
     thread = _plan_turn(harness)
-    reply = harness.wait_for_text(CHANNEL, thread, "OAuth login")
+    streaming = harness.wait_for_text(CHANNEL, thread, "OAuth login")  # as it streams
     harness.wait_idle()
+    reply = harness.slack.message(CHANNEL, streaming["ts"])  # as the reply made it
+    assert reply is not None
 
     [started] = harness.slack.calls_to("chat.startStream")
     assert started["recipient_team_id"] == TEAM
@@ -170,3 +172,42 @@ def test_a_turn_stopped_midway_leaves_a_note_where_it_was_streaming(
     [streamed] = [m for m in harness.bot_messages(CHANNEL, thread) if m.get("stream_state")]
     assert visible_text(streamed) == "Stopped before finishing."
     assert harness.slack.calls_to("chat.update")[-1]["ts"] == streamed["ts"]
+
+
+def test_a_plan_written_through_the_tool_streams_and_ends_as_one_reply_with_buttons(
+    harness: SlackHarness,
+) -> None:
+    document = "## Design\n\n" + "Each step of the sign-in flow, written out in full. " * 60
+    plan = {**PLAN, "document": document}
+    harness.anthropic.reply_tool_use("deliver_result", plan)  # no words before: only the tool
+    thread = harness.mention("Add Google sign-in")
+    streaming = harness.wait_for_text(CHANNEL, thread, "OAuth login")  # as it streams
+    harness.wait_idle()
+    reply = harness.slack.message(CHANNEL, streaming["ts"])  # as the reply made it
+    assert reply is not None
+
+    [started] = harness.slack.calls_to("chat.startStream")
+    assert started["recipient_team_id"] == TEAM and started["recipient_user_id"] == ALICE
+    streamed = "".join(
+        chunk.get("text", "")
+        for call in ("chat.startStream", "chat.appendStream")
+        for params in harness.slack.calls_to(call)
+        for chunk in params.get("chunks", [])
+        if chunk["type"] == "markdown_text"
+    )
+    assert streamed.startswith("# OAuth login\n\nAdd Google and GitHub sign-in")
+    assert "Each step of the sign-in flow" in streamed and len(streamed) > 2000
+    assert harness.slack.calls_to("chat.stopStream")
+    assert len(harness.slack.calls_to("chat.appendStream")) > 3  # it grew as it was written
+    # one message carries the plan: the streamed one became the deliverable, buttons and all
+    # (the long plan also comes as a file, its own message)
+    [only] = [m for m in harness.bot_messages(CHANNEL, thread) if not m.get("files")]
+    assert only["ts"] == reply["ts"]
+    assert harness.slack.calls_to("chat.postMessage") == []
+    labels = [
+        element["text"]["text"]
+        for block in only.get("blocks") or []
+        for element in block.get("elements") or []
+        if element.get("type") == "button"
+    ]
+    assert labels, only
