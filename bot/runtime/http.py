@@ -60,9 +60,15 @@ def build_http_app(
         except InvalidPayloadError as problem:
             log.info("refused a malformed request: %s", problem)
             return _refuse(400, "invalid payload")
-        bolt_request = SlackRequest(
-            body=body_text, query=str(request.query_params), headers=headers
-        )
+        try:
+            bolt_request = SlackRequest(
+                body=body_text, query=str(request.query_params), headers=headers
+            )
+        except (TypeError, KeyError, IndexError, AttributeError, ValueError) as problem:
+            # Bolt reads ids from wherever they may be (authorizations, team, view, …) as it
+            # builds the request: a shape the checks above let through still gets a 400.
+            log.info("refused a request Bolt cannot read: %s", type(problem).__name__)
+            return _refuse(400, "invalid payload")
         with SLACK_ACK_SECONDS.time():
             bolt_response = await run_in_threadpool(slack.app.dispatch, bolt_request)
         return Response(

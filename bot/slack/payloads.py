@@ -137,6 +137,7 @@ class Interaction(_Loose):
     trigger_id: str = Field(default="", max_length=200)
     callback_id: str | None = Field(default=None, max_length=255)
     response_url: str | None = None
+    authorizations: list[Authorization] | None = None
 
     @model_validator(mode="before")
     @classmethod

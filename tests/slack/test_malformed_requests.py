@@ -168,7 +168,7 @@ _FIELDS = ("user", "team", "view", "authorizations", "enterprise", "channel", "e
     kind=st.sampled_from(sorted(_KINDS)),
     garbage=st.dictionaries(st.sampled_from(_FIELDS), _json, min_size=1, max_size=4),
 )
-@_SETTINGS
+@settings(_SETTINGS, max_examples=200)
 def test_every_kind_with_garbage_fields_gets_no_500(
     harness: SlackHarness, kind: str, garbage: dict[str, Any]
 ) -> None:
@@ -211,6 +211,9 @@ def test_an_envelope_with_garbled_authorizations_is_refused(
         {"user": "U1"},
         {"user": None},
         {"team": ["T"]},
+        {"authorizations": False},
+        {"authorizations": ["T"]},
+        {"enterprise": "E1", "authorizations": [{}]},
     ],
 )
 def test_view_payloads_with_garbage_get_no_500(
