@@ -138,6 +138,7 @@ class Interaction(_Loose):
     callback_id: str | None = Field(default=None, max_length=255)
     response_url: str | None = None
     authorizations: list[Authorization] | None = None
+    event: dict[str, Any] | None = None  # Bolt's self-event filter reads it on any request
 
     @model_validator(mode="before")
     @classmethod
@@ -145,7 +146,7 @@ class Interaction(_Loose):
         # Bolt reads these wherever they are present: present, they must not be null
         # (`enterprise` may be: Slack sends `"enterprise": null` outside Enterprise Grid).
         if isinstance(data, dict):
-            for key in ("user", "team", "channel", "view"):
+            for key in ("user", "team", "channel", "view", "event"):
                 if key in data and data[key] is None:
                     raise ValueError(f"{key} is null")
         return data
