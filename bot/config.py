@@ -1,7 +1,11 @@
 """Every setting agentdesk reads, from the environment and `.env`, documented once here."""
 
+import os
+import re
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -322,3 +326,36 @@ def split_ids(value: str) -> frozenset[str]:
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings()
+
+
+_SECRET_NAME = re.compile(
+    r"(^|_)(TOKENS?|SECRETS?|PASSWORD|PASSWD|CREDENTIALS?|APIKEY)(_|$)|_KEY$", re.IGNORECASE
+)
+
+
+def held_secrets(
+    settings: Settings,
+    *,
+    token_variables: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Every secret agentdesk holds, value -> the name it goes by."""
+    environ = os.environ if environ is None else environ
+    found: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            found[value.get_secret_value()] = name.upper()
+    password = urlsplit(settings.database_url).password
+    if password:
+        found[password] = "the database password"
+    for name in token_variables:
+        if environ.get(name, "").strip():
+            found[environ[name].strip()] = name
+    for name, value in environ.items():
+        if _SECRET_NAME.search(name) and value.strip():
+            found.setdefault(value.strip(), name)
+    for value, name in list(found.items()):
+        if ":" in value:  # `user:password` tokens: the password alone too
+            found.setdefault(value.split(":", 1)[1], name)
+    return found

@@ -343,18 +343,14 @@ def _stop_on_sigterm() -> None:
 
 
 def _configure_logging() -> None:
-    from bot.config import get_settings
+    from bot.config import get_settings, held_secrets
     from bot.observability.logs import configure_logging
+    from bot.repos.spec import RepoConfigError, parse_repo_specs
 
     settings = get_settings()
-    secrets = [
-        secret.get_secret_value()
-        for secret in (
-            settings.slack_bot_token,
-            settings.slack_app_token,
-            settings.slack_signing_secret,
-            settings.anthropic_api_key,
-        )
-        if secret is not None
-    ]
-    configure_logging(log_format=settings.log_format, secrets=secrets)
+    tokens: list[str] = []
+    with contextlib.suppress(RepoConfigError):  # doctor and start-up report a broken REPOS
+        tokens = [spec.token_env for spec in parse_repo_specs(settings.repos) if spec.token_env]
+    configure_logging(
+        log_format=settings.log_format, secrets=held_secrets(settings, token_variables=tokens)
+    )

@@ -6,24 +6,15 @@ tokens (detect-secrets' regular-expression detectors, plus Anthropic keys). It n
 finds, never the value, and blanks values out of text bound for Slack, a pull request or a log.
 """
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-from pydantic import SecretStr
-
-from bot.config import Settings
 
 REDACTED = "[redacted]"
 _MIN_SECRET_CHARS = 8  # shorter values would match ordinary text
-_SECRET_NAME = re.compile(
-    r"(^|_)(TOKENS?|SECRETS?|PASSWORD|PASSWD|CREDENTIALS?|APIKEY)(_|$)|_KEY$", re.IGNORECASE
-)
 _ANTHROPIC_KEY = re.compile(r"sk-ant-[A-Za-z0-9_-]{20,}")
 
 
@@ -103,34 +94,6 @@ class SecretGuard:
         for _, match in list(self._shapes(text)):
             text = text.replace(match, REDACTED)
         return text
-
-
-def held_secrets(
-    settings: Settings,
-    *,
-    token_variables: Iterable[str] = (),
-    environ: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """Every secret agentdesk holds, value -> the name it goes by."""
-    environ = os.environ if environ is None else environ
-    found: dict[str, str] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, SecretStr) and value.get_secret_value():
-            found[value.get_secret_value()] = name.upper()
-    password = urlsplit(settings.database_url).password
-    if password:
-        found[password] = "the database password"
-    for name in token_variables:
-        if environ.get(name, "").strip():
-            found[environ[name].strip()] = name
-    for name, value in environ.items():
-        if _SECRET_NAME.search(name) and value.strip():
-            found.setdefault(value.strip(), name)
-    for value, name in list(found.items()):
-        if ":" in value:  # `user:password` tokens: the password alone too
-            found.setdefault(value.split(":", 1)[1], name)
-    return found
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

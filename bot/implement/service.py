@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.agents.registry import AgentRegistry
-from bot.config import Settings
+from bot.config import Settings, held_secrets
 from bot.engine.desk import Desk
 from bot.engine.identity import is_dead, process_id
 from bot.engine.views import ThreadRef, thread_of
@@ -32,7 +32,7 @@ from bot.implement.claude_code import (
     run_claude_code,
 )
 from bot.implement.isolation import RunIsolation, isolated_run
-from bot.implement.leaks import Finding, SecretGuard, held_secrets
+from bot.implement.leaks import Finding, SecretGuard
 from bot.implement.pull_request import PullRequestError, open_or_update_pull_request
 from bot.implement.targets import RepoTarget, TargetError, parse_github_repos, target_for
 from bot.implement.worktree import (

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from bot.config import held_secrets
 from bot.implement.cli_launcher import run_environment
 from bot.implement.isolation import isolated_run, protected_paths
-from bot.implement.leaks import SecretGuard, held_secrets, unsafe_file
+from bot.implement.leaks import SecretGuard, unsafe_file
 from tests.support import make_settings
 
 
