@@ -15,6 +15,7 @@ from bot.observability.logs import (
     SecretMask,
     configure_logging,
 )
+from bot.store.db import head_revision, make_engine, upgrade
 from tests.engine.test_conversation import inbound
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.support import RecordingPoster, desk_with, make_settings
@@ -96,3 +97,54 @@ def test_text_lines_name_the_conversation() -> None:
     finally:
         log.removeHandler(handler)
     assert buffer.getvalue().splitlines() == ["inside [conversation 42]", "outside"]
+
+
+def _migration_lines(records: list[dict[str, object]]) -> list[dict[str, object]]:
+    """What alembic and the migrating code logged."""
+    return [r for r in records if str(r["logger"]).startswith(("alembic", "bot.store.db"))]
+
+
+def test_a_start_logs_one_line_naming_what_was_migrated(
+    tmp_path: Path, logged: io.StringIO
+) -> None:
+    with FakeAnthropic() as fake, desk_with(make_settings(tmp_path, fake, migrated=False)):
+        pass  # a fresh start: every migration is applied
+    head = head_revision()
+    [line] = _migration_lines(_records(logged))
+    assert line["level"] == "INFO"
+    assert line["logger"] == "bot.store.db"
+    migrations = int(str(head))
+    assert line["message"] == (
+        f"database migrated from an empty schema to {head} ({migrations} migrations)"
+    )
+    assert "Running upgrade" not in logged.getvalue()
+
+    logged.truncate(0)
+    logged.seek(0)
+    with FakeAnthropic() as fake, desk_with(make_settings(tmp_path, fake)):
+        pass  # the next start finds nothing to do
+    [line] = _migration_lines(_records(logged))
+    assert (line["level"], line["message"]) == ("INFO", f"database schema is current ({head})")
+
+
+def test_a_partial_upgrade_names_both_revisions_and_alembics_lines_are_debug(
+    tmp_path: Path, logged: io.StringIO
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'partial.db'}")
+    try:
+        upgrade(engine, "0003")
+        logged.truncate(0)
+        logged.seek(0)
+        logging.getLogger().setLevel(logging.DEBUG)
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    head = str(head_revision())
+    records = _records(logged)
+    info = [r for r in _migration_lines(records) if r["level"] == "INFO"]
+    assert [r["message"] for r in info] == [
+        f"database migrated from 0003 to {head} ({int(head) - 3} migrations)"
+    ]
+    running = [r for r in records if str(r["message"]).startswith("Running upgrade")]
+    assert [r["level"] for r in running] == ["DEBUG"] * (int(head) - 3)
+    assert str(running[0]["message"]).startswith("Running upgrade 0003 -> 0004")

@@ -104,7 +104,8 @@ def configure_logging(
     root.setLevel(level)
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
     # Library chatter at every start: alembic's plugin list and dialect notes, APScheduler's
-    # job bookkeeping. What was migrated, and that this process runs the scheduler, stay.
+    # job bookkeeping. That this process runs the scheduler stays; what was migrated is one
+    # line from `bot.store.db.upgrade`, alembic's line per migration goes down to DEBUG.
     for chatty in ("alembic.runtime.plugins", "apscheduler"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     migration = logging.getLogger("alembic.runtime.migration")
@@ -114,7 +115,13 @@ def configure_logging(
 
 
 class _MigrationNotes(logging.Filter):
-    """Drops alembic's notes on the dialect ("Context impl …", "Will assume …")."""
+    """Drops alembic's notes on the dialect ("Context impl …", "Will assume …") and turns its
+    line per migration ("Running upgrade 0003 -> 0004, …") into a DEBUG line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(("Context impl", "Will assume"))
+        if str(record.msg).startswith(("Context impl", "Will assume")):
+            return False
+        if record.levelno == logging.INFO and record.getMessage().startswith("Running "):
+            record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True

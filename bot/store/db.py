@@ -1,5 +1,6 @@
 """Database engines, sessions and migrations."""
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import QueuePool, StaticPool
+from sqlalchemy.sql import ClauseElement, Insert, Update
 from sqlmodel import Session
 
 if TYPE_CHECKING:
@@ -18,6 +20,10 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SUPPORTED_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
 URL_EXAMPLES = "sqlite:///agentdesk.db, or postgresql+psycopg://user:password@host:5432/dbname"
+
+_VERSION_TABLE = "alembic_version"
+
+log = logging.getLogger(__name__)
 
 
 class DatabaseUrlError(ValueError):
@@ -127,10 +133,35 @@ def alembic_config(engine: Engine) -> "Config":
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply the migrations up to `revision` (the latest by default)."""
+    """Apply the migrations up to `revision` (the latest by default) and log one line saying
+    what that changed; alembic's line per migration stays at DEBUG."""
     from alembic import command
 
-    command.upgrade(alembic_config(engine), revision)
+    before = current_revision(engine)
+    stamps: list[ClauseElement] = []
+
+    def count_stamp(_connection: Any, clause: ClauseElement, *_args: Any) -> None:
+        # Alembic records each migration it applies in its version table. Counted as they
+        # happen: a process that waited while another migrated the database applied none.
+        if isinstance(clause, Insert | Update) and clause.table.description == _VERSION_TABLE:
+            stamps.append(clause)
+
+    event.listen(engine, "before_execute", count_stamp)
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    finally:
+        event.remove(engine, "before_execute", count_stamp)
+    after = current_revision(engine) or "no migrations"
+    if not stamps:
+        log.info("database schema is current (%s)", after)
+        return
+    log.info(
+        "database migrated from %s to %s (%d migration%s)",
+        before or "an empty schema",
+        after,
+        len(stamps),
+        "" if len(stamps) == 1 else "s",
+    )
 
 
 def head_revision() -> str | None:

@@ -8,8 +8,8 @@ with an empty body and a JSON content type). Every response is ``{"ok": …}`` J
 ``x-oauth-scopes`` header.
 
 Besides recording calls, the fake keeps a small model of the workspace - channels, messages,
-threads, reactions, files, assistant statuses and ephemeral messages - so tests can assert
-on what a channel shows rather than on raw request payloads::
+threads, reactions, files, user groups, assistant statuses and ephemeral messages - so tests
+can assert on what a channel shows rather than on raw request payloads::
 
     with FakeSlack() as fake:
         client = WebClient(token="xoxb-test", base_url=fake.api_url)
@@ -18,6 +18,11 @@ on what a channel shows rather than on raw request payloads::
         assert [m["text"] for m in fake.thread("C1", parent)] == ["hello <@UBOT>", "hi!"]
 
 Failures can be injected per method with `FakeSlack.fail_next`.
+
+Answers carry what Slack's method references and response types promise, and fields those
+mark optional (a user's names and time zone, a message's ``team``, ``auth.test``'s
+``app_id``, ``response_metadata`` on a last page) only when a test configures them: code
+that needs such a field has to cope with its absence, as it must against Slack.
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
 
 __all__ = [
     "DEFAULT_BOT_SCOPES",
@@ -79,6 +86,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.add": ("reactions:write",),
     "reactions.remove": ("reactions:write",),
     "users.info": ("users:read",),
+    "usergroups.list": ("usergroups:read",),
+    "usergroups.users.list": ("usergroups:read",),
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
 }
@@ -104,7 +113,6 @@ SESSION_STATUSES = ("processing", "active", "suspended", "closed")
 MAX_LOADING_MESSAGES = 10
 """Maximum number of ``loading_messages`` for ``assistant.threads.setStatus``."""
 
-_DEFAULT_TZ = ("America/Los_Angeles", "Pacific Standard Time", -28_800)
 _DEFAULT_REPLIES_LIMIT = 1000
 _DEFAULT_HISTORY_LIMIT = 100
 
@@ -227,6 +235,16 @@ def _truthy(value: Any) -> bool:
     if isinstance(value, int):
         return value != 0
     return isinstance(value, str) and value.strip().lower() in {"1", "true", "yes"}
+
+
+def _time_zone(tz: str, label: str | None, offset: int | None, *, at: int) -> JSONDict:
+    """``users.info``'s time zone fields for ``tz``: the label and the offset (seconds east
+    of UTC at ``at``) come from the zone unless given."""
+    moment = datetime.fromtimestamp(at, ZoneInfo(tz))
+    if offset is None:
+        delta = moment.utcoffset()
+        offset = int(delta.total_seconds()) if delta is not None else 0
+    return {"tz": tz, "tz_label": label or moment.tzname() or tz, "tz_offset": offset}
 
 
 def _encode_cursor(ts: str) -> str:
@@ -363,6 +381,8 @@ class FakeSlack:
         app_id: The app id attached to bot messages, and named by ``bots.info``.
         auth_test_names_app: Whether ``auth.test`` also carries ``app_id`` and ``app_name``;
             off by default, as they are optional in Slack's response types.
+        messages_name_team: Whether messages (posted, seeded, listed) carry ``team``; off by
+            default, as it is optional in Slack's message types and not always sent.
         bot_name: The bot user's name.
         users: Users to seed, ``{user_id: keyword arguments of add_user}``.
         channels: Channels to seed, ``{channel_id: keyword arguments of add_channel}``.
@@ -397,8 +417,10 @@ class FakeSlack:
         client_id: str = "1111.2222",
         client_secret: str = "fake-client-secret",  # noqa: S107 (a fake)
         auth_test_names_app: bool = False,
+        messages_name_team: bool = False,
     ) -> None:
         self.auth_test_names_app = auth_test_names_app
+        self.messages_name_team = messages_name_team
         self.tokens: set[str] = set(tokens)
         self.scopes: list[str] = list(scopes)
         self.bot_user_id = bot_user_id
@@ -434,6 +456,7 @@ class FakeSlack:
         self._ephemerals: list[JSONDict] = []
         self._deleted: list[JSONDict] = []
         self._users: dict[str, JSONDict] = {}
+        self._usergroups: dict[str, JSONDict] = {}
         self._reactions: list[JSONDict] = []
         self._statuses: list[JSONDict] = []
         self._current_status: dict[tuple[str, str], str] = {}
@@ -467,6 +490,8 @@ class FakeSlack:
             "reactions.add": self._m_reactions_add,
             "reactions.remove": self._m_reactions_remove,
             "users.info": self._m_users_info,
+            "usergroups.list": self._m_usergroups_list,
+            "usergroups.users.list": self._m_usergroups_users_list,
             "assistant.threads.setStatus": self._m_assistant_set_status,
             "assistant.threads.setTitle": self._m_assistant_set_title,
             "assistant.threads.setSuggestedPrompts": self._m_assistant_set_prompts,
@@ -574,28 +599,32 @@ class FakeSlack:
         name: str | None = None,
         real_name: str | None = None,
         display_name: str | None = None,
-        tz: str = _DEFAULT_TZ[0],
-        tz_label: str = _DEFAULT_TZ[1],
-        tz_offset: int = _DEFAULT_TZ[2],
+        tz: str | None = None,
+        tz_label: str | None = None,
+        tz_offset: int | None = None,
         is_bot: bool = False,
         bot_id: str | None = None,
         email: str | None = None,
         deleted: bool = False,
         **extra: Any,
     ) -> JSONDict:
-        """Add (or replace) a user returned by ``users.info``; returns the user object."""
-        name = name or user_id.lower()
-        real_name = real_name if real_name is not None else name
+        """Add (or replace) a user returned by ``users.info``; returns the user object.
+
+        Only what Slack always sends is there by default: ``real_name``, ``display_name``,
+        ``email`` and the time zone (``tz``, ``tz_label``, ``tz_offset``) appear only when
+        given, as ``users.info`` guarantees no profile field but the ``image_*`` ones.
+        ``tz_label`` and ``tz_offset`` default to what ``tz`` says.
+        """
         profile: JSONDict = {
-            "real_name": real_name,
-            "real_name_normalized": real_name,
-            "display_name": display_name if display_name is not None else "",
-            "display_name_normalized": display_name if display_name is not None else "",
             "team": self.team_id,
             "image_24": f"https://avatars.example/{user_id}_24.png",
             "image_48": f"https://avatars.example/{user_id}_48.png",
             "image_72": f"https://avatars.example/{user_id}_72.png",
         }
+        if real_name is not None:
+            profile.update(real_name=real_name, real_name_normalized=real_name)
+        if display_name is not None:
+            profile.update(display_name=display_name, display_name_normalized=display_name)
         if email is not None:
             profile["email"] = email
         if bot_id is not None:
@@ -604,13 +633,11 @@ class FakeSlack:
         user: JSONDict = {
             "id": user_id,
             "team_id": self.team_id,
-            "name": name,
+            "name": name or user_id.lower(),
             "deleted": deleted,
             "color": "9f69e7",
-            "real_name": real_name,
-            "tz": tz,
-            "tz_label": tz_label,
-            "tz_offset": tz_offset,
+            **({"real_name": real_name} if real_name is not None else {}),
+            **(_time_zone(tz, tz_label, tz_offset, at=self._ts_base) if tz is not None else {}),
             "profile": profile,
             "is_admin": False,
             "is_owner": False,
@@ -625,6 +652,39 @@ class FakeSlack:
         with self._lock:
             self._users[user_id] = user
         return copy.deepcopy(user)
+
+    def add_usergroup(
+        self,
+        usergroup_id: str,
+        handle: str,
+        name: str,
+        users: Iterable[str] = (),
+        *,
+        description: str = "",
+        disabled: bool = False,
+    ) -> JSONDict:
+        """Add (or replace) a user group (``S…``) for ``usergroups.list`` and
+        ``usergroups.users.list``; returns it as ``usergroups.list`` shows it with
+        ``include_users``. A disabled group is listed only with ``include_disabled``."""
+        group: JSONDict = {
+            "id": usergroup_id,
+            "team_id": self.team_id,
+            "is_usergroup": True,
+            "name": name,
+            "description": description,
+            "handle": handle,
+            "is_external": False,
+            "date_create": self._ts_base,
+            "date_update": self._ts_base,
+            "date_delete": self._ts_base if disabled else 0,
+            "created_by": "U0000000",
+            "updated_by": "U0000000",
+            "prefs": {"channels": [], "groups": []},
+            "users": list(users),
+        }
+        with self._lock:
+            self._usergroups[usergroup_id] = group
+        return copy.deepcopy(group)
 
     def add_channel(
         self,
@@ -704,7 +764,7 @@ class FakeSlack:
                 "user": user,
                 "text": text,
                 "client_msg_id": str(uuid.uuid4()),
-                "team": self.team_id,
+                **self._message_team(),
             }
             if blocks is not None:
                 message["blocks"] = copy.deepcopy(blocks)
@@ -1278,7 +1338,7 @@ class FakeSlack:
             "user": self.bot_user_id,
             "bot_id": self.bot_id,
             "app_id": self.app_id,
-            "team": self.team_id,
+            **self._message_team(),
             "text": str(params.get("text") or "")[:MAX_TEXT_CHARS],
             "bot_profile": {
                 "id": self.bot_id,
@@ -1296,6 +1356,10 @@ class FakeSlack:
         if params.get("markdown_text"):
             message["markdown_text"] = params["markdown_text"]
         return message
+
+    def _message_team(self) -> JSONDict:
+        """``{"team": …}`` for a new message when tests asked for it, else nothing."""
+        return {"team": self.team_id} if self.messages_name_team else {}
 
     def _view(self, channel: str, message: JSONDict) -> JSONDict:
         view = copy.deepcopy(message)
@@ -1690,12 +1754,14 @@ class FakeSlack:
             start = _ts_key(_decode_cursor(str(cursor)))
             visible = [m for m in visible if _ts_key(m["ts"]) <= start]
         page, rest = visible[:limit], visible[limit:]
-        return {
+        result: JSONDict = {
             "messages": [self._public(m, include_metadata=include_metadata) for m in page],
             "has_more": bool(rest),
             "pin_count": 0,
-            "response_metadata": {"next_cursor": _encode_cursor(rest[0]["ts"]) if rest else ""},
         }
+        if rest:  # optional in Slack's response types: only a page with more after it has it
+            result["response_metadata"] = {"next_cursor": _encode_cursor(rest[0]["ts"])}
+        return result
 
     def _m_conversations_info(self, params: JSONDict) -> JSONDict:
         channel = self._require(params, "channel", "channel_not_found")
@@ -1756,6 +1822,30 @@ class FakeSlack:
         if user is None:
             raise _SlackError("user_not_found")
         return {"user": copy.deepcopy(user)}
+
+    def _m_usergroups_list(self, params: JSONDict) -> JSONDict:
+        include_users = _truthy(params.get("include_users"))
+        include_count = _truthy(params.get("include_count"))
+        include_disabled = _truthy(params.get("include_disabled"))
+        listed: list[JSONDict] = []
+        for group in self._usergroups.values():
+            if group["date_delete"] and not include_disabled:
+                continue
+            shown = {k: copy.deepcopy(v) for k, v in group.items() if k != "users"}
+            if include_users:
+                shown["users"] = list(group["users"])
+            if include_count:
+                shown["user_count"] = len(group["users"])
+            listed.append(shown)
+        return {"usergroups": listed}
+
+    def _m_usergroups_users_list(self, params: JSONDict) -> JSONDict:
+        usergroup_id = self._require(params, "usergroup")
+        group = self._usergroups.get(usergroup_id)
+        # The fake treats a disabled group as unknown unless include_disabled is set.
+        if group is None or (group["date_delete"] and not _truthy(params.get("include_disabled"))):
+            raise _SlackError("no_such_subteam")
+        return {"users": list(group["users"])}
 
     def _m_assistant_set_status(self, params: JSONDict) -> JSONDict:
         channel_id = self._require(params, "channel_id")
@@ -1828,7 +1918,7 @@ class FakeSlack:
         if len(blocks) > MAX_VIEW_BLOCKS:
             raise _SlackError("invalid_blocks")
         view_id = self._home_views.get(user_id, {}).get("id") or f"V{next(self._file_seq):08d}"
-        published = {
+        published: JSONDict = {
             "id": view_id,
             "team_id": self.team_id,
             "type": "home",

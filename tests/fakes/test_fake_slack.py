@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from slack_bolt import App
@@ -499,3 +499,113 @@ def test_views_publish_and_agent_sessions(fake: FakeSlack, client: WebClient) ->
     with pytest.raises(SlackApiError) as bad:
         client.agents_sessions_setStatus(channel_id="C1", thread_ts="1.000001", status="busy")
     assert bad.value.response["error"] == "invalid_arguments"
+
+
+def test_default_shapes_leave_optional_fields_out() -> None:
+    """Slack guarantees little beyond `ok`: what its response types mark optional is absent
+    unless a test asks for it, so code reading such a field must cope without it."""
+    with FakeSlack() as fake:
+        client = WebClient(token="xoxb-test", base_url=fake.api_url)
+        fake.add_user("U2")
+        user = client.users_info(user="U2")["user"]
+        assert {"id", "team_id", "name", "deleted", "is_bot", "profile"} <= set(user)
+        for optional in ("real_name", "tz", "tz_label", "tz_offset"):
+            assert optional not in user
+        profile = user["profile"]
+        for optional in (
+            "real_name",
+            "real_name_normalized",
+            "display_name",
+            "display_name_normalized",
+            "email",
+            "bot_id",
+        ):
+            assert optional not in profile
+        assert profile["image_48"]  # the only profile fields users.info promises
+
+        identity = client.auth_test()
+        assert "app_id" not in identity.data and "app_name" not in identity.data
+
+        parent = fake.add_user_message("C1", "hello", user="U2")
+        posted = client.chat_postMessage(channel="C1", thread_ts=parent, text="hi")
+        assert "team" not in posted["message"]
+        replies = client.conversations_replies(channel="C1", ts=parent)
+        assert all("team" not in m for m in replies["messages"])
+        assert "response_metadata" not in replies.data  # no next page
+        history = client.conversations_history(channel="C1")
+        assert all("team" not in m for m in history["messages"])
+        assert "response_metadata" not in history.data
+        event = fake.message_event("C1", parent)
+        assert "bot_id" not in event  # a person's message
+
+    with FakeSlack(
+        users={
+            "U2": {
+                "real_name": "Ada Lovelace",
+                "display_name": "ada",
+                "email": "ada@example.com",
+                "tz": "Europe/London",
+            }
+        },
+        auth_test_names_app=True,
+        messages_name_team=True,
+    ) as configured:
+        client = WebClient(token="xoxb-test", base_url=configured.api_url)
+        user = client.users_info(user="U2")["user"]
+        assert (user["real_name"], user["tz"], user["tz_label"]) == (
+            "Ada Lovelace",
+            "Europe/London",
+            "GMT",
+        )
+        assert user["tz_offset"] == 0
+        assert user["profile"]["display_name"] == "ada"
+        assert user["profile"]["email"] == "ada@example.com"
+        assert client.auth_test()["app_id"] == configured.app_id
+        posted = client.chat_postMessage(channel="C1", text="hi")
+        assert posted["message"]["team"] == configured.team_id
+        client.chat_postMessage(channel="C1", text="again")
+        page = client.conversations_history(channel="C1", limit=1)
+        assert page["response_metadata"]["next_cursor"]
+
+
+def test_usergroups_list_and_their_users() -> None:
+    with FakeSlack(scopes=["usergroups:read"]) as fake:
+        client = WebClient(token="xoxb-test", base_url=fake.api_url)
+        fake.add_usergroup("S1", "backend", "Backend team", ["U1", "U2"])
+        fake.add_usergroup("S2", "old-team", "Old team", ["U3"], disabled=True)
+
+        [group] = client.usergroups_list()["usergroups"]
+        assert (group["id"], group["team_id"], group["handle"], group["name"]) == (
+            "S1",
+            "T0001",
+            "backend",
+            "Backend team",
+        )
+        assert "users" not in group and "user_count" not in group
+
+        listed = client.usergroups_list(include_users=True, include_count=True)["usergroups"]
+        assert [(g["id"], g["users"], g["user_count"]) for g in listed] == [("S1", ["U1", "U2"], 2)]
+        with_disabled = client.usergroups_list(include_disabled=True)["usergroups"]
+        assert [g["id"] for g in with_disabled] == ["S1", "S2"]
+        assert with_disabled[1]["date_delete"] > 0
+
+        assert client.usergroups_users_list(usergroup="S1")["users"] == ["U1", "U2"]
+        for unknown in ("S404", "S2"):
+            with pytest.raises(SlackApiError) as missing:
+                client.usergroups_users_list(usergroup=unknown)
+            assert missing.value.response["error"] == "no_such_subteam"
+        assert client.usergroups_users_list(usergroup="S2", include_disabled=True)["users"] == [
+            "U3"
+        ]
+
+    with FakeSlack(scopes=["users:read"]) as narrow:
+        client = WebClient(token="xoxb-test", base_url=narrow.api_url)
+        calls: list[Callable[[], object]] = [
+            client.usergroups_list,
+            lambda: client.usergroups_users_list(usergroup="S1"),
+        ]
+        for call in calls:
+            with pytest.raises(SlackApiError) as refused:
+                call()
+            assert refused.value.response["error"] == "missing_scope"
+            assert refused.value.response["needed"] == "usergroups:read"

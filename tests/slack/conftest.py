@@ -534,7 +534,11 @@ def _find_element(
 def fake_slack() -> Iterator[FakeSlack]:
     with FakeSlack(
         users={
-            ALICE: {"real_name": "Alice Archer", "display_name": "alice"},
+            ALICE: {
+                "real_name": "Alice Archer",
+                "display_name": "alice",
+                "tz": "America/Los_Angeles",
+            },
             BOB: {"real_name": "Bob Baker", "display_name": "bob"},
             OTHER_BOT_USER: {"real_name": "Deploy Bot", "is_bot": True, "bot_id": OTHER_BOT_ID},
         },
