@@ -220,6 +220,12 @@ class Settings(BaseSettings):
     reminder_max: int = Field(
         default=2, ge=0, description="Most reminders one conversation gets (0 turns them off)."
     )
+    escalate_after: float = Field(
+        default=16.0,
+        ge=0,
+        description="Working hours a question or a card ready for sign-off may wait before the "
+        "approvers (or the channel's creator) are asked to step in; 0 turns it off.",
+    )
     working_hours_start: int = Field(
         default=9, ge=0, le=23, description="Hour (in the person's own zone) working hours start."
     )
@@ -284,6 +290,21 @@ class Settings(BaseSettings):
         default=False,
         description="Allow implementation runs in every channel; off, a channel can turn them "
         "on with `/feature channel implement on`.",
+    )
+    approvers: str = Field(
+        default="",
+        description="Who may sign off requirement cards: Slack user ids and user-group ids "
+        "(`U123,S456`), comma-separated; empty means each conversation's requester.",
+    )
+    require_codeowners: bool = Field(
+        default=False,
+        description="Cards are signed off by a code owner of the paths they name (the "
+        "repository's CODEOWNERS), instead of the requester or APPROVERS.",
+    )
+    codeowners_slack: str = Field(
+        default="",
+        description="CODEOWNERS owners as Slack ids, `@user=U123,@org/team=S456,a@b.c=U789`; a "
+        "team without an entry is the Slack user group whose handle is the team's name.",
     )
     implement_approvers: str = Field(
         default="",

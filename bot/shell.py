@@ -23,6 +23,7 @@ Type a request and press Enter. Commands:
   /agent NAME    give this thread to an agent (routing is skipped)
   /agents        list the agents
   /why           how this thread was routed
+  /approve       sign off the thread's requirement card
   /retry         try a failed turn again
   /cancel        cancel this thread
   /help          this help
@@ -45,6 +46,10 @@ class ShellPoster:
             path.write_text(reply.text, encoding="utf-8")
             self.console.print(Panel(Markdown(reply.text), title=f"{who}: deliverable"))
             self.console.print(f"[dim]Saved to {path}[/]")
+        elif reply.kind is MessageKind.CARD:
+            state = (reply.payload or {}).get("state", "")
+            hint = "  (type /approve to sign it off)" if state == "ready for sign-off" else ""
+            self.console.print(Panel(Markdown(reply.text), title=f"requirement card{hint}"))
         elif reply.kind is MessageKind.FAILURE:
             self.console.print(f"[red]{reply.text.replace('Press Retry', 'Type /retry')}[/]")
         elif reply.kind is MessageKind.CHOOSE_AGENT and reply.payload:
@@ -107,6 +112,7 @@ class Shell:
             "/why": lambda _: self._show_routes(all_of_them=True),
             "/retry": lambda _: self._retry(),
             "/cancel": lambda _: self._cancel(),
+            "/approve": lambda _: self._approve(),
         }
         if command in actions:
             return actions[command](argument.strip()) is not False
@@ -186,6 +192,18 @@ class Shell:
             self.console.print("Nothing to retry.")
             return
         self._work()
+
+    def _approve(self) -> None:
+        if self.conversation_id is None:
+            self.console.print("No thread yet: type a request.")
+            return
+        outcome = self.desk.approve(
+            self.conversation_id, version=None, user_id=SHELL_USER, user_name=SHELL_USER
+        )
+        if not outcome:
+            self.console.print(outcome.note or "Nothing to sign off.")
+            return
+        self.desk.flush_outbox(self.poster, conversation_id=self.conversation_id)
 
     def _cancel(self) -> None:
         if self.conversation_id is None or not self.desk.cancel(

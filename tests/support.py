@@ -123,7 +123,7 @@ class RecordingPoster:
             raise ConnectionError("chat unreachable")
         self.posted.append(reply)
         self.threads.append(thread.id)
-        return f"1700000000.{len(self.posted):06d}"
+        return reply.slack_ts or f"1700000000.{len(self.posted):06d}"  # an edit keeps its ts
 
     def post_to_channel(self, *, post: ChannelPost) -> str | None:
         self.channel_posts.append(post)

@@ -38,6 +38,7 @@ def test_shell_routes_asks_and_delivers(tmp_path: Path) -> None:
                 "/agent backend-feature-developer",
                 "I need OAuth login functionality for my users",
                 "Google",
+                "/approve",
                 "/why",
                 "/quit",
                 "never read",
@@ -48,6 +49,12 @@ def test_shell_routes_asks_and_delivers(tmp_path: Path) -> None:
     assert "→ backend-feature-developer (explicit" in text
     assert "Which providers? (Google / GitHub)" in text
     assert "OAuth login" in text and "Add Google sign-in." in text
+    # The card: first with the open question, then answered, then signed off.
+    assert "requirement card" in text and "Acceptance criteria" in text
+    assert "Which providers? (waiting on the requester)" in text
+    assert "Which providers? → Google" in text
+    assert "you signed off the requirement card (version 2)" in text
+    assert "Approved by you" in text
     (plan,) = (tmp_path / "plans").iterdir()
     assert plan.read_text(encoding="utf-8").startswith("# OAuth login")
     assert len(fake.message_requests) == 2
@@ -120,5 +127,11 @@ def test_conversations_can_be_read_back(tmp_path: Path) -> None:
     assert "model → backend-feature-developer" in shown.output
     assert "[questions] backend-feature-developer" in shown.output
     assert "1. Which providers?" in shown.output
+    assert "Requirement card: I need OAuth login" in shown.output
+    assert "Open questions" in shown.output and "Which providers? _(waiting on" in shown.output
+    assert "[card]" not in shown.output  # shown once, above the messages
+    history = runner.invoke(app, ["conversations", "show", "1", "--history"])
+    assert history.exit_code == 0, history.output
+    assert "card version 1 · backend-feature-developer" in history.output
     missing = runner.invoke(app, ["conversations", "show", "99"])
     assert missing.exit_code == 1 and "No conversation 99." in missing.output

@@ -67,11 +67,18 @@ def list_conversations(
 
 
 @conversations_app.command("show")
-def show_conversation(conversation_id: int) -> None:
-    """One conversation: its routing decisions, messages and token usage."""
+def show_conversation(
+    conversation_id: int,
+    history: Annotated[
+        bool, typer.Option("--history", help="Every version of the requirement card too.")
+    ] = False,
+) -> None:
+    """One conversation: its requirement card, routing decisions, messages and token usage."""
     from sqlmodel import Session
 
-    from bot.store import crud
+    from bot.engine.card_keeping import version_texts
+    from bot.store import cards, crud
+    from bot.store.models import MessageKind
 
     console = terminal()
     with Session(open_database()) as session:
@@ -82,6 +89,8 @@ def show_conversation(conversation_id: int) -> None:
         decisions = crud.routing_history(session=session, conversation_id=conversation_id)
         cost = conversation_costs(session, [conversation_id]).get(str(conversation_id), 0.0)
         messages = crud.thread_messages(session=session, conversation_id=conversation_id)
+        card = cards.card_message(session=session, conversation_id=conversation_id)
+        versions = version_texts(session, conversation_id) if history else []
     c = conversation
     console.print(
         f"[bold]#{c.id}[/] {c.title}\n{c.status.value} · agent {c.agent or '-'} · "
@@ -95,6 +104,15 @@ def show_conversation(conversation_id: int) -> None:
         f"{c.cache_write_tokens} written to cache, {c.output_tokens} out; cost ${cost:,.4f}",
         highlight=False,
     )
+    console.rule("requirement card")
+    console.print(card.text if card else "No requirement card yet.", markup=False)
+    for version in versions:
+        console.rule(
+            f"card version {version.version} · {version.author or '-'} · "
+            f"{version.created_at:%Y-%m-%d %H:%M} UTC",
+            style="dim",
+        )
+        console.print(version.text, markup=False)
     console.rule("routing")
     for decision in decisions:
         scores = ", ".join(f"{d['agent']} {d['score']:.2f}" for d in decision.candidates[:4])
@@ -107,6 +125,8 @@ def show_conversation(conversation_id: int) -> None:
         )
     console.rule("messages")
     for message in messages:
+        if message.kind is MessageKind.CARD:
+            continue  # shown above
         who = message.author_name or message.author_id or message.role.value
         posted = f" · posted {message.slack_ts}" if message.slack_ts else ""
         tokens = (

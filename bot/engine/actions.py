@@ -7,14 +7,21 @@ fits (a stale button, a second click) changes nothing and says why in `Outcome.n
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.agents.registry import AgentRegistry
+from bot.config import Settings
+from bot.engine import card_keeping
 from bot.engine.intake import title_of
+from bot.engine.ports import GroupDirectory
+from bot.engine.requirement_card import parse_card
 from bot.engine.states import Transition, can, move, refusal
+from bot.repos import RepoSet
 from bot.routing.decision import RouteMethod
-from bot.store import crud
+from bot.store import cards, crud
 from bot.store.db import session_scope
 from bot.store.models import (
+    CardApproval,
     Conversation,
     ConversationStatus,
     Message,
@@ -160,3 +167,69 @@ def record_feedback(
                 payload={"feedback": rating, "message_id": message_id},
             ),
         )
+
+
+def approve(
+    *,
+    engine: Engine,
+    settings: Settings,
+    repos: RepoSet | None,
+    conversation_id: int,
+    version: int | None,
+    user_id: str,
+    user_name: str | None,
+    directory: GroupDirectory | None,
+) -> Outcome:
+    """Sign off the card's current version, when this person may and nothing is open."""
+    with Session(engine) as session:  # who may is asked before anything is written
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            return _MISSING
+        rule = card_keeping.rule_for(session, conversation, settings=settings, repos=repos)
+    allowed = rule.allows(user_id, team_id=conversation.team_id, directory=directory)
+    with session_scope(engine) as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            return _MISSING
+        if conversation.status in (ConversationStatus.CANCELLED, ConversationStatus.CLOSED):
+            return Outcome(done=False, note=refusal(conversation))
+        card = cards.latest_card(session=session, conversation_id=conversation_id)
+        content = parse_card(card.content) if card else None
+        if card is None or content is None:
+            return Outcome(done=False, note="This request has no requirement card yet.")
+        if version is not None and version != card.version:
+            return Outcome(
+                done=False,
+                note=f"The card changed since (it is at version {card.version} now): "
+                "read it again and approve the current version.",
+            )
+        if content.open_questions:
+            return Outcome(
+                done=False,
+                note="The card still has open questions; it can be signed off once they "
+                "are answered.",
+            )
+        current = cards.current_approval(session=session, conversation_id=conversation_id)
+        if current is not None and current.version == card.version:
+            who = current.user_name or current.user_id
+            return Outcome(done=False, note=f"{who} has signed off this version already.")
+        if not allowed:
+            return Outcome(done=False, note=rule.refusal())
+        cards.add_approval(
+            session=session,
+            approval=CardApproval(
+                conversation_id=conversation_id,
+                version=card.version,
+                user_id=user_id,
+                user_name=user_name,
+            ),
+        )
+        crud.add_assistant_message(
+            session=session,
+            conversation_id=conversation_id,
+            kind=MessageKind.NOTICE,
+            text=f"{user_name or user_id} signed off the requirement card (version "
+            f"{card.version}). It can be built now.",
+        )
+        card_keeping.refresh(session, conversation, settings=settings, repos=repos)
+        return Outcome(done=True)

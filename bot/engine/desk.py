@@ -23,7 +23,7 @@ from bot.engine.inbound import InboundMessage
 from bot.engine.inbox import Inbox
 from bot.engine.intake import Intake, take_in
 from bot.engine.outbox import Outbox
-from bot.engine.ports import Poster, Previewer, TurnPreview
+from bot.engine.ports import GroupDirectory, Poster, Previewer, TurnPreview
 from bot.engine.repo_toolbox import RepoToolbox
 from bot.engine.turn import Toolbox
 from bot.engine.turns import TurnRunner
@@ -158,7 +158,6 @@ class Desk:
         return done
 
     @conversation_scope
-    @conversation_scope
     def run_work(self, work: PendingWork, *, poster: Poster | None = None) -> None:
         """Run one claimed turn, then post what it produced."""
         metrics.turn_waited(available_at=work.available_at, now=utcnow())
@@ -233,6 +232,27 @@ class Desk:
             agent_name=agent_name,
             by=by,
             hand_over=hand_over,
+        )
+
+    def approve(
+        self,
+        conversation_id: int,
+        *,
+        version: int | None,
+        user_id: str,
+        user_name: str | None,
+        directory: GroupDirectory | None = None,
+    ) -> Outcome:
+        """Sign off the conversation's requirement card (the current version)."""
+        return actions.approve(
+            engine=self.engine,
+            settings=self.settings,
+            repos=self.repo_set(),
+            conversation_id=conversation_id,
+            version=version,
+            user_id=user_id,
+            user_name=user_name,
+            directory=directory,
         )
 
     def cancel(self, conversation_id: int, *, by: str | None = None) -> Outcome:
@@ -312,6 +332,8 @@ class Desk:
         return home_summary(
             engine=self.engine,
             registry=self.registry,
+            settings=self.settings,
+            repos=self.repo_set(),
             team_id=team_id,
             user_id=user_id,
             admin=admin,

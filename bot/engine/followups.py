@@ -16,8 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.config import Settings
+from bot.engine import card_keeping
 from bot.engine.calendar import WorkingHours, digest_period, zone
 from bot.engine.states import Transition, move
+from bot.repos import RepoSet
 from bot.store import crud, insights
 from bot.store import followup_queries as queries
 from bot.store.db import session_scope
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 TimezoneOf = Callable[[str], str | None]
 """A person's IANA time zone by user ID, or None when unknown."""
 
+_ESCALATED_STATUSES = (ConversationStatus.AWAITING_USER, ConversationStatus.DELIVERED)
 _IDLE_STATUSES = (
     ConversationStatus.ROUTING,
     ConversationStatus.CHOOSING_AGENT,
@@ -50,6 +53,7 @@ class SweepReport:
     """What one sweep did."""
 
     reminders: int = 0
+    escalations: int = 0
     closed: int = 0
     digest: bool = False
     redacted: int = 0
@@ -59,10 +63,18 @@ class SweepReport:
 class FollowUps:
     """The scheduler's jobs, over the database; adapters post what they store."""
 
-    def __init__(self, *, engine: Engine, settings: Settings, timezone_of: TimezoneOf) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: Settings,
+        timezone_of: TimezoneOf,
+        repos: RepoSet | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.timezone_of = timezone_of
+        self.repos = repos  # where the code owners of a card's paths are read
         self.hours = WorkingHours.parse(
             start_hour=settings.working_hours_start,
             end_hour=settings.working_hours_end,
@@ -73,6 +85,7 @@ class FollowUps:
         """Every follow-up that is due at `now`."""
         return SweepReport(
             reminders=self.send_reminders(now),
+            escalations=self.escalate(now),
             closed=self.auto_close(now),
             digest=self.queue_digest(now),
             redacted=self.apply_retention(now),
@@ -150,6 +163,65 @@ class FollowUps:
             )
             conversation.reminders_sent = number
             conversation.last_reminder_at = now
+            return True
+
+    # Escalation -----------------------------------------------------------------------------
+
+    def escalate(self, now: datetime) -> int:
+        """Ask the approvers (or the channel's creator) to step in where questions or a card's
+        sign-off waited ESCALATE_AFTER working hours; once per wait."""
+        if self.settings.escalate_after <= 0:
+            return 0
+        threshold = timedelta(hours=self.settings.escalate_after)
+        waiting = queries.idle_conversation_ids(
+            engine=self.engine, statuses=_ESCALATED_STATUSES, before=now - threshold
+        )
+        return sum(self._escalate(conversation_id, now, threshold) for conversation_id in waiting)
+
+    def _escalate(self, conversation_id: int, now: datetime, threshold: timedelta) -> bool:
+        with session_scope(self.engine) as session:
+            conversation = queries.lock_conversation(
+                session=session, conversation_id=conversation_id
+            )
+            if conversation is None or conversation.status not in _ESCALATED_STATUSES:
+                return False
+            wait = card_keeping.waiting_for(session, conversation)
+            if wait is None or (
+                conversation.escalated_at is not None and conversation.escalated_at >= wait.since
+            ):
+                return False
+            tz = zone(
+                self.timezone_of(conversation.requester_id),
+                fallback=self.settings.default_timezone,
+            )
+            if self.hours.elapsed(wait.since, now, tz) < threshold:
+                return False
+            rule = card_keeping.rule_for(
+                session, conversation, settings=self.settings, repos=self.repos
+            )
+            named = (
+                rule.user_ids | rule.group_ids
+                if wait.sign_off and rule.user_ids != {conversation.requester_id}
+                else _approvers(self.settings.approvers)
+            ) - {conversation.requester_id}
+            hours = self.settings.escalate_after
+            crud.add_message(
+                session=session,
+                message=Message(
+                    conversation_id=conversation_id,
+                    role=MessageRole.ASSISTANT,
+                    kind=MessageKind.REMINDER,
+                    text=f"This request has waited {hours:g} working hours for {wait.what}. "
+                    "Could you help it along?",
+                    payload={
+                        "escalate_to": sorted(named),
+                        "channel_creator": not named,
+                        "sign_off": wait.sign_off,
+                    },
+                    post_state=PostState.PENDING,
+                ),
+            )
+            conversation.escalated_at = now
             return True
 
     # Auto-close -------------------------------------------------------------------------------
@@ -245,6 +317,10 @@ class FollowUps:
         return queries.redact_before(engine=self.engine, cutoff=cutoff)
 
 
+def _approvers(setting: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in setting.replace("\n", ",").split(",") if part.strip())
+
+
 def _open_questions(session: Session, conversation_id: int) -> list[str]:
     """The questions of the agent's latest message, when that message asked questions."""
     latest = queries.latest_assistant_message(
@@ -295,6 +371,7 @@ def _digest_payload(
     failed = queries.conversations_failed_since(session=session, team_id=team_id, since=since)
     ratings = insights.feedback_since(session=session, team_id=team_id, since=since, until=until)
     by_agent = Counter(c.agent or "unassigned" for c in created)
+    sign_offs = card_keeping.sign_offs_waiting(session, team_id=team_id)
 
     def brief(conversation: Conversation) -> dict[str, Any]:
         return {
@@ -318,6 +395,10 @@ def _digest_payload(
         "waiting": [brief(c) for c in waiting[:20]],
         "waiting_total": len(waiting),
         "delivered": int(delivered),
+        "sign_offs_waiting": len(sign_offs),
+        "sign_off_oldest_hours": round((now - min(sign_offs)).total_seconds() / 3600, 1)
+        if sign_offs
+        else 0,
         "failed": [brief(c) for c in failed[:20]],
         "helpful": ratings.get("up", 0),
         "not_helpful": ratings.get("down", 0),
@@ -341,6 +422,11 @@ def render_digest(
     lines += [
         f"- {title(item)} ({item.get('agent') or 'no agent yet'})" for item in payload["waiting"]
     ]
+    if payload.get("sign_offs_waiting"):
+        lines.append(
+            f"\n**Requirement cards waiting for sign-off:** {payload['sign_offs_waiting']} "
+            f"(the oldest for {payload['sign_off_oldest_hours']:g} h)"
+        )
     lines.append(f"\n**Delivered:** {payload['delivered']}")
     if payload.get("helpful") or payload.get("not_helpful"):
         lines.append(

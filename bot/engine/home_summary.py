@@ -1,5 +1,5 @@
-"""What a person's Home shows: their open requests and what each waits for, the questions
-waiting on them, the agents, and for admins the channel settings and this week's usage."""
+"""What a person's Home shows: their open requests and what each waits for, the answers and
+sign-offs waiting on them, the agents, and for admins the channel settings and this week's usage."""
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -8,6 +8,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.agents.registry import AgentRegistry
+from bot.config import Settings
+from bot.engine import card_keeping
+from bot.repos import RepoSet
 from bot.store import crud, insights
 from bot.store.insights import Usage
 from bot.store.models import ChannelSetting, Conversation, ConversationStatus
@@ -57,6 +60,8 @@ def home_summary(
     team_id: str,
     user_id: str,
     admin: bool,
+    settings: Settings | None = None,
+    repos: RepoSet | None = None,
     now: datetime | None = None,
 ) -> HomeSummary:
     """Read what one person's Home shows (admins also get the workspace's settings and week)."""
@@ -65,6 +70,13 @@ def home_summary(
     with Session(engine, expire_on_commit=False) as session:
         mine = crud.open_conversations_of(session=session, team_id=team_id, requester_id=user_id)
         requests = [_request(conversation) for conversation in mine]
+        if settings is not None:
+            requests += [
+                _request(conversation, waits_for="your sign-off of its requirement card")
+                for conversation in card_keeping.sign_offs_waiting_on(
+                    session, team_id=team_id, user_id=user_id, settings=settings, repos=repos
+                )
+            ]
         if not admin:
             return HomeSummary(requests=requests, agents=agents)
         channels = list(insights.channel_settings(session=session, team_id=team_id))
@@ -72,14 +84,15 @@ def home_summary(
     return HomeSummary(requests=requests, agents=agents, channels=channels, week=week)
 
 
-def _request(conversation: Conversation) -> HomeRequest:
+def _request(conversation: Conversation, *, waits_for: str | None = None) -> HomeRequest:
     return HomeRequest(
         title=conversation.title or "Feature request",
         agent=conversation.agent,
-        waits_for=_WAITS_FOR.get(conversation.status, conversation.status.value),
+        waits_for=waits_for or _WAITS_FOR.get(conversation.status, conversation.status.value),
         channel_id=conversation.channel_id,
         thread_ts=conversation.thread_ts,
-        asks_you=conversation.status in (S.AWAITING_USER, S.CHOOSING_AGENT),
+        asks_you=waits_for is not None
+        or conversation.status in (S.AWAITING_USER, S.CHOOSING_AGENT),
     )
 
 

@@ -139,5 +139,11 @@ class Outbox:
             crud.release_post(engine=self.engine, table=table, row_id=row.id)
             return False
         with session_scope(self.engine) as session:
-            crud.mark_posted(session=session, table=table, row_id=row.id, ts=ts)
+            crud.mark_posted(
+                session=session,
+                table=table,
+                row_id=row.id,
+                ts=ts,
+                revision=row.revision if isinstance(row, Message) else None,
+            )
         return True

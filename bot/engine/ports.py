@@ -56,3 +56,15 @@ class Previewer(Protocol):
         """A preview for one turn; `remember(handle)` is called as soon as it shows in the
         chat, so the stored reply can take its place later."""
         ...
+
+
+class GroupDirectory(Protocol):
+    """The chat's user groups, for sign-off rules that name a group (Slack's user groups)."""
+
+    def members(self, *, team_id: str, group_id: str) -> frozenset[str]:
+        """The user ids in a group (empty when it is unknown or can't be read)."""
+        ...
+
+    def groups_by_handle(self, *, team_id: str) -> dict[str, str]:
+        """Every group's id by its handle (`backend` → `S0123`)."""
+        ...

@@ -1,5 +1,6 @@
 """What the model is told: the platform preamble, the agent's prompt, and the thread so far."""
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,11 @@ proceed with stated assumptions.
 thread, and the full design and implementation plan in Markdown.
 - You can also answer in plain text (for a quick answer or a remark); the thread then waits \
 for the people in it.
+- Keep the thread's requirement card with `update_requirement_card` in every turn, before you \
+ask or deliver: the problem in the requester's terms, acceptance criteria, what is out of \
+scope, the open questions (with whom each waits on) and the answered ones, the paths the \
+change likely touches, risks and a size. People sign the card off before anything is built, \
+and any change after a sign-off asks for it again.
 - Write GitHub-flavoured Markdown: short paragraphs, lists, fenced code blocks. Never use \
 @here, @channel or @everyone, and never mention people by user ID.
 - You cannot run code or change anything; you write plans people act on."""
@@ -75,6 +81,19 @@ def thread_for_model(
     if sum(estimate_tokens(text) for _, text in rendered) > budget_tokens and len(rendered) > 2:
         rendered, condensed = _condense(rendered, budget_tokens)
     return _alternate(rendered), condensed
+
+
+def with_card(turns: list[dict[str, Any]], card: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The thread's turns with the current requirement card after the newest message, so
+    the model revises the card as it stands."""
+    if not card or not turns:
+        return turns
+    note = (
+        "[The requirement card as it stands (revise it with update_requirement_card when "
+        f"the requirement changed): {json.dumps(card, ensure_ascii=False)}]"
+    )
+    last = turns[-1]
+    return [*turns[:-1], {**last, "content": f"{last['content']}\n\n{note}"}]
 
 
 def _condense(

@@ -16,7 +16,8 @@ from bot.engine.conversation_tools import (
     input_error,
     partial_text,
 )
-from bot.engine.prompt import estimate_tokens, system_prompt, thread_for_model
+from bot.engine.prompt import estimate_tokens, system_prompt, thread_for_model, with_card
+from bot.engine.requirement_card import CARD_TOOL, UPDATE_CARD, card_input_error
 from bot.llm.client import Completion, LLMClient
 from bot.llm.errors import ModelUnavailableError
 from bot.llm.model_ids import resolve_model
@@ -76,6 +77,7 @@ class TurnResult:
     condensed: int
     sources: list[str] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
+    card: dict[str, Any] | None = None  # the last valid `update_requirement_card` input
 
 
 def run_agent_turn(
@@ -85,6 +87,7 @@ def run_agent_turn(
     agent: AgentDefinition,
     requester_id: str | None,
     messages: Sequence[Message],
+    card: dict[str, Any] | None = None,
     toolbox: Toolbox | None = None,
     on_activity: Callable[[str], None] | None = None,
     on_text: Callable[[str], None] | None = None,
@@ -92,13 +95,14 @@ def run_agent_turn(
 ) -> TurnResult:
     """Call the model, run the tools it asks for, and return once it asks, delivers or writes.
 
-    With `on_text` the model's words are streamed to it as they come; `on_step` hears each
-    tool call start and finish.
+    The model sees the requirement card as it stands (`card`) and may revise it. With
+    `on_text` the model's words are streamed to it as they come; `on_step` hears each tool
+    call start and finish.
     """
     system = system_prompt(agent)
     model = resolve_model(agent.model, settings=settings)
     extra = toolbox.definitions(agent) if toolbox is not None else []
-    tools = [*extra, *CONVERSATION_TOOLS]
+    tools = [*extra, CARD_TOOL, *CONVERSATION_TOOLS]
     budget = (
         settings.model_context_tokens
         - settings.model_max_tokens
@@ -111,6 +115,7 @@ def run_agent_turn(
         history, condensed = thread_for_model(
             messages, requester_id=requester_id, budget_tokens=budget
         )
+        history = with_card(history, card)
         try:
             result = _loop(
                 agent=agent,
@@ -151,6 +156,7 @@ def _loop(
     usage = TokenUsage()
     sources: list[str] = []
     steps: list[dict[str, Any]] = []
+    card: dict[str, Any] | None = None
     working = list(history)
     offered = tools
     tool_choice: dict[str, Any] | None = None
@@ -177,22 +183,39 @@ def _loop(
         usage += completion.usage
         calls = completion.tool_uses()
         malformed = {
-            call.id: error
-            for call in calls
-            if call.name in _TERMINAL and (error := input_error(name=call.name, data=call.input))
+            call.id: error for call in calls if (error := _input_error(call.name, call.input))
         }
+        card = next(
+            (
+                call.input
+                for call in reversed(calls)
+                if call.name == UPDATE_CARD and call.id not in malformed
+            ),
+            card,
+        )
         finished = any(call.name in _TERMINAL and call.id not in malformed for call in calls)
-        reading = toolbox is not None and any(call.name not in _TERMINAL for call in calls)
+        carding = any(call.name == UPDATE_CARD for call in calls)
+        reading = toolbox is not None and any(
+            call.name not in _TERMINAL and call.name != UPDATE_CARD for call in calls
+        )
         # Told to wrap up and still not done: the answer stands as it is.
-        if finished or tool_choice is not None or not (malformed or reading):
+        if finished or tool_choice is not None or not (malformed or reading or carding):
             return TurnResult(
-                completion=completion, usage=usage, condensed=0, sources=sources, steps=steps
+                completion=completion,
+                usage=usage,
+                condensed=0,
+                sources=sources,
+                steps=steps,
+                card=card,
             )
         results = []
         for call in calls:
             arguments = call.input if isinstance(call.input, dict) else {}
             if call.id in malformed:
                 output = ToolOutput(text=malformed[call.id], is_error=True)
+            elif call.name == UPDATE_CARD:
+                results.append(_card_saved(call.id))
+                continue
             elif toolbox is None:
                 results.append(_refused(call.id, f"{call.name} is not available."))
                 continue
@@ -235,6 +258,21 @@ def _loop(
             offered = CONVERSATION_TOOLS  # only asking or delivering is left to choose from
             tool_choice = {"type": "any"}
         working.append({"role": "user", "content": results})
+
+
+def _input_error(name: str, data: Any) -> str | None:
+    """Why a conversation tool's input (a question, the plan, the card) does not fit."""
+    if name == UPDATE_CARD:
+        return card_input_error(data)
+    return input_error(name=name, data=data) if name in _TERMINAL else None
+
+
+def _card_saved(tool_use_id: str) -> dict[str, Any]:
+    return {
+        "type": "tool_result",
+        "tool_use_id": tool_use_id,
+        "content": "The card is saved; it is shown when this turn ends. Now ask or deliver.",
+    }
 
 
 def _refused(tool_use_id: str, reason: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ this worker still holds the turn, so a turn handed back at shutdown (or taken ov
 crash) is never stored twice.
 """
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from bot.accounting.prices import price_table
 from bot.agents.model import AgentDefinition
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings
-from bot.engine import failures
+from bot.engine import card_keeping, failures
 from bot.engine.budget import refuse_if_over_budget
 from bot.engine.conversation_tools import (
     ASK_QUESTIONS,
@@ -31,14 +32,16 @@ from bot.engine.conversation_tools import (
 )
 from bot.engine.learned_examples import learn_from
 from bot.engine.ports import TurnPreview
+from bot.engine.repo_toolbox import RepoToolbox
 from bot.engine.states import Transition, move
 from bot.engine.turn import Toolbox, ToolStep, TurnResult, run_agent_turn
 from bot.llm.client import LLMClient
 from bot.llm.errors import ModelUnavailableError
 from bot.observability import metrics
+from bot.repos import RepoSet
 from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.router import Router
-from bot.store import crud, queue
+from bot.store import cards, crud, queue
 from bot.store.db import is_transient, session_scope
 from bot.store.models import (
     ChannelSetting,
@@ -72,6 +75,11 @@ class TurnRunner:
     router: Router
     worker_id: str
     toolbox: Toolbox | None = None
+
+    @property
+    def repos(self) -> RepoSet | None:
+        """The repositories agents read (cards name paths in them), if any."""
+        return self.toolbox.repos if isinstance(self.toolbox, RepoToolbox) else None
 
     def run(
         self,
@@ -158,6 +166,8 @@ class TurnRunner:
             setting = crud.channel_setting(
                 session=session, team_id=conversation.team_id, channel_id=conversation.channel_id
             )
+            card = cards.latest_card(session=session, conversation_id=work.conversation_id)
+            card_content = card.content if card else None
             owner, team_id = conversation.agent, conversation.team_id
         agent = self.registry.roster().get(owner) if owner else None
         # Routing may ask the model: no transaction stays open while it does.
@@ -207,6 +217,7 @@ class TurnRunner:
                 agent=agent,
                 requester_id=snapshot.requester_id,
                 messages=messages,
+                card=card_content,
                 toolbox=self.toolbox,
                 on_activity=activity,
                 on_text=preview.write if preview is not None else None,
@@ -390,21 +401,41 @@ class TurnRunner:
         if preview_ts:
             reading["preview_ts"] = preview_ts
         lead = completion.text
+        keep_card = functools.partial(
+            card_keeping.keep,
+            session,
+            conversation,
+            written=result.card,
+            author=agent.name,
+            settings=self.settings,
+            repos=self.repos,
+        )
         if tool_use is not None and tool_use.name == DELIVER:
             deliverable = parse_deliverable(tool_use.input)
             deliverable["document"] = with_sources(deliverable["document"], result.sources)
+            keep_card(delivered=deliverable["title"], show_now=False)
+            card = cards.latest_card(session=session, conversation_id=conversation.id)
             crud.add_assistant_message(
                 kind=MessageKind.DELIVERABLE,
                 text=render_deliverable(deliverable),
-                payload={**deliverable, "lead": lead, "condensed": condensed, **reading},
+                payload={
+                    **deliverable,
+                    "lead": lead,
+                    "condensed": condensed,
+                    "card_version": card.version if card else None,
+                    **reading,
+                },
                 **common,
             )
             move(conversation, Transition.DELIVER)
+            # Shown once the plan is stored: the card's estimate reads its size.
+            card_keeping.refresh(session, conversation, settings=self.settings, repos=self.repos)
             return
         if tool_use is not None:
             intro, questions = parse_questions(tool_use.input)
             if questions:
                 intro = intro or lead
+                keep_card(asked=[q.question for q in questions])
                 crud.add_assistant_message(
                     kind=MessageKind.QUESTIONS,
                     text=render_questions(intro, questions),
@@ -420,6 +451,7 @@ class TurnRunner:
                 )
                 move(conversation, Transition.ASK_QUESTIONS)
                 return
+        keep_card()
         crud.add_assistant_message(
             kind=MessageKind.TEXT,
             text=lead or "I don't have anything to add yet. What would you like me to do next?",

@@ -49,6 +49,7 @@ class Reply:
     payload: dict[str, Any] | None = None
     author_name: str | None = None
     post_attempted_at: datetime | None = None  # set: an earlier attempt may have reached the chat
+    slack_ts: str | None = None  # set: the message is in the chat already, to be edited in place
 
 
 @dataclass(frozen=True)

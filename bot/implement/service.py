@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from bot.agents.registry import AgentRegistry
 from bot.config import Settings, held_secrets
+from bot.engine import card_keeping
 from bot.engine.desk import Desk
 from bot.engine.identity import is_dead, process_id
 from bot.engine.views import ThreadRef, thread_of
@@ -199,7 +200,8 @@ class ImplementationService:
                     return StartOutcome(False, "I can't push anywhere yet: " + " ".join(problems))
                 return chosen
             plan = _latest_plan(session, conversation.id)
-            assert plan is not None  # checked in _refusal
+            card = card_keeping.signed_off_text(session, conversation.id)
+            assert plan is not None and card is not None  # checked in _refusal
             run = crud.add_implementation_run(
                 session=session,
                 run=ImplementationRun(
@@ -207,19 +209,27 @@ class ImplementationService:
                     repo=chosen.name,
                     branch=f"{BRANCH_PREFIX}{conversation.id}",
                     requested_by=user_id,
-                    instructions=_plan_text(plan),
+                    instructions=f"{card}\n\n---\n\n{_plan_text(plan)}",
                     thread_url=thread_url,
                 ),
             )
             assert run.id is not None
+            estimate = card_keeping.refresh(
+                session, conversation, settings=self.settings, repos=self.repos
+            )
+            likely = (
+                f" It will likely take {estimate.estimate.text(self.settings.implement_max_cost_usd)}."
+                if estimate is not None and estimate.estimate is not None
+                else ""
+            )
             crud.add_assistant_message(
                 session=session,
                 conversation_id=conversation.id,
                 kind=MessageKind.NOTICE,
                 text=(
-                    f"Implementing the plan in *{chosen.name}* on branch `{run.branch}` "
-                    f"(asked by {user_name}). Progress follows here; the pull request link "
-                    "comes at the end."
+                    f"Implementing the signed-off card in *{chosen.name}* on branch "
+                    f"`{run.branch}` (asked by {user_name}).{likely} Progress follows here; "
+                    "the pull request link comes at the end."
                 ),
                 payload={"implementation_run": run.id, "stoppable": True},
             )
@@ -350,6 +360,11 @@ class ImplementationService:
             )
         if not self.may_approve(conversation=conversation, user_id=user_id):
             return self._approver_text()
+        unsigned = card_keeping.implement_refusal(
+            session, conversation, settings=self.settings, repos=self.repos
+        )
+        if unsigned is not None:
+            return unsigned
         if _latest_plan(session, conversation.id) is None:
             return "There is no plan to implement yet: the agent delivers one first."
         if crud.active_implementation_run(session=session, conversation_id=conversation.id):
@@ -767,6 +782,14 @@ class _Job:
             crud.finish_implementation_run(
                 session=session, run_id=self.run_id, status=status, outcome=detail or text
             )
+            conversation = session.get(Conversation, self.conversation_id)
+            if conversation is not None:  # the card shows the run's end (a pull request open)
+                card_keeping.refresh(
+                    session,
+                    conversation,
+                    settings=self.service.settings,
+                    repos=self.service.repos,
+                )
             crud.add_assistant_message(
                 session=session,
                 conversation_id=self.conversation_id,
@@ -817,9 +840,13 @@ class _Job:
             return session.get(ImplementationRun, self.run_id)
 
     def _plan_for_body(self) -> str:
+        """The signed-off card and the plan, for the pull request's body."""
         with Session(self.service.engine) as session:
             plan = _latest_plan(session, self.conversation_id)
             text = _plan_text(plan) if plan is not None else self.run_row.instructions
+            card = card_keeping.signed_off_text(session, self.conversation_id)
+        if card:
+            text = f"{card}\n\n---\n\n{text}"
         return text[:_BODY_PLAN_CHARS]
 
 
@@ -905,5 +932,5 @@ def _pull_request_body(
         f"## Summary\n\n{summary or 'No summary given.'}\n\n"
         f"## Change\n\n{diff}{_withheld_text(withheld)}\n\n"
         f"## Tests\n\n{test_text}\n\n"
-        f"## Plan\n\n{plan}\n"
+        f"## Requirements and plan\n\n{plan}\n"
     )

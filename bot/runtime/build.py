@@ -68,7 +68,10 @@ def build_scheduler(
 ) -> SchedulerService:
     """The follow-up scheduler over the desk's database (start it to contend for the lease)."""
     followups = FollowUps(
-        engine=desk.engine, settings=settings, timezone_of=timezone_of or (lambda _user: None)
+        engine=desk.engine,
+        settings=settings,
+        timezone_of=timezone_of or (lambda _user: None),
+        repos=desk.repo_set(),
     )
     return SchedulerService(
         engine=desk.engine, settings=settings, followups=followups, repos=desk.repo_set()

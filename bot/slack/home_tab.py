@@ -54,7 +54,7 @@ def home_view(summary: HomeSummary) -> dict[str, Any]:
     """The Home tab's view payload."""
     blocks: list[dict[str, Any]] = [_header("Your requests")]
     if summary.questions:
-        blocks.append(_text("*Questions waiting on you*"))
+        blocks.append(_text("*Waiting on you: answers and sign-offs*"))
         blocks.extend(_request(request) for request in summary.questions[:_MAX_LISTED])
     others = [request for request in summary.requests if not request.asks_you]
     if others:

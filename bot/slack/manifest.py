@@ -15,6 +15,7 @@ BOT_SCOPES = (
     "im:write",
     "mpim:history",
     "reactions:write",
+    "usergroups:read",  # APPROVERS and CODEOWNERS teams given as user groups
     "users:read",  # names, time zones, who is a workspace admin
 )
 

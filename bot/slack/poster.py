@@ -1,6 +1,7 @@
 """Posts stored replies into Slack threads: once, in order, as Markdown, with attachments."""
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,8 @@ from bot.slack.streaming import StreamedTurn
 from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
 from bot.slack.workspaces import Workspaces
 
-# A streamed preview that is gone (or no longer ours to edit): post the reply afresh.
+# A message to edit (a streamed preview, the card) that is gone or no longer ours to edit:
+# post it afresh.
 _PREVIEW_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,17 @@ class SlackPoster:
         thread are not posted again, and the ones that did not are posted now.
         """
         client = self.workspaces.client_for(thread.team_id)
+        if reply.slack_ts:  # shown already (the card): edited in place
+            piece = render(reply, thread=thread, agents=[])[0]
+            metadata = {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"message_id": reply.id, "part": 0},
+            }
+            edited = self._edit(thread, reply.slack_ts, piece, metadata)
+            if edited is not None:
+                return edited
+        if (reply.payload or {}).get("channel_creator"):
+            reply = self._to_channel_creator(client, thread, reply)
         replies = self._replies(thread) if reply.post_attempted_at is not None else []
         posted = _parts_posted(replies, message_id=reply.id)
         agents = list(self.desk.roster().agents)
@@ -77,6 +90,20 @@ class SlackPoster:
             self.home.refresh(client, team_id=thread.team_id, user_id=thread.requester_id)
         return first_ts
 
+    def _to_channel_creator(self, client: WebClient, thread: ThreadRef, reply: Reply) -> Reply:
+        """An escalation for the channel's creator names them (Slack's `creator`, absent for
+        some conversations: then nobody is named)."""
+        try:
+            channel = client.conversations_info(channel=thread.channel_id).get("channel") or {}
+        except SlackApiError as error:
+            log.info("could not read the channel's creator: %s", error.response.get("error"))
+            return reply
+        creator = channel.get("creator")
+        if not creator or creator == thread.requester_id:
+            return reply
+        payload = {**(reply.payload or {}), "escalate_to": [str(creator)]}
+        return dataclasses.replace(reply, payload=payload)
+
     def start_preview(self, *, thread: ThreadRef, remember: Callable[[str], None]) -> StreamedTurn:
         """Stream a running turn into its thread (see `bot/slack/streaming.py`)."""
         return StreamedTurn(
@@ -98,10 +125,17 @@ class SlackPoster:
         # Stopped already, or expired: either way it can be edited now.
         with contextlib.suppress(SlackApiError):
             client.chat_stopStream(channel=conversation.channel_id, ts=preview_ts)
+        return self._edit(conversation, preview_ts, piece, metadata)
+
+    def _edit(
+        self, conversation: ThreadRef, ts: str, piece: SlackMessage, metadata: dict[str, Any]
+    ) -> str | None:
+        """Edit a message of ours in place; None when it is gone and must be posted anew."""
+        client = self.workspaces.client_for(conversation.team_id)
         try:
             client.chat_update(
                 channel=conversation.channel_id,
-                ts=preview_ts,
+                ts=ts,
                 text=piece.text,
                 blocks=piece.blocks,
                 metadata=metadata,
@@ -109,9 +143,9 @@ class SlackPoster:
         except SlackApiError as error:
             if error.response.get("error") not in _PREVIEW_GONE:
                 raise  # the outbox tries again later
-            log.info("the streamed preview is gone (%s); posting the reply", error.response)
+            log.info("the message to edit is gone (%s); posting it anew", error.response)
             return None
-        return preview_ts
+        return ts
 
     def post_to_channel(self, *, post: ChannelPost) -> str | None:
         """Post a digest at the top of its channel, with links to the threads it names."""

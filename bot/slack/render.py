@@ -8,7 +8,7 @@ from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonsElement
 from slack_sdk.models.blocks.basic_components import FeedbackButtonObject
 
 from bot.engine.views import MessageKind, Reply, ThreadRef
-from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
+from bot.slack.text import MAX_MARKDOWN_CHARS, plain_preview, sanitize_for_slack, split_markdown
 
 CHOOSE_AGENT = "agentdesk_choose_agent"
 ANSWER = "agentdesk_answer"
@@ -16,6 +16,7 @@ CANCEL = "agentdesk_cancel"
 RETRY = "agentdesk_retry"
 HANDOFF = "agentdesk_handoff"
 FEEDBACK = "agentdesk_feedback"
+APPROVE = "approve_requirements"  # a contract: other tools press it by this id
 IMPLEMENT = "agentdesk_implement"  # implementation runs (bot/implement) from here to the end
 IMPLEMENT_REPO = "agentdesk_implement_repo"
 IMPLEMENT_STOP = "agentdesk_implement_stop"
@@ -54,8 +55,13 @@ def render(message: Reply, *, thread: ThreadRef, agents: list[str]) -> list[Slac
     conversation_id = thread.id
     text = sanitize_for_slack(message.text)
     payload = message.payload or {}
-    if message.kind is MessageKind.REMINDER and payload.get("requester_id"):
-        text = f"<@{payload['requester_id']}> {text}"  # the one mention we make on purpose
+    if message.kind is MessageKind.CARD:
+        return [_card(conversation_id, text, payload)]
+    if message.kind is MessageKind.REMINDER:  # the mentions we make on purpose
+        named = [payload["requester_id"]] if payload.get("requester_id") else []
+        named += [str(who) for who in payload.get("escalate_to") or []]
+        if named:
+            text = " ".join(_mention(who) for who in named) + f" {text}"
     actions: list[dict[str, Any]] = []
     attachment: tuple[str, str] | None = None
     if message.kind is MessageKind.QUESTIONS:
@@ -76,6 +82,8 @@ def render(message: Reply, *, thread: ThreadRef, agents: list[str]) -> list[Slac
         if len(text) > len(summary) + 200:
             attachment = (_filename(payload.get("title", "plan")), text)
             text = sanitize_for_slack(summary) + "\n\n_The full plan is attached below._"
+        if payload.get("card_version"):
+            text += f"\n\n_Builds on the requirement card, version {payload['card_version']}._"
         actions = [
             feedback_buttons(conversation_id, message.id),
             *_handoff(conversation_id, thread.agent, agents),
@@ -107,6 +115,25 @@ def render(message: Reply, *, thread: ThreadRef, agents: list[str]) -> list[Slac
     last = messages[-1]
     messages[-1] = SlackMessage(blocks=last.blocks + actions, text=last.text, attachment=attachment)
     return messages
+
+
+def _mention(slack_id: str) -> str:
+    """A user (`U…`, `W…`) or user group (`S…`) mention."""
+    return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
+
+
+def _card(conversation_id: int, text: str, payload: dict[str, Any]) -> SlackMessage:
+    """The requirement card: one message, edited in place, so never split."""
+    if len(text) > MAX_MARKDOWN_CHARS - 100:
+        text = text[: MAX_MARKDOWN_CHARS - 100] + "\n\n_(The card is cut short here.)_"
+    blocks: list[dict[str, Any]] = [{"type": "markdown", "text": text}]
+    state, version = payload.get("state"), payload.get("version")
+    if state == "ready for sign-off":
+        value = action_value(c=conversation_id, v=version)
+        blocks.append(_actions("card", [_button("Approve", APPROVE, value, style="primary")]))
+    elif state == "approved":
+        blocks.append(implement_actions(conversation_id))
+    return SlackMessage(blocks=blocks, text=plain_preview(text))
 
 
 def _question_buttons(conversation_id: int, payload: dict[str, Any]) -> list[dict[str, Any]]:

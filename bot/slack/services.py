@@ -14,6 +14,7 @@ from bot.slack.home_tab import HomeTab
 from bot.slack.implementation import SlackImplementation  # implementation runs
 from bot.slack.poster import show_status
 from bot.slack.sessions import AgentSessions
+from bot.slack.user_groups import UserGroups
 from bot.slack.users import UserDirectory
 from bot.slack.workspaces import Workspaces
 
@@ -35,6 +36,7 @@ class SlackServices:
     worker: Worker
     users: UserDirectory
     workspaces: Workspaces
+    groups: UserGroups | None = None  # user groups for sign-off rules; made from workspaces
     bot_user_id: str | None = None
     implementation: SlackImplementation | None = None  # implementation runs (bot/implement)
     sessions: AgentSessions = field(default_factory=AgentSessions)
@@ -43,6 +45,8 @@ class SlackServices:
 
     def __post_init__(self) -> None:
         self.home = HomeTab(self.desk)
+        if self.groups is None:
+            self.groups = UserGroups(self.workspaces.client_for)
 
     def client_for(self, team_id: str | None) -> WebClient:
         """The Web API client of a workspace."""

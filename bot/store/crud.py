@@ -306,12 +306,25 @@ def mark_posted(
     table: type[Message] | type[ScheduledPost],
     row_id: int,
     ts: str | None,
+    revision: int | None = None,
 ) -> None:
-    """Record that a reply (or a scheduler post) reached the chat, with its chat timestamp."""
+    """Record that a reply (or a scheduler post) reached the chat, with its chat timestamp.
+
+    A message edited in place (the card) counts as posted only for the `revision` that was
+    sent; when it changed meanwhile it stays in the outbox, unclaimed, to be edited again.
+    """
     values: dict[str, object] = {"post_state": PostState.POSTED, "slack_ts": ts}
-    if table is Message:
-        values["posted_at"] = utcnow()
-    session.execute(sa.update(table).where(col(table.id) == row_id).values(**values))
+    if table is not Message:
+        session.execute(sa.update(table).where(col(table.id) == row_id).values(**values))
+        return
+    values["posted_at"] = utcnow()
+    query = sa.update(Message).where(col(Message.id) == row_id)
+    if revision is None:
+        session.execute(query.values(**values))
+        return
+    done = session.execute(query.where(col(Message.revision) == revision).values(**values))
+    if getattr(done, "rowcount", 0) != 1:
+        session.execute(query.values(slack_ts=ts, post_claimed_by=None))
 
 
 def record_routing(*, session: Session, record: RoutingRecord) -> RoutingRecord:

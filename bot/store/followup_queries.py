@@ -15,6 +15,7 @@ from bot.store.models import (
     Message,
     MessageKind,
     MessageRole,
+    RequirementCard,
     ScheduledPost,
 )
 
@@ -156,8 +157,8 @@ def conversations_failed_since(
 
 
 def redact_before(*, engine: Engine, cutoff: datetime) -> int:
-    """Blank message texts and payloads, titles and scheduled posts made before `cutoff`, in
-    one transaction; how many messages were redacted."""
+    """Blank message texts and payloads, titles, card versions and scheduled posts made before
+    `cutoff`, in one transaction; how many messages were redacted."""
     with session_scope(engine) as session:
         redacted = session.execute(
             sa.update(Message)
@@ -176,5 +177,10 @@ def redact_before(*, engine: Engine, cutoff: datetime) -> int:
             sa.update(ScheduledPost)
             .where(col(ScheduledPost.created_at) < cutoff, col(ScheduledPost.text) != "")
             .values(text="", payload=None)
+        )
+        session.execute(  # a card version's author is blanked with it: done once per row
+            sa.update(RequirementCard)
+            .where(col(RequirementCard.created_at) < cutoff, col(RequirementCard.author) != "")
+            .values(content={}, author="")
         )
         return int(getattr(redacted, "rowcount", 0) or 0)

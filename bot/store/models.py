@@ -64,6 +64,7 @@ class MessageKind(StrEnum):
     NOTICE = "notice"  # platform notes: no agent fits, cancelled, handed over
     FAILURE = "failure"  # a turn failed (payload: reason); adapters offer Retry
     REMINDER = "reminder"  # a nudge to the requester (payload: requester_id, questions)
+    CARD = "card"  # the requirement card: one per conversation, edited in place (payload: state)
 
 
 class PostState(StrEnum):
@@ -113,6 +114,7 @@ class Conversation(SQLModel, table=True):
     awaiting_since: datetime | None = _timestamp(nullable=True)
     reminders_sent: int = 0
     last_reminder_at: datetime | None = _timestamp(nullable=True)
+    escalated_at: datetime | None = _timestamp(nullable=True)  # ESCALATE_AFTER's nudge went out
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -138,6 +140,8 @@ class Message(SQLModel, table=True):
     payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     slack_ts: str | None = Field(default=None, max_length=32)
     post_state: PostState = Field(default=PostState.NOT_POSTED, sa_type=enum_column(PostState, 12))
+    # Edits of a message shown in place (the card): a post counts only for the revision it sent.
+    revision: int = 0
     model: str | None = Field(default=None, max_length=100)
     input_tokens: int = 0
     output_tokens: int = 0
@@ -147,6 +151,38 @@ class Message(SQLModel, table=True):
     post_attempted_at: datetime | None = _timestamp(nullable=True)
     post_claimed_by: str | None = Field(default=None, max_length=100)
     posted_at: datetime | None = _timestamp(nullable=True)
+
+
+class RequirementCard(SQLModel, table=True):
+    """One version of a conversation's requirement card: every change is a new row."""
+
+    __tablename__ = "requirement_card"
+    __table_args__ = (
+        sa.UniqueConstraint("conversation_id", "version", name="uq_requirement_card_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    version: int
+    content: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    author: str = Field(default="", max_length=200)  # the agent that wrote it
+    created_at: datetime = _timestamp()
+
+
+class CardApproval(SQLModel, table=True):
+    """A sign-off of one card version; withdrawn when the card changes after it."""
+
+    __tablename__ = "card_approval"
+    __table_args__ = (sa.Index("ix_card_approval_conversation", "conversation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    version: int
+    user_id: str = Field(max_length=32)
+    user_name: str | None = Field(default=None, max_length=200)
+    approved_at: datetime = _timestamp()
+    withdrawn_at: datetime | None = _timestamp(nullable=True)
+    withdrawn_reason: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class LeaseState(StrEnum):

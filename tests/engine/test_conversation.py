@@ -82,7 +82,11 @@ def test_request_questions_answers_deliverable(desk: Desk, fake: FakeAnthropic) 
     first = fake.message_requests[-1].body
     assert first["system"][0]["text"].startswith("You are working in a team chat thread")
     assert "You are an expert backend developer" in first["system"][0]["text"]
-    assert [t["name"] for t in first["tools"]] == ["ask_clarifying_questions", "deliver_result"]
+    assert [t["name"] for t in first["tools"]] == [
+        "update_requirement_card",
+        "ask_clarifying_questions",
+        "deliver_result",
+    ]
     assert first["model"] == "claude-sonnet-5-5"  # the seed has no model: → the default
 
     # Two teammates answer; neither mentions the bot.
@@ -107,7 +111,7 @@ def test_request_questions_answers_deliverable(desk: Desk, fake: FakeAnthropic) 
     assert second["messages"][1]["role"] == "assistant"
     assert "1. Which identity providers?" in second["messages"][1]["content"]
 
-    stored = desk.messages(intake.conversation_id)
+    stored = [m for m in desk.messages(intake.conversation_id) if m.kind is not MessageKind.CARD]
     assert [m.role.value for m in stored] == ["user", "assistant", "user", "user", "assistant"]
     assert all(
         m.post_state is PostState.POSTED and m.slack_ts for m in stored if m.role == "assistant"
@@ -138,7 +142,9 @@ def test_second_turn_marks_and_reads_the_cached_prefix(desk: Desk, fake: FakeAnt
     # is what the first request wrote to the cache.
     assert second["messages"][0]["content"][-1]["cache_control"] == {"type": "ephemeral"}
     assert second["messages"][0] == first["messages"][0]
-    stored = [m for m in desk.messages(1) if m.role == "assistant"]
+    stored = [
+        m for m in desk.messages(1) if m.role == "assistant" and m.kind is not MessageKind.CARD
+    ]
     assert stored[0].cache_write_tokens > 0
     assert stored[1].cache_read_tokens >= stored[0].cache_write_tokens
 
@@ -217,7 +223,7 @@ def test_a_database_hiccup_queues_the_turn_again_instead_of_failing_it(
     assert desk.work(poster=poster) == 1
     conversation = desk.conversation(1)
     assert conversation is not None and conversation.status is ConversationStatus.AWAITING_USER
-    assert [m.kind for m in poster.posted] == [MessageKind.QUESTIONS]
+    assert [m.kind for m in poster.posted] == [MessageKind.CARD, MessageKind.QUESTIONS]
 
 
 def test_retry_and_double_delivery_store_one_message(desk: Desk) -> None:
@@ -239,14 +245,14 @@ def test_crash_between_storing_and_posting_posts_once_after_restart(
         fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
         desk.work(poster=flaky)
         assert flaky.posted == []
-        (pending,) = desk.messages(1)[1:]
-        assert pending.post_state is PostState.PENDING
+        card, pending = desk.messages(1)[1:]
+        assert card.post_state is pending.post_state is PostState.PENDING
 
     poster = RecordingPoster()
     with desk_with(settings) as restarted:  # a new process over the same database
-        assert restarted.flush_outbox(poster) == 1
+        assert restarted.flush_outbox(poster) == 2
         assert restarted.flush_outbox(poster) == 0
-    assert [m.kind for m in poster.posted] == [MessageKind.QUESTIONS]
+    assert [m.kind for m in poster.posted] == [MessageKind.CARD, MessageKind.QUESTIONS]
     assert len(fake.message_requests) == 1  # the model was not asked again
 
 

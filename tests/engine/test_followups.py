@@ -140,7 +140,8 @@ def test_a_sweep_run_twice_or_restarted_midway_sends_nothing_twice(
         restarted.flush_outbox(poster)
         restarted.flush_outbox(poster)
     posted_reminders = [m for m in poster.posted if m.kind is MessageKind.REMINDER]
-    assert len(posted_reminders) == 1 and len(poster.posted) == 2  # the questions, the reminder
+    # the card, the questions, the reminder
+    assert len(posted_reminders) == 1 and len(poster.posted) == 3
     reminded = [
         thread
         for thread, reply in zip(poster.threads, poster.posted, strict=True)
@@ -225,7 +226,7 @@ def test_retention_deletes_only_old_text(tmp_path: Path, fake: FakeAnthropic) ->
         new = desk.take_in(inbound("Fresh request", ts="600.000", thread_ts="600.000"))
         assert new.conversation_id is not None
         before = desk.conversation(old_id)
-        assert followups(desk).apply_retention(datetime.now(UTC)) == 2
+        assert followups(desk).apply_retention(datetime.now(UTC)) == 3  # request, card, questions
         old_messages = desk.messages(old_id)
         assert all(m.text == "" and m.payload is None for m in old_messages)
         assert [m.text for m in desk.messages(new.conversation_id)] == ["Fresh request"]

@@ -118,7 +118,7 @@ def test_an_agent_without_the_tools_gets_none(desk: Desk, fake: FakeAnthropic) -
     fake.reply_text("Draft: refunds are here.")
     desk.work()
     names = [t["name"] for t in fake.message_requests[-1].body["tools"]]
-    assert names == ["ask_clarifying_questions", "deliver_result"]
+    assert names == ["update_requirement_card", "ask_clarifying_questions", "deliver_result"]
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from bot.config import Settings
 from bot.implement import ImplementationService
 from bot.repos import build_repo_set
 from bot.runtime.build import build_desk
-from bot.store import crud
+from bot.store import cards, crud
 from bot.store.db import session_scope
 from bot.store.models import (
+    CardApproval,
     Conversation,
     ConversationStatus,
     ImplementationRun,
@@ -46,7 +47,7 @@ class ImplementBench:
     posted: list[int]
 
     def conversation(self, *, channel: str = "C1", thread_ts: str = "1700000000.000100") -> int:
-        """A conversation whose agent delivered the fixture plan."""
+        """A conversation whose agent delivered the fixture plan, its card signed off."""
         with session_scope(self.service.engine) as session:
             conversation = crud.create_conversation(
                 session=session,
@@ -71,6 +72,22 @@ class ImplementBench:
                     payload={"title": "Subtract", "summary": "s", "document": PLAN_DOCUMENT},
                 ),
             )
+            card = cards.add_card_version(
+                session=session,
+                conversation_id=conversation.id,
+                content={
+                    "title": "Subtract",
+                    "problem": "calc cannot subtract",
+                    "acceptance_criteria": ["subtract(5, 3) == 2"],
+                },
+                author="backend-feature-developer",
+            )
+            cards.add_approval(
+                session=session,
+                approval=CardApproval(
+                    conversation_id=conversation.id, version=card.version, user_id=REQUESTER
+                ),
+            )
             return conversation.id
 
     def run_queued(self) -> list[Any]:
@@ -89,7 +106,8 @@ class ImplementBench:
             return [
                 m
                 for m in crud.thread_messages(session=session, conversation_id=conversation_id)
-                if m.role is MessageRole.ASSISTANT and m.kind is not MessageKind.DELIVERABLE
+                if m.role is MessageRole.ASSISTANT
+                and m.kind not in (MessageKind.DELIVERABLE, MessageKind.CARD)
             ]
 
 

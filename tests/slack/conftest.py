@@ -30,7 +30,7 @@ from bot.runtime.build import build_desk
 from bot.runtime.http import build_http_app
 from bot.slack.app import SlackApp, build_slack_app
 from bot.store import crud, queue
-from bot.store.models import Conversation, Message
+from bot.store.models import Conversation, Message, MessageKind
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.support import make_settings
@@ -396,12 +396,30 @@ class SlackSide:
     # Reading the workspace --------------------------------------------------------------------
 
     def bot_messages(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
-        """The bot's replies in a thread (not its root), oldest first."""
+        """The bot's replies in a thread (not its root, not the requirement card), oldest
+        first."""
         return [
             m
             for m in self.slack.thread(channel, thread_ts)
-            if m.get("bot_id") == BOT_ID and m["ts"] != thread_ts
+            if m.get("bot_id") == BOT_ID and m["ts"] != thread_ts and not is_card(m)
         ]
+
+    def card(self, channel: str, thread_ts: str) -> dict[str, Any] | None:
+        """The thread's requirement card as Slack shows it now, if there is one."""
+        cards = [m for m in self.slack.thread(channel, thread_ts) if is_card(m)]
+        assert len(cards) <= 1, "the card is edited in place, never posted twice"
+        return cards[0] if cards else None
+
+    def wait_for_card(
+        self, channel: str, thread_ts: str, needle: str = "", timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Wait until the thread's card shows `needle`; return it."""
+
+        def found() -> dict[str, Any] | None:
+            card = self.card(channel, thread_ts)
+            return card if card is not None and needle in visible_text(card) else None
+
+        return self.slack.wait_for(found, timeout=timeout, message=f"a card showing {needle!r}")
 
     def bot_texts(self, channel: str, thread_ts: str) -> list[str]:
         return [visible_text(m) for m in self.bot_messages(channel, thread_ts)]
@@ -431,6 +449,13 @@ class SlackSide:
             )
 
         return self.slack.wait_for(found, timeout=timeout, message=f"{needle!r} in the thread")
+
+
+def sign_off(harness: "SlackSide", channel: str, thread_ts: str, *, user: str = ALICE) -> None:
+    """Press Approve on the thread's card once it is ready for sign-off, and wait for it."""
+    card = harness.wait_for_card(channel, thread_ts, "ready for sign-off")
+    harness.click(card, "Approve", user=user)
+    harness.wait_for_card(channel, thread_ts, "Approved by")
 
 
 class SlackHarness(SlackSide):
@@ -481,8 +506,17 @@ class SlackHarness(SlackSide):
             return list(session.exec(select(Conversation)).all())
 
     def stored_messages(self) -> list[Message]:
+        """Every stored message but the requirement cards (see `card`)."""
         with Session(self.desk.engine, expire_on_commit=False) as session:
-            return list(session.exec(select(Message)).all())
+            return list(session.exec(select(Message).where(Message.kind != MessageKind.CARD)).all())
+
+    def reply_posts(self) -> list[dict[str, Any]]:
+        """The chat.postMessage calls made, the requirement cards' first posts aside."""
+        return [
+            call
+            for call in self.slack.calls_to("chat.postMessage")
+            if not str(call.get("text", "")).startswith("Requirement card:")
+        ]
 
     def conversation_of(self, channel: str, thread_ts: str) -> Conversation:
         conversation = self.desk.find_conversation(
@@ -503,6 +537,15 @@ class SlackHarness(SlackSide):
             for r in self.anthropic.message_requests
             if any(t.get("name") == "deliver_result" for t in r.body.get("tools", []))
         ]
+
+
+def is_card(message: dict[str, Any]) -> bool:
+    """Whether a message is a requirement card (its first block is the card's heading)."""
+    blocks = message.get("blocks") or []
+    first = blocks[0] if blocks else {}
+    return bool(message.get("bot_id")) and str(first.get("text", "")).startswith(
+        "### Requirement card"
+    )
 
 
 def _label(element: dict[str, Any]) -> str | None:

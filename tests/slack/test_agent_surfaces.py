@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.store.models import ConversationStatus, MessageKind
 from tests.fakes.slack_server import visible_text
-from tests.slack.conftest import ALICE, BACKEND, BOB, CHANNEL, DM, SlackHarness
+from tests.slack.conftest import ALICE, BACKEND, BOB, CHANNEL, DM, SlackHarness, sign_off
 from tests.support import PLAN, QUESTIONS
 
 
@@ -84,19 +84,30 @@ def test_the_home_tab_shows_my_requests_and_questions_and_is_kept_fresh(
     harness.event(_home_opened(ALICE, "home"))
     view = harness.slack.wait_for(lambda: harness.slack.home_view(ALICE), message="a Home tab")
     shown = visible_text({"blocks": view["blocks"]})
-    assert "Questions waiting on you" in shown
+    assert "Waiting on you: answers and sign-offs" in shown
     assert "Add SSO with Okta" in shown and "Waiting for your answer." in shown
     assert BACKEND in shown
     assert "Admin" not in shown  # Alice is no admin
 
-    # Alice answers; the agent delivers; her Home drops the question without her reopening it.
+    # Alice answers; the agent delivers; her Home swaps the question for the card's sign-off
+    # without her reopening it, and drops that once she signs off.
     harness.anthropic.reply_tool_use("deliver_result", PLAN)
     harness.say("Google only", thread_ts=thread)
     harness.wait_for_text(CHANNEL, thread, "OAuth login")
     harness.wait_idle()
     fresh = visible_text({"blocks": harness.slack.home_view(ALICE)["blocks"]})  # type: ignore[index]
-    assert "Questions waiting on you" not in fresh
-    assert "Nothing open" in fresh
+    assert "Waiting for your answer." not in fresh
+    assert "Waiting for your sign-off of its requirement card." in fresh
+    sign_off(harness, CHANNEL, thread)
+    harness.wait_idle()
+    harness.event(_home_opened(ALICE, "home"))
+    harness.slack.wait_for(
+        lambda: (
+            "Nothing open"
+            in visible_text({"blocks": (harness.slack.home_view(ALICE) or {}).get("blocks", [])})
+        ),
+        message="a Home with nothing waiting",
+    )
 
 
 def test_admins_see_channel_settings_and_the_weeks_usage(harness: SlackHarness) -> None:

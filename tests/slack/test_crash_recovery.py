@@ -249,17 +249,18 @@ def test_a_kill_between_slack_taking_a_post_and_the_posted_mark_leaves_one_reply
     app, side = served
     app.start()
     model.reply_tool_use("ask_clarifying_questions", QUESTIONS)
-    slack.hold_next("chat.postMessage", HELD_SECONDS)  # Slack took it, the app hears nothing
+    # The first post is the requirement card: Slack takes it, the app hears nothing.
+    slack.hold_next("chat.postMessage", HELD_SECONDS)
     thread = side.mention(REQUEST, channel=CHANNEL)
-    side.wait_for_bot(
-        CHANNEL, thread, timeout=WAIT_SECONDS
-    )  # in the thread, not yet marked posted in the app
+    side.wait_for_card(CHANNEL, thread, timeout=WAIT_SECONDS)  # not yet marked posted
 
     app.stop(signal.SIGKILL)
     engine = _store(tmp_path)
     try:
         with Session(engine) as session:
-            assert len(crud.outbox(session=session)) == 1  # the reply awaits its mark
+            assert (
+                len(crud.outbox(session=session)) == 2
+            )  # the card awaits its mark, then the reply
         app.start()
         restarted = time.monotonic()
         _wait_settled(slack, engine)
@@ -268,7 +269,8 @@ def test_a_kill_between_slack_taking_a_post_and_the_posted_mark_leaves_one_reply
         engine.dispose()
 
     assert len(side.bot_messages(CHANNEL, thread)) == 1, side.bot_texts(CHANNEL, thread)
-    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert side.card(CHANNEL, thread) is not None  # once: `card` checks there is one
+    assert len(slack.calls_to("chat.postMessage")) == 2
     assert len(model.message_requests) == 1  # the turn itself was done before the kill
     assert "Traceback" not in app.output()
 

@@ -20,7 +20,7 @@ from tests.implement.support import (
     implementation_steps,
     make_remote,
 )
-from tests.slack.conftest import ALICE, BOB, BOT_USER, CHANNEL, SlackHarness
+from tests.slack.conftest import ALICE, BOB, BOT_USER, CHANNEL, SlackHarness, sign_off
 from tests.support import PLAN
 
 pytest.importorskip("claude_agent_sdk", reason="the agentdesk[implement] extra is not installed")
@@ -52,6 +52,7 @@ def _plan_in_thread(harness: SlackHarness) -> tuple[str, dict[str, Any]]:
     harness.anthropic.reply_tool_use("deliver_result", PLAN)
     thread = harness.mention("Add subtract to calc")
     deliverable = harness.wait_for_text(CHANNEL, thread, "OAuth login")
+    sign_off(harness, CHANNEL, thread)
     harness.wait_idle()
     return thread, deliverable
 
@@ -75,7 +76,8 @@ def test_implement_click_ends_in_a_draft_pull_request_linked_in_the_thread(
     branch = f"agentdesk/conversation-{conversation.id}"
     (pull,) = github.pulls
     assert pull["draft"] and pull["head"]["ref"] == branch and pull["base"]["ref"] == "main"
-    assert SUMMARY in pull["body"] and "## Plan" in pull["body"]
+    assert SUMMARY in pull["body"] and "## Requirements and plan" in pull["body"]
+    assert "Acceptance criteria" in pull["body"] and "Approved by alice" in pull["body"]
     assert "Use authlib" in pull["body"]  # the plan from the thread
     assert f"{CHANNEL}" in pull["body"]  # the permalink of the thread
     assert "passed" in pull["body"]
@@ -83,7 +85,8 @@ def test_implement_click_ends_in_a_draft_pull_request_linked_in_the_thread(
     texts = [visible_text(m) for m in harness.bot_messages(CHANNEL, thread)]
     progress = "\n".join(texts)
     assert (
-        "Implementing the plan in *api*" in progress or "Implementing the plan in api" in progress
+        "Implementing the signed-off card in *api*" in progress
+        or "Implementing the signed-off card in api" in progress
     )
     assert "read `calc.py`" in progress and "edited `calc.py`" in progress
     assert "python3 -m unittest" in progress
@@ -109,7 +112,7 @@ def test_the_button_explains_itself_where_runs_are_off(harness: SlackHarness) ->
     )
     assert "/feature channel implement on" in reply[0]["text"]
     harness.wait_idle()
-    assert len(harness.bot_messages(CHANNEL, thread)) == 1
+    assert len(harness.bot_messages(CHANNEL, thread)) == 2  # the plan, the sign-off
 
 
 def test_feature_implement_and_a_thread_reply_start_runs(
@@ -142,7 +145,7 @@ def test_stop_button_ends_the_run_with_a_message(harness: SlackHarness, github: 
     thread, deliverable = _plan_in_thread(harness)
     harness.anthropic.default = ClaudeCodeScript(implementation_steps(), delay_seconds=1.0)
     harness.click(deliverable, "Implement")
-    started = harness.wait_for_text(CHANNEL, thread, "Implementing the plan")
+    started = harness.wait_for_text(CHANNEL, thread, "Implementing the signed-off card")
     harness.click(started, "Stop", user=ALICE)
     stopped = harness.wait_for_text(CHANNEL, thread, "Stopped by", RUN_SECONDS)
     harness.wait_idle()
@@ -168,4 +171,4 @@ def test_without_the_extra_the_button_says_how_to_enable_it(
     )
     assert "pip install 'agentdesk[implement]'" in reply[0]["text"]
     harness.wait_idle()
-    assert len(harness.bot_messages(CHANNEL, thread)) == 1
+    assert len(harness.bot_messages(CHANNEL, thread)) == 2  # the plan, the sign-off

@@ -18,7 +18,7 @@ from tests.fakes.anthropic_server import ClaudeCodeScript, FakeAnthropic, ToolUs
 from tests.fakes.github_server import FakeGitHub
 from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.implement.support import RUN_TESTS, implementation_steps, make_remote
-from tests.slack.conftest import SECRET, SlackHarness
+from tests.slack.conftest import SECRET, SlackHarness, is_card, sign_off
 from tests.slack.processes import app_environment, mention_envelope
 from tests.slack.test_serve_command import _free_port, _get, _post_signed
 from tests.support import PLAN
@@ -90,7 +90,7 @@ def test_a_run_killed_after_github_opened_the_pull_request_resumes_without_a_sec
                     (
                         m
                         for m in slack.thread(CHANNEL, ts)
-                        if m.get("bot_id") and "OAuth login" in visible_text(m)
+                        if m.get("bot_id") and "OAuth login" in visible_text(m) and not is_card(m)
                     ),
                     None,
                 ),
@@ -107,6 +107,7 @@ def test_a_run_killed_after_github_opened_the_pull_request_resumes_without_a_sec
                 app=None,  # type: ignore[arg-type]
                 executor=None,  # type: ignore[arg-type]
             )
+            sign_off(clicker, CHANNEL, ts, user="U1")
             clicker.click(plan, "Implement", user="U1")
             slack.wait_for(lambda: github.pulls or None, timeout=60, message="a pull request")
             os.killpg(first.pid, signal.SIGKILL)

@@ -36,7 +36,7 @@ def _nothing_happened(harness: SlackHarness) -> None:
         assert session.exec(select(Conversation)).all() == []
         stored = session.exec(select(InboundEvent)).all()
     assert all(row.kind == "event" for row in stored)  # only well-formed events, ignored later
-    assert harness.slack.calls_to("chat.postMessage") == []
+    assert harness.reply_posts() == []
     assert harness.anthropic.message_requests == []
 
 

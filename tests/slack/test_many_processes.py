@@ -26,7 +26,7 @@ from bot.store import crud, queue
 from bot.store.models import APSCHEDULER_JOBS
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
-from tests.slack.conftest import ALICE, SECRET, TEAM, SlackSide
+from tests.slack.conftest import ALICE, SECRET, TEAM, SlackSide, is_card
 from tests.slack.processes import ServedApp, app_environment
 from tests.support import QUESTIONS
 
@@ -141,7 +141,11 @@ def _wait_settled(slack: FakeSlack, engine: Engine) -> None:
 
 
 def _answers(slack: FakeSlack, thread: str) -> list[dict[str, Any]]:
-    return [m for m in slack.thread(CHANNEL, thread) if m.get("bot_id") and m["ts"] != thread]
+    return [
+        m
+        for m in slack.thread(CHANNEL, thread)
+        if m.get("bot_id") and m["ts"] != thread and not is_card(m)
+    ]
 
 
 def _digests(slack: FakeSlack) -> list[dict[str, Any]]:

@@ -148,10 +148,11 @@ def test_a_429_from_post_message_is_waited_out_and_the_reply_arrives_once(
     harness.wait_for_bot(CHANNEL, ts)
     assert time.monotonic() - started >= 1.0  # Retry-After was honoured
     harness.wait_idle()
-    posts = harness.slack.calls_to("chat.postMessage")
-    assert len(posts) == 2
-    assert posts[0]["text"] == posts[1]["text"]
+    posts = harness.slack.calls_to("chat.postMessage")  # the card first: it met the 429
+    assert len(posts) == 3
+    assert posts[0]["text"] == posts[1]["text"] != posts[2]["text"]
     assert len(harness.bot_messages(CHANNEL, ts)) == 1
+    assert harness.card(CHANNEL, ts) is not None
     assert len(harness.agent_requests()) == 1
 
 
@@ -164,7 +165,8 @@ def test_a_refused_post_stays_in_the_outbox_and_is_posted_once_later(
     harness.wait_for_bot(CHANNEL, ts, timeout=10)
     harness.wait_idle()
     assert len(harness.bot_messages(CHANNEL, ts)) == 1
-    assert len(harness.slack.calls_to("chat.postMessage")) == 2
+    assert harness.card(CHANNEL, ts) is not None
+    assert len(harness.slack.calls_to("chat.postMessage")) == 3  # the card, refused at first
     assert len(harness.agent_requests()) == 1  # posting again did not ask the model again
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from bot.store.db import make_engine
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
-from tests.slack.conftest import SECRET
+from tests.slack.conftest import SECRET, is_card
 from tests.slack.processes import app_environment, mention_envelope
 from tests.support import QUESTIONS, ROUTED_TO_BACKEND
 
@@ -94,7 +94,9 @@ def test_serve_answers_a_mention_and_stops_cleanly(tmp_path: Path) -> None:
             )
             assert _post_signed(f"{base}/slack/events", json.dumps(envelope)) == 200
             reply = slack.wait_for(
-                lambda: next((m for m in slack.thread(CHANNEL, ts) if m["bot_id"]), None),
+                lambda: next(
+                    (m for m in slack.thread(CHANNEL, ts) if m["bot_id"] and not is_card(m)), None
+                ),
                 timeout=15,
                 message="the agent's questions in the thread",
             )

@@ -14,6 +14,7 @@ from bot.store.db import make_engine
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.fakes.socket_mode_server import FakeSocketMode
+from tests.slack.conftest import is_card
 from tests.slack.processes import app_environment, mention_envelope
 from tests.support import QUESTIONS, ROUTED_TO_BACKEND
 
@@ -68,13 +69,17 @@ def test_run_connects_over_socket_mode_and_answers_a_mention(tmp_path: Path) -> 
             socket_mode.send_event(envelope)
             socket_mode.send_event(envelope)  # a redelivery: acked, answered once
             reply = slack.wait_for(
-                lambda: next((m for m in slack.thread(CHANNEL, ts) if m["bot_id"]), None),
+                lambda: next(
+                    (m for m in slack.thread(CHANNEL, ts) if m["bot_id"] and not is_card(m)), None
+                ),
                 timeout=15,
                 message="the agent's questions in the thread",
             )
             assert "1. Which identity providers?" in visible_text(reply)
             _wait_until_idle(tmp_path / "socket.db")
-            assert len([m for m in slack.thread(CHANNEL, ts) if m["bot_id"]]) == 1
+            assert (
+                len([m for m in slack.thread(CHANNEL, ts) if m["bot_id"] and not is_card(m)]) == 1
+            )
         finally:
             app.send_signal(signal.SIGTERM)  # as a deploy stops it
             try:

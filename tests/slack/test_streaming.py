@@ -70,7 +70,7 @@ def test_a_plan_streams_with_progress_steps_and_ends_as_one_reply(harness: Slack
     assert only["ts"] == reply["ts"]
     assert reply["metadata"]["event_type"] == "agentdesk_reply"
     assert "Add Google and GitHub sign-in" in visible_text(reply)
-    assert harness.slack.calls_to("chat.postMessage") == []
+    assert harness.reply_posts() == []
 
 
 def test_a_refused_stream_falls_back_to_posting_once(harness: SlackHarness) -> None:
@@ -80,7 +80,7 @@ def test_a_refused_stream_falls_back_to_posting_once(harness: SlackHarness) -> N
     harness.wait_idle()
     [reply] = harness.bot_messages(CHANNEL, thread)
     assert reply["metadata"]["event_payload"]["part"] == 0
-    assert len(harness.slack.calls_to("chat.postMessage")) == 1
+    assert len(harness.reply_posts()) == 1
 
 
 def test_a_stream_that_expired_is_finished_with_chat_update(harness: SlackHarness) -> None:
@@ -91,7 +91,7 @@ def test_a_stream_that_expired_is_finished_with_chat_update(harness: SlackHarnes
     [only] = harness.bot_messages(CHANNEL, thread)
     assert only["ts"] == reply["ts"]
     assert len(harness.slack.calls_to("chat.startStream")) == 1
-    assert harness.slack.calls_to("chat.postMessage") == []
+    assert harness.reply_posts() == []
     assert [c["ts"] for c in harness.slack.calls_to("chat.update")] == [only["ts"]]
 
 
@@ -141,7 +141,7 @@ def test_a_post_interrupted_after_the_stream_became_the_reply_is_not_repeated(
     assert next(lost, None) is None  # the answer was lost once
     [only] = harness.bot_messages(CHANNEL, thread)
     assert only["metadata"]["event_type"] == "agentdesk_reply"
-    assert harness.slack.calls_to("chat.postMessage") == []
+    assert harness.reply_posts() == []
     assert len(harness.slack.calls_to("chat.update")) == 1  # the retry found it done
 
 
@@ -203,7 +203,7 @@ def test_a_plan_written_through_the_tool_streams_and_ends_as_one_reply_with_butt
     # (the long plan also comes as a file, its own message)
     [only] = [m for m in harness.bot_messages(CHANNEL, thread) if not m.get("files")]
     assert only["ts"] == reply["ts"]
-    assert harness.slack.calls_to("chat.postMessage") == []
+    assert harness.reply_posts() == []
     labels = [
         element["text"]["text"]
         for block in only.get("blocks") or []

@@ -14,7 +14,7 @@ from bot.slack.workspaces import WorkspaceNotInstalledError
 from bot.store import oauth_tables
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
-from tests.slack.conftest import BACKEND, CHANNEL, SECRET, SlackHarness, serving
+from tests.slack.conftest import BACKEND, CHANNEL, SECRET, SlackHarness, is_card, serving
 from tests.support import QUESTIONS, make_settings
 
 SECOND = "T0002"
@@ -78,7 +78,9 @@ def _mention_in_second(harness: SlackHarness, text: str) -> str:
 
 def _second_bot_messages(harness: SlackHarness, thread: str) -> list[dict[str, Any]]:
     return [
-        m for m in harness.slack.thread(SECOND_CHANNEL, thread) if m.get("bot_id") == SECOND_BOT_ID
+        m
+        for m in harness.slack.thread(SECOND_CHANNEL, thread)
+        if m.get("bot_id") == SECOND_BOT_ID and not is_card(m)
     ]
 
 

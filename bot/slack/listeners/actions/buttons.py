@@ -1,4 +1,5 @@
-"""Buttons: choose an agent, answer a question, cancel, retry, hand over, rate a plan.
+"""Buttons: choose an agent, answer a question, cancel, retry, hand over, rate a plan, sign
+off a requirement card.
 
 A click is stored before Slack gets its ack (see `bot/slack/store_before_ack.py`); `handle_action`
 runs it afterwards from the stored payload. A click that no longer fits the conversation (a
@@ -19,6 +20,7 @@ from bot.engine.actions import Outcome
 from bot.engine.inbound import InboundMessage, Source
 from bot.slack.render import (
     ANSWER,
+    APPROVE,
     CANCEL,
     CHOOSE_AGENT,
     FEEDBACK,
@@ -144,6 +146,22 @@ def _answer_question(click: Click) -> None:
         click.respond(text=intake.refused, response_type="ephemeral", replace_original=False)
 
 
+def _approve(click: Click) -> None:
+    data = click.value()
+    if not data:
+        return
+    person = click.clicker()
+    version = data.get("v")
+    outcome = click.services.desk.approve(
+        int(data["c"]),
+        version=int(version) if version is not None else None,
+        user_id=person.id,
+        user_name=person.name,
+        directory=click.services.groups,
+    )
+    click.settle(outcome, None)
+
+
 def _feedback(click: Click) -> None:
     data = click.value()
     if not data:
@@ -167,6 +185,7 @@ _HANDLERS: tuple[tuple[str, Callable[[Click], None]], ...] = (
     (RETRY, _retry),
     (HANDOFF, _handoff),
     (FEEDBACK, _feedback),
+    (APPROVE, _approve),
 )
 
 
