@@ -320,11 +320,36 @@ class Settings(BaseSettings):
         description="Pull request repository per REPOS entry, `name=OWNER/NAME`, comma-separated; "
         "needed for file:// remotes and mirrors (an https:// URL's path is used otherwise).",
     )
+    gitlab_api_url: str = Field(
+        default="https://gitlab.com",
+        description="GitLab instance for merge requests (self-managed: https://HOST); the "
+        "REST API is its /api/v4.",
+    )
+    implement_gitlab_projects: str = Field(
+        default="",
+        description="Merge request project per REPOS entry, `name=group/project` (subgroups "
+        "allowed), comma-separated; such an entry opens GitLab merge requests instead of GitHub "
+        "pull requests, with its REPOS token.",
+    )
     implement_max_turns: int = Field(
         default=60, ge=1, description="Most model turns Claude Code may take in one run."
     )
     implement_max_seconds: int = Field(
         default=1800, ge=10, description="Longest one implementation run may take, in seconds."
+    )
+    implement_setup: str = Field(
+        default="",
+        description="A set-up command per REPOS entry, one `name=command` per line; without "
+        "one, a run uses the repository's .agentdesk/setup.sh, its dev container's commands, or "
+        "what its project files call for.",
+    )
+    implement_setup_hosts: str = Field(
+        default="",
+        description="Hosts a set-up step may reach besides the package registries this "
+        "machine's pip and npm use, comma-separated.",
+    )
+    implement_setup_seconds: int = Field(
+        default=900, ge=10, description="Longest a set-up step may take, in seconds."
     )
     implement_max_cost_usd: float = Field(
         default=5.0, gt=0, description="Most one implementation run may spend on the model, in USD."
@@ -335,6 +360,11 @@ class Settings(BaseSettings):
     )
     implement_concurrency: int = Field(
         default=2, ge=1, le=32, description="Implementation runs one process works at once."
+    )
+    implement_in_process: bool = Field(
+        default=True,
+        description="`serve`/`run` work implementation runs themselves; false leaves them to "
+        "`agentdesk work --implement` processes (Implement still queues them at once).",
     )
 
 

@@ -109,7 +109,10 @@ def test_the_dockerfile_is_small_non_root_and_installs_from_registries_only() ->
 
 @pytest.mark.parametrize(
     ("path", "processes"),
-    [("Procfile", {"release", "web", "clock"}), ("deploy/Procfile.sqlite", {"web"})],
+    [
+        ("Procfile", {"release", "web", "clock", "implement"}),
+        ("deploy/Procfile.sqlite", {"web"}),
+    ],
 )
 def test_procfiles_run_real_commands(path: str, processes: set[str]) -> None:
     lines = (PROJECT_ROOT / path).read_text(encoding="utf-8").splitlines()

@@ -103,6 +103,37 @@ def test_implementation_runs_say_where_pull_requests_go(tmp_path: Path) -> None:
     assert not check.ok and "no repository to push to" in check.detail
 
 
+def test_implementation_runs_say_which_repositories_open_gitlab_merge_requests(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        repos="api=file:///srv/api.git@GH_TOKEN, web=https://git.acme.example/fe/web.git@GL",
+        implement_github_repos="api=acme/api",
+        implement_gitlab_projects="web=fe/apps/web",
+        gitlab_api_url="https://git.acme.example",
+        implement_enabled=True,
+    )
+    check = next(c for c in run_checks(settings) if c.name == "Implementation runs")
+    assert check.ok
+    assert "pull requests in api → acme/api on GitHub" in check.detail
+    assert "merge requests in web → fe/apps/web on GitLab (https://git.acme.example)" in (
+        check.detail
+    )
+    both = make_settings(
+        tmp_path,
+        repos="api=file:///srv/api.git@GH_TOKEN",
+        implement_github_repos="api=acme/api",
+        implement_gitlab_projects="api=acme/api",
+        implement_enabled=True,
+    )
+    check = next(c for c in run_checks(both) if c.name == "Implementation runs")
+    assert not check.ok
+    assert "repo api is named in both IMPLEMENT_GITHUB_REPOS and IMPLEMENT_GITLAB_PROJECTS" in (
+        check.detail
+    )
+
+
 def test_the_manifest_carries_every_scope_event_and_feature_in_use(tmp_path: Path) -> None:
     assert manifest_problems() == []
     manifest = json.loads((PROJECT_ROOT / "manifest.json").read_text(encoding="utf-8"))
@@ -120,3 +151,29 @@ def test_the_manifest_carries_every_scope_event_and_feature_in_use(tmp_path: Pat
         checks = {check.name: check for check in run_checks(settings, manifest=old)}
     assert not checks["Slack manifest"].ok
     assert "agent_session_stopped" in checks["Slack manifest"].detail
+
+
+def test_doctor_names_each_set_up_step_and_runs_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.implement.availability import sandbox_missing
+
+    if sandbox_missing():
+        pytest.skip(f"the sandbox can't start here: {sandbox_missing()}")
+    repo = tmp_path / "api"
+    (repo / ".agentdesk").mkdir(parents=True)
+    (repo / ".agentdesk" / "setup.sh").write_text("echo ready > .ready\n", encoding="utf-8")
+    monkeypatch.setenv("REPOS", f"api={repo}")
+    monkeypatch.setenv("IMPLEMENT_WORK_DIR", str(tmp_path / "work"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'agentdesk.db'}")
+    listed = runner.invoke(app, ["doctor"])
+    text = " ".join(listed.output.split())
+    assert (
+        "Set-up steps: api: set-up step `sh .agentdesk/setup.sh` (from .agentdesk/setup.sh)" in text
+    )
+    ran = runner.invoke(app, ["doctor", "--setup", "api"])
+    assert ran.exit_code == 0, ran.output
+    assert "(from .agentdesk/setup.sh): done in" in " ".join(ran.output.split())
+    assert not (repo / ".ready").exists()  # it ran on a copy, not on the team's folder
+    unknown = runner.invoke(app, ["doctor", "--setup", "web"])
+    assert unknown.exit_code == 1 and "no repository 'web' in REPOS" in unknown.output

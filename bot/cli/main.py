@@ -211,21 +211,38 @@ def serve(
 
 @app.command("work")
 def work(
+    implement: Annotated[
+        bool,
+        typer.Option(
+            "--implement",
+            help="Work implementation runs instead of agent turns: IMPLEMENT_CONCURRENCY at "
+            "once, their progress and pull request posted to the Slack thread. Set "
+            "IMPLEMENT_IN_PROCESS=false on `serve`/`run` to leave every run to these.",
+        ),
+    ] = False,
     from_parent: Annotated[
         bool, typer.Option("--from-parent", hidden=True, help="Started by `agentdesk serve`.")
     ] = False,
 ) -> None:
     """Run agent turns, without serving HTTP: `agentdesk serve` starts WORKER_PROCESSES of
-    these itself; start more on other machines that share its PostgreSQL database."""
+    these itself; start more on other machines that share its PostgreSQL database.
+
+    With --implement it works implementation runs and no agent turns (`serve` and plain
+    `agentdesk work` run those); a run takes about half a gigabyte, so these suit machines
+    of their own.
+    """
     from bot.config import get_settings
-    from bot.runtime.serve import run_worker
+    from bot.runtime.serve import run_implementation_worker, run_worker
 
     _configure_logging()
     settings = get_settings()
     desk = _ready_desk(settings, slack=True, quiet=from_parent)
     _stop_on_sigterm()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C or SIGTERM: work was handed back
-        run_worker(settings, desk, from_parent=from_parent)
+        if implement:
+            run_implementation_worker(settings, desk)
+        else:
+            run_worker(settings, desk, from_parent=from_parent)
     # Threads still waiting on the model hold no lease any more (whatever they finish is
     # dropped): exit now instead of waiting for them at interpreter exit.
     logging.shutdown()
@@ -268,13 +285,29 @@ def scheduler() -> None:
 
 
 @app.command("doctor")
-def doctor() -> None:
-    """Check the Slack tokens and scopes, the database, the agents and the model key."""
+def doctor(
+    setup: Annotated[
+        str | None,
+        typer.Option(
+            "--setup",
+            metavar="NAME",
+            help="Run repository NAME's set-up step as an implementation run would.",
+        ),
+    ] = None,
+) -> None:
+    """Check the Slack tokens and scopes, the database, the agents, the repositories and their
+    set-up steps, and the model key."""
     from bot.config import get_settings
     from bot.runtime.doctor import run_checks
 
     console = terminal()
-    checks = run_checks(get_settings())
+    if setup is not None:
+        from bot.runtime.setup_check import try_setup
+
+        _configure_logging()
+        checks = [try_setup(get_settings(), setup)]
+    else:
+        checks = run_checks(get_settings())
     for check in checks:
         mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
         console.print(f"{mark} {check.name}: {check.detail}", highlight=False)

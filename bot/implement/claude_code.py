@@ -298,9 +298,30 @@ def _record_result(
     if name == "Bash":
         command = str(tool_input.get("command", ""))
         tail = text.strip()[-_OUTPUT_TAIL_CHARS:]
+        # A suite piped through `tail` exits 0 when it fails: its own summary line decides.
+        failed = failed or suite_verdict(tail) is False
         outcome.commands.append(CommandRecord(command=command, ok=not failed, output=tail))
         last = tail.splitlines()[-1] if tail else "(no output)"
         on_progress(Progress("result", f"{'✓' if not failed else '✗'} `{command[:120]}`: {last}"))
+
+
+_FAILED_SUMMARIES = re.compile(
+    r"^FAILED \(|\b[1-9]\d* (failed|errors?)\b|^FAIL\b|test result: FAILED",
+    re.M,
+)
+_PASSED_SUMMARIES = re.compile(
+    r"^OK\b|\b\d+ passed\b|^Tests:.*\bpassed\b|^ok\s|test result: ok", re.M
+)
+
+
+def suite_verdict(output: str) -> bool | None:
+    """What a test run's own summary says (unittest, pytest, Jest, go test, cargo test):
+    True passed, False failed, None when the output holds no summary."""
+    if _FAILED_SUMMARIES.search(output):
+        return False
+    if _PASSED_SUMMARIES.search(output):
+        return True
+    return None
 
 
 def _text_of(content: Any) -> str:

@@ -1,19 +1,24 @@
 """Threads that claim implementation runs and work them, apart from the agent-turn workers
-(a run takes minutes; a turn must not wait behind one)."""
+(a run takes minutes; a turn must not wait behind one): inside `serve`/`run`, or in an
+`agentdesk work --implement` process of their own."""
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from bot.engine.views import ThreadRef
 from bot.implement.service import ImplementationService
+from bot.store import queue
+from bot.store.models import ImplementationRun
 
 log = logging.getLogger(__name__)
 
 
 class ImplementationWorker:
-    """`kick()` after queuing a run; the threads also look every `poll_seconds` for runs a
-    process on another machine left behind (their lease expired)."""
+    """`kick()` after queuing a run; the threads also look every `poll_seconds` for runs
+    queued by another process, or left behind by one that died (their lease expired)."""
 
     def __init__(
         self,
@@ -35,6 +40,11 @@ class ImplementationWorker:
             threading.Thread(target=self._loop, name=f"agentdesk-implement-{i}", daemon=True)
             for i in range(count)
         ]
+        self._threads.append(
+            threading.Thread(target=self._lease_loop, name="agentdesk-run-leases", daemon=True)
+        )
+        self._working: set[int] = set()
+        self._working_lock = threading.Lock()
         self._started = False
 
     def start(self) -> "ImplementationWorker":
@@ -58,22 +68,32 @@ class ImplementationWorker:
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; running sessions end and go back to the queue for the next start."""
+        """Stop claiming; running sessions end and go back to the queue, for another process
+        or the next start (a run still going after `timeout` seconds keeps its lease until
+        it runs out)."""
         self._stop.set()
         self.service.shutting_down.set()
         self._wake.set()
         if self._started:
+            deadline = time.monotonic() + timeout
             for thread in self._threads:
-                thread.join(timeout=timeout)
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def work_once(self) -> bool:
         """Claim and work one run; False when there was none."""
         run = self.service.claim_next()
         if run is None:
             return False
-        self.service.run_implementation_job(
-            run, on_posted=self.on_posted, on_activity=self.on_activity
-        )
+        assert run.id is not None
+        with self._working_lock:
+            self._working.add(run.id)
+        try:
+            self.service.run_implementation_job(
+                run, on_posted=self.on_posted, on_activity=self.on_activity
+            )
+        finally:
+            with self._working_lock:
+                self._working.discard(run.id)
         return True
 
     def _loop(self) -> None:
@@ -87,3 +107,22 @@ class ImplementationWorker:
                     pass
             except Exception:
                 log.exception("implementation worker loop failed; trying again shortly")
+
+    def _lease_loop(self) -> None:
+        """Renew the leases of the runs worked here, also while no Claude Code session is
+        going (preparing the worktree, pushing): the lease runs out only when this process
+        stops renewing it, and then another process takes the run over."""
+        lease = timedelta(seconds=self.service.settings.turn_lease_seconds)
+        while not self._stop.wait(max(1.0, lease.total_seconds() / 3)):
+            with self._working_lock:
+                working = list(self._working)
+            try:
+                queue.renew(
+                    engine=self.service.engine,
+                    table=ImplementationRun,
+                    worker=self.service.worker_id,
+                    row_ids=working,
+                    lease=lease,
+                )
+            except Exception:
+                log.exception("renewing the runs' leases failed; trying again")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -32,10 +33,24 @@ from bot.implement.claude_code import (
     Progress,
     run_claude_code,
 )
+from bot.implement.forge import ChangeRequestError, open_or_update_change_request
 from bot.implement.isolation import RunIsolation, isolated_run
 from bot.implement.leaks import Finding, SecretGuard
-from bot.implement.pull_request import PullRequestError, open_or_update_pull_request
-from bot.implement.targets import RepoTarget, TargetError, parse_github_repos, target_for
+from bot.implement.setup_step import (
+    SetupConfigError,
+    SetupResult,
+    SetupWalls,
+    find_setup,
+    run_setup,
+    setup_hosts,
+)
+from bot.implement.targets import (
+    RepoTarget,
+    TargetError,
+    parse_github_repos,
+    parse_gitlab_projects,
+    target_for,
+)
 from bot.implement.worktree import (
     Worktree,
     added_text,
@@ -158,12 +173,13 @@ class ImplementationService:
         """The repositories runs can push to, and why the others can't."""
         try:
             github_repos = parse_github_repos(self.settings.implement_github_repos)
+            gitlab_projects = parse_gitlab_projects(self.settings.implement_gitlab_projects)
         except TargetError as error:
             return [], [str(error)]
         found, problems = [], []
         for mirror in self.repos:
             try:
-                found.append(target_for(mirror.spec, github_repos))
+                found.append(target_for(mirror.spec, github_repos, gitlab_projects))
             except TargetError as error:
                 problems.append(str(error))
         return found, problems
@@ -550,6 +566,7 @@ class _Job:
         no_sandbox = sandbox_missing()
         if no_sandbox:
             self.say(f"Commands are refused in this run: {no_sandbox}. Tests will not be run.")
+        setup = self._set_up(worktree, isolation) if no_sandbox is None else None
         self.activity("is implementing the plan…")
         outcome = run_claude_code(
             ClaudeCodeRequest(
@@ -599,8 +616,43 @@ class _Job:
         if outcome.ending == "error":
             return self.fail(f"Claude Code could not finish: {outcome.error}")
         return self._deliver(
-            worktree, target, outcome, sandboxed=no_sandbox is None, isolation=isolation
+            worktree,
+            target,
+            outcome,
+            sandboxed=no_sandbox is None,
+            isolation=isolation,
+            setup=setup,
         )
+
+    def _set_up(self, worktree: Worktree, isolation: RunIsolation) -> SetupResult | None:
+        """Run the repository's set-up step (or reuse its last result) before the agent."""
+        settings = self.settings
+        try:
+            plan = find_setup(self.run_row.repo, worktree.path, setting=settings.implement_setup)
+        except SetupConfigError as error:
+            self.say(f"No set-up step: {error}.")
+            return None
+        if plan is None:
+            return None
+        self.activity("is setting up the environment…")
+        result = run_setup(
+            plan,
+            repo=self.run_row.repo,
+            worktree=worktree.path,
+            walls=SetupWalls(
+                hidden=tuple(Path(place) for place in isolation.deny_read),
+                private=isolation.folder,
+                readable=tuple(Path(place) for place in isolation.allow_read[1:2]),
+                extra_hosts=setup_hosts(settings.implement_setup_hosts),
+                timeout_seconds=settings.implement_setup_seconds,
+            ),
+            cache_dir=settings.implement_work_dir.expanduser().resolve() / ".setup-cache",
+        )
+        with isolation.excludes_file.open("a", encoding="utf-8") as excludes:
+            excludes.writelines(f"/{name}\n" for name in result.left)  # never committed
+        tail = self.guard.redact(result.output.strip()[-1500:])
+        self.say(result.line() + (f"\n```\n{tail}\n```" if tail and not result.ok else ""))
+        return result
 
     def _deliver(
         self,
@@ -610,6 +662,7 @@ class _Job:
         *,
         sandboxed: bool,
         isolation: RunIsolation,
+        setup: SetupResult | None,
     ) -> ImplementationStatus:
         run = self.run_row
         conversation = self.conversation
@@ -634,8 +687,8 @@ class _Job:
             if not change.commits and not worktree.branch_existed:
                 return self.finish(
                     ImplementationStatus.SUCCEEDED,
-                    "Claude Code finished without changing any file, so there is no pull "
-                    "request."
+                    "Claude Code finished without changing any file, so there is no "
+                    f"{target.forge.request_noun}."
                     + _withheld_text(commit.withheld)
                     + (f"\n\n{outcome.summary}" if outcome.summary else ""),
                 )
@@ -664,30 +717,33 @@ class _Job:
             sandboxed=sandboxed,
             thread_url=run.thread_url,
             withheld=commit.withheld,
+            setup=setup,
         )
         try:
-            pull = open_or_update_pull_request(
-                api_url=self.settings.github_api_url,
+            request = open_or_update_change_request(
+                settings=self.settings,
+                target=target,
                 token=target.token(self.service.environ),
-                github_repo=target.github_repo,
                 branch=worktree.branch,
                 base=worktree.base_branch,
                 title=self.guard.redact(title)[:250],
                 body=self.guard.redact(body),
             )
-        except PullRequestError as error:
-            return self.fail(f"The branch is pushed, but the pull request failed: {error}")
+        except ChangeRequestError as error:
+            return self.fail(
+                f"The branch is pushed, but the {target.forge.request_noun} failed: {error}"
+            )
         with session_scope(self.service.engine) as session:
-            self._set(session, head_commit=head, pr_number=pull.number, pr_url=pull.html_url)
+            self._set(session, head_commit=head, pr_number=request.number, pr_url=request.url)
         tests = _tests_line(outcome, sandboxed=sandboxed)
-        verb = "Opened draft pull request" if pull.created else "Updated pull request"
+        verb = f"Opened draft {request.noun}" if request.created else f"Updated {request.noun}"
         return self.finish(
             ImplementationStatus.SUCCEEDED,
-            f"{verb} #{pull.number}: {pull.html_url}\n"
+            f"{verb} {request.reference}: {request.url}\n"
             f"{change.short if change.files else 'No new changes.'} "
             f"({change.commits} new commit{'s' if change.commits != 1 else ''}). {tests}"
             + _withheld_text(commit.withheld),
-            payload={"pr_url": pull.html_url, "pr_number": pull.number},
+            payload={"pr_url": request.url, "pr_number": request.number},
         )
 
     # progress, stop and the lease
@@ -752,7 +808,10 @@ class _Job:
             worker=self.service.worker_id,
             row_id=self.run_id,
         ):
-            self.say("agentdesk is restarting; this run starts again when it is back.")
+            self.say(
+                "The process working this run is stopping; the run goes back to the queue and "
+                "starts again in the next process that takes runs."
+            )
         return ImplementationStatus.QUEUED
 
     def stopped(self, by: str, *, pushed: bool = False) -> ImplementationStatus:
@@ -913,6 +972,7 @@ def _pull_request_body(
     sandboxed: bool,
     thread_url: str | None,
     withheld: list[tuple[str, str]],
+    setup: SetupResult | None = None,
 ) -> str:
     tests = [c for c in outcome.commands if c.looks_like_tests]
     if not sandboxed:
@@ -927,10 +987,11 @@ def _pull_request_body(
             for c in tests[-5:]
         )
     thread = f"[the Slack thread]({thread_url})" if thread_url else "the Slack thread"
+    setup_text = f"{setup.line()}\n\n" if setup else ""
     return (
         f"Implemented by agentdesk with Claude Code from {thread}.\n\n"
         f"## Summary\n\n{summary or 'No summary given.'}\n\n"
         f"## Change\n\n{diff}{_withheld_text(withheld)}\n\n"
-        f"## Tests\n\n{test_text}\n\n"
+        f"## Tests\n\n{setup_text}{test_text}\n\n"
         f"## Requirements and plan\n\n{plan}\n"
     )

@@ -68,6 +68,8 @@ def manifest_problems(*, manifest: Path | None = None) -> list[str] | None:
 
 def run_checks(settings: Settings, *, manifest: Path | None = None) -> list[Check]:
     """Every check, in the order a person would fix things."""
+    from bot.runtime.setup_check import setup_check
+
     manifest = manifest or find_manifest()
     return [
         _manifest_check(manifest),
@@ -76,6 +78,7 @@ def run_checks(settings: Settings, *, manifest: Path | None = None) -> list[Chec
         _agents_check(settings),
         _repos_check(settings),
         _implement_check(settings),
+        setup_check(settings),
         _model_check(settings),
     ]
 
@@ -294,9 +297,18 @@ def _repos_check(settings: Settings) -> Check:
 
 
 def _implement_check(settings: Settings) -> Check:
-    """Implementation runs: the extra, the sandbox, and the repositories they can push to."""
-    from bot.implement.availability import implement_extra_missing, sandbox_missing
-    from bot.implement.targets import TargetError, parse_github_repos, target_for
+    """Implementation runs: the extra, the sandbox, and the repositories they can push to, with
+    where each one's pull or merge requests go."""
+    import importlib.util
+
+    from bot.implement.availability import INSTALL_HINT, implement_extra_missing, sandbox_missing
+    from bot.implement.targets import (
+        Forge,
+        TargetError,
+        parse_github_repos,
+        parse_gitlab_projects,
+        target_for,
+    )
     from bot.repos import RepoConfigError, parse_repo_specs
 
     name = "Implementation runs"
@@ -310,25 +322,42 @@ def _implement_check(settings: Settings) -> Check:
         return Check(name, not settings.implement_enabled, f"{where}; {missing}")
     try:
         github_repos = parse_github_repos(settings.implement_github_repos)
+        gitlab_projects = parse_gitlab_projects(settings.implement_gitlab_projects)
         specs = parse_repo_specs(settings.repos)
     except (TargetError, RepoConfigError) as error:
-        return Check(name, False, str(error), "Fix IMPLEMENT_GITHUB_REPOS or REPOS.")
-    targets, problems = [], []
+        return Check(
+            name,
+            False,
+            str(error),
+            "Fix IMPLEMENT_GITHUB_REPOS, IMPLEMENT_GITLAB_PROJECTS or REPOS.",
+        )
+    places: dict[Forge, list[str]] = {Forge.GITHUB: [], Forge.GITLAB: []}
+    problems = []
     for spec in specs:
         try:
-            target = target_for(spec, github_repos)
-            targets.append(f"{target.name} → {target.github_repo}")
+            target = target_for(spec, github_repos, gitlab_projects)
+            places[target.forge].append(f"{target.name} → {target.project}")
         except TargetError as error:
             problems.append(str(error))
+    no_gitlab_client = bool(places[Forge.GITLAB]) and importlib.util.find_spec("gitlab") is None
+    if no_gitlab_client:
+        problems.append(f"GitLab merge requests need python-gitlab (`{INSTALL_HINT}`).")
     sandbox = sandbox_missing()
-    detail = f"{where}; " + (
-        "pull requests in " + ", ".join(targets) if targets else "no repository to push to"
-    )
+    going = []
+    if places[Forge.GITHUB]:
+        going.append(f"pull requests in {', '.join(places[Forge.GITHUB])} on GitHub")
+    if places[Forge.GITLAB]:
+        going.append(
+            f"merge requests in {', '.join(places[Forge.GITLAB])} on GitLab "
+            f"({settings.gitlab_api_url})"
+        )
+    detail = f"{where}; " + ("; ".join(going) or "no repository to push to")
     if sandbox:
         detail += f"; {sandbox}, so commands are refused and tests not run"
     if problems:
         detail += "; " + " ".join(problems)
-    return Check(name, bool(targets) or not settings.implement_enabled, detail)
+    usable = any(going) and not no_gitlab_client
+    return Check(name, usable or not settings.implement_enabled, detail)
 
 
 def _model_check(settings: Settings) -> Check:

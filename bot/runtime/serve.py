@@ -1,4 +1,6 @@
-"""Starting Slack: HTTP mode behind uvicorn, or Socket Mode over a websocket."""
+"""Starting Slack: HTTP mode behind uvicorn, or Socket Mode over a websocket; and the
+processes that serve no Slack request: turns (`agentdesk work`) and implementation runs
+(`agentdesk work --implement`)."""
 
 import logging
 import os
@@ -9,9 +11,11 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.config import Settings
 from bot.engine.desk import Desk
+from bot.implement import implement_extra_missing, sandbox_missing
 from bot.runtime.build import build_scheduler
 from bot.runtime.http import build_http_app
 from bot.runtime.scheduler import SchedulerService
+from bot.runtime.startup import StartupError
 from bot.runtime.worker_processes import WorkerProcesses, read_wakeups, report_ready
 from bot.slack.app import SlackApp, SlackNotConfiguredError, build_slack_app, oauth_mode
 
@@ -45,6 +49,34 @@ def run_worker(settings: Settings, desk: Desk, *, from_parent: bool) -> None:
         stopped.wait()
     finally:
         slack.worker.stop()
+
+
+def run_implementation_worker(settings: Settings, desk: Desk) -> None:
+    """Claim implementation runs from the database and work them, IMPLEMENT_CONCURRENCY at
+    once, posting their progress to Slack, until stopped (SIGTERM or Ctrl-C hand a running
+    run back). Agent turns are left to the other processes."""
+    missing = implement_extra_missing()
+    if missing:
+        raise StartupError(missing)
+    slack = build_slack_app(settings, desk, socket_mode=True)  # no HTTP: no signing secret
+    implementation = slack.services.implementation
+    if implementation is None:
+        raise StartupError(
+            "Implementation runs post to Slack with SLACK_BOT_TOKEN, which is not set.",
+            "Set SLACK_BOT_TOKEN in the environment or .env (see .env.sample).",
+        )
+    no_sandbox = sandbox_missing()
+    if no_sandbox:
+        log.warning("%s: runs here refuse commands and run no tests", no_sandbox)
+    implementation.worker.start()
+    log.info(
+        "working implementation runs, %d at a time (IMPLEMENT_CONCURRENCY)",
+        settings.implement_concurrency,
+    )
+    try:
+        threading.Event().wait()
+    finally:
+        implementation.worker.stop()
 
 
 def worker_niceness(settings: Settings, dialect: str) -> int:

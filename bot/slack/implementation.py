@@ -28,10 +28,13 @@ class SlackImplementation:
     service: ImplementationService
     worker: ImplementationWorker
     client: WebClient
+    in_process: bool = True  # IMPLEMENT_IN_PROCESS: false leaves runs to `work --implement`
 
     def start(self) -> None:
-        """Start the worker (runs left by a restart are resumed)."""
-        self.worker.start()
+        """Start working runs in this process (runs left by a restart are resumed), unless
+        IMPLEMENT_IN_PROCESS=false leaves them to `agentdesk work --implement` processes."""
+        if self.in_process:
+            self.worker.start()
 
     def stop(self) -> None:
         """Stop claiming runs."""
@@ -56,8 +59,15 @@ class SlackImplementation:
             event_keys=event_keys,
         )
         if outcome.started:
-            self.worker.kick()
+            self.queued(thread.id)
         return outcome
+
+    def queued(self, conversation_id: int) -> None:
+        """A run of the conversation was queued: wake this process's worker or, when runs
+        are worked elsewhere, post the run's first notice now (no run here will)."""
+        self.worker.kick()
+        if not self.in_process:
+            self.worker.on_posted(conversation_id)
 
     def thread_url(self, thread: ThreadRef) -> str | None:
         """A link to the thread, for the commit message and the pull request."""
@@ -85,4 +95,9 @@ def build_slack_implementation(
         poster.show_working(thread=thread, activity=text)
 
     worker = ImplementationWorker(service, on_posted=posted, on_activity=activity)
-    return SlackImplementation(service=service, worker=worker, client=client)
+    return SlackImplementation(
+        service=service,
+        worker=worker,
+        client=client,
+        in_process=desk.settings.implement_in_process,
+    )

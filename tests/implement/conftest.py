@@ -113,8 +113,15 @@ class ImplementBench:
 
 @pytest.fixture
 def bench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImplementBench]:
+    yield from bench_on(make_remote(tmp_path), tmp_path, monkeypatch)
+
+
+def bench_on(
+    bare: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: Any
+) -> Iterator[ImplementBench]:
+    """An implementation service whose repository `api` is the bare remote `bare` (settings
+    as `overrides` change them)."""
     monkeypatch.setenv("GH_TOKEN", TOKEN)
-    bare = make_remote(tmp_path)
     with (
         FakeAnthropic() as model,
         FakeGitHub(owner="acme", repo="calc", bare_repo=bare, token=TOKEN) as github,
@@ -122,13 +129,16 @@ def bench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Implement
         settings = make_settings(
             tmp_path,
             model,
-            repos=f"api=file://{bare}@GH_TOKEN",
-            repos_cache_dir=tmp_path / "mirrors",
-            implement_work_dir=tmp_path / "worktrees",
-            implement_github_repos="api=acme/calc",
-            github_api_url=github.api_url,
-            implement_enabled=True,
-            implement_max_seconds=60,
+            **{
+                "repos": f"api=file://{bare}@GH_TOKEN",
+                "repos_cache_dir": tmp_path / "mirrors",
+                "implement_work_dir": tmp_path / "worktrees",
+                "implement_github_repos": "api=acme/calc",
+                "github_api_url": github.api_url,
+                "implement_enabled": True,
+                "implement_max_seconds": 60,
+                **overrides,
+            },
         )
         desk = build_desk(settings)
         service = ImplementationService(

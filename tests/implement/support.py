@@ -58,13 +58,19 @@ def git(*args: str, cwd: Path) -> str:
     ).stdout
 
 
-def make_remote(root: Path) -> Path:
-    """A bare repository (default branch main) holding the fixture project; its path."""
+def make_remote(root: Path, files: dict[str, str] | None = None) -> Path:
+    """A bare repository (default branch main) holding the fixture project (or `files`);
+    its path."""
     source, bare = root / "fixture-src", root / "fixture.git"
     source.mkdir(parents=True)
-    (source / "calc.py").write_text(CALC, encoding="utf-8")
-    (source / "test_calc.py").write_text(TEST_CALC, encoding="utf-8")
-    (source / "README.md").write_text("# fixture\n\nRun `python3 -m unittest`.\n", "utf-8")
+    files = files or {
+        "calc.py": CALC,
+        "test_calc.py": TEST_CALC,
+        "README.md": "# fixture\n\nRun `python3 -m unittest`.\n",
+    }
+    for name, text in files.items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(text, encoding="utf-8")
     git("init", "--quiet", "--initial-branch=main", cwd=source)
     git("add", ".", cwd=source)
     git(

@@ -355,7 +355,7 @@ def test_a_clean_shutdown_hands_the_run_back_for_the_next_start(bench: Implement
     worker.stop(timeout=30)
     (run,) = bench.runs()
     assert (run.status, run.attempts, run.leased_by) == (ImplementationStatus.QUEUED, 0, None)
-    assert "starts again when it is back" in bench.notices(conversation_id)[-1].text
+    assert "goes back to the queue" in bench.notices(conversation_id)[-1].text
 
     restarted = ImplementationService(
         settings=bench.settings,

@@ -85,7 +85,7 @@ def register(app: App, services: SlackServices) -> None:
         )
         if outcome.started:
             _settle(client, body, f"Retrying (asked by {services.users.get(user_id).name})…")
-            implementation.worker.kick()
+            implementation.queued(int(data["c"]))
             services.worker.kick()
         else:
             answer(outcome, respond=respond, conversation_id=int(data["c"]))
