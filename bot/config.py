@@ -369,8 +369,8 @@ class Settings(BaseSettings):
 
 
 def split_ids(value: str) -> frozenset[str]:
-    """The IDs of a comma-separated setting such as ADMIN_USER_IDS."""
-    return frozenset(part.strip() for part in value.split(",") if part.strip())
+    """The IDs of a comma-separated (or one-a-line) setting such as ADMIN_USER_IDS."""
+    return frozenset(part.strip() for part in value.replace("\n", ",").split(",") if part.strip())
 
 
 @lru_cache(maxsize=1)

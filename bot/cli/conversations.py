@@ -44,11 +44,11 @@ def list_conversations(
     from rich.table import Table
     from sqlmodel import Session
 
-    from bot.store import crud
+    from bot.store import conversation_records
 
     console = terminal()
     with Session(open_database()) as session:
-        rows = crud.newest_conversations(session=session, limit=limit)
+        rows = conversation_records.newest_conversations(session=session, limit=limit)
         costs = conversation_costs(session, [row.id for row in rows if row.id is not None])
     table = Table(title=f"{len(rows)} newest conversations")
     for column in ("id", "status", "agent", "requester", "title", "tokens in/out", "cost"):
@@ -77,18 +77,22 @@ def show_conversation(
     from sqlmodel import Session
 
     from bot.engine.card_keeping import version_texts
-    from bot.store import cards, crud
+    from bot.store import cards, conversation_records, message_records, routing_records
     from bot.store.models import MessageKind
 
     console = terminal()
     with Session(open_database()) as session:
-        conversation = crud.conversation_by_id(session=session, conversation_id=conversation_id)
+        conversation = conversation_records.conversation_by_id(
+            session=session, conversation_id=conversation_id
+        )
         if conversation is None:
             console.print(f"[red]No conversation {conversation_id}.[/]")
             raise typer.Exit(code=1)
-        decisions = crud.routing_history(session=session, conversation_id=conversation_id)
+        decisions = routing_records.routing_history(
+            session=session, conversation_id=conversation_id
+        )
         cost = conversation_costs(session, [conversation_id]).get(str(conversation_id), 0.0)
-        messages = crud.thread_messages(session=session, conversation_id=conversation_id)
+        messages = message_records.thread_messages(session=session, conversation_id=conversation_id)
         card = cards.card_message(session=session, conversation_id=conversation_id)
         versions = version_texts(session, conversation_id) if history else []
     c = conversation

@@ -18,7 +18,7 @@ from bot.engine.requirement_card import parse_card
 from bot.engine.states import Transition, can, move, refusal
 from bot.repos import RepoSet
 from bot.routing.decision import RouteMethod
-from bot.store import cards, crud
+from bot.store import cards, confirmed_routes, message_records, pending_work, routing_records
 from bot.store.db import session_scope
 from bot.store.models import (
     CardApproval,
@@ -54,7 +54,7 @@ def retry(*, engine: Engine, conversation_id: int) -> Outcome:
         target = None if conversation.agent else ConversationStatus.ROUTING
         if not move(conversation, Transition.RETRY, to=target):
             return Outcome(done=False, note=refusal(conversation))
-        crud.enqueue_turn(session=session, conversation_id=conversation_id)
+        pending_work.enqueue_turn(session=session, conversation_id=conversation_id)
         return Outcome(done=True)
 
 
@@ -84,11 +84,11 @@ def choose_agent(
         previous = conversation.agent
         conversation.agent = agent.name
         move(conversation, transition)
-        crud.add_route_example(
+        confirmed_routes.add_route_example(
             session=session, conversation=conversation, agent=agent.name, source="chosen"
         )
         handed = f", handed over from {previous}" if previous else ""
-        crud.record_routing(
+        routing_records.record_routing(
             session=session,
             record=RoutingRecord(
                 conversation_id=conversation_id,
@@ -99,13 +99,13 @@ def choose_agent(
             ),
         )
         if previous:
-            crud.add_assistant_message(
+            message_records.add_assistant_message(
                 session=session,
                 conversation_id=conversation_id,
                 kind=MessageKind.NOTICE,
                 text=f"Handed over from *{previous}* to *{agent.name}*.",
             )
-        crud.enqueue_turn(session=session, conversation_id=conversation_id)
+        pending_work.enqueue_turn(session=session, conversation_id=conversation_id)
         return Outcome(done=True)
 
 
@@ -117,8 +117,8 @@ def cancel(*, engine: Engine, conversation_id: int, by: str | None = None) -> Ou
             return _MISSING
         if not move(conversation, Transition.CANCEL):
             return Outcome(done=False, note=refusal(conversation))
-        crud.cancel_work(session=session, conversation_id=conversation_id)
-        crud.add_assistant_message(
+        pending_work.cancel_work(session=session, conversation_id=conversation_id)
+        message_records.add_assistant_message(
             session=session,
             conversation_id=conversation_id,
             kind=MessageKind.NOTICE,
@@ -130,12 +130,14 @@ def cancel(*, engine: Engine, conversation_id: int, by: str | None = None) -> Ou
 def edit_message(*, engine: Engine, team_id: str, channel_id: str, ts: str, text: str) -> bool:
     """Read an edited message anew when the agent has not answered it yet."""
     with session_scope(engine) as session:
-        message = crud.find_user_message(
+        message = message_records.find_user_message(
             session=session, team_id=team_id, channel_id=channel_id, ts=ts
         )
         if message is None or message.id is None:
             return False
-        later = crud.thread_messages(session=session, conversation_id=message.conversation_id)
+        later = message_records.thread_messages(
+            session=session, conversation_id=message.conversation_id
+        )
         if any(
             m.id is not None
             and m.id > message.id
@@ -156,7 +158,7 @@ def record_feedback(
 ) -> None:
     """Keep a person's rating of a deliverable (not shown to the model)."""
     with session_scope(engine) as session:
-        crud.add_message(
+        message_records.add_message(
             session=session,
             message=Message(
                 conversation_id=conversation_id,
@@ -224,7 +226,7 @@ def approve(
                 user_name=user_name,
             ),
         )
-        crud.add_assistant_message(
+        message_records.add_assistant_message(
             session=session,
             conversation_id=conversation_id,
             kind=MessageKind.NOTICE,

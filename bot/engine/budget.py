@@ -16,7 +16,7 @@ from bot.accounting.prices import PriceTable
 from bot.config import Settings
 from bot.engine.states import Transition, move
 from bot.observability.metrics import TURNS
-from bot.store import crud, queue
+from bot.store import channels, message_records, queue
 from bot.store.db import session_scope
 from bot.store.models import (
     ChannelSetting,
@@ -66,7 +66,7 @@ def budget_state(
 ) -> BudgetState:
     """The channel's budget this month and its spend so far."""
     month = month_start(now)
-    setting = crud.channel_setting(session=session, team_id=team_id, channel_id=channel_id)
+    setting = channels.channel_setting(session=session, team_id=team_id, channel_id=channel_id)
     budget = channel_budget(settings, setting)
     if budget <= 0:
         return BudgetState(budget=0.0, spent=0.0, month=month)
@@ -129,7 +129,7 @@ def refuse_if_over_budget(
             worker=worker,
         ) or not move(conversation, Transition.FAIL, reason=text):
             return True
-        crud.add_assistant_message(
+        message_records.add_assistant_message(
             session=session,
             conversation_id=conversation.id,
             kind=MessageKind.FAILURE,

@@ -23,7 +23,7 @@ from bot.engine.requirement_card import (
 )
 from bot.engine.sign_off import SignOffRule, sign_off_rule
 from bot.repos import RepoSet
-from bot.store import cards, crud
+from bot.store import cards, message_records, run_records
 from bot.store.models import (
     CardApproval,
     Conversation,
@@ -88,7 +88,7 @@ def revise(
         what = ", ".join(changes(before, content)) or "its content"
         reason = f"the card changed after version {approval.version} was signed off ({what})"
         cards.withdraw_approvals(session=session, conversation_id=conversation.id, reason=reason)
-        crud.add_assistant_message(
+        message_records.add_assistant_message(
             session=session,
             conversation_id=conversation.id,
             kind=MessageKind.NOTICE,
@@ -170,7 +170,7 @@ def _stored(content: CardContent) -> CardState:
 def _state(
     session: Session, conversation_id: int, content: CardContent, approval: CardApproval | None
 ) -> CardState:
-    runs = crud.implementation_runs(session=session, conversation_id=conversation_id)
+    runs = run_records.implementation_runs(session=session, conversation_id=conversation_id)
     if runs and runs[-1].status in (ImplementationStatus.QUEUED, ImplementationStatus.RUNNING):
         return CardState.IMPLEMENTING
     if any(run.pr_url for run in runs):
@@ -226,7 +226,7 @@ def _plan_steps(session: Session, conversation_id: int) -> int:
         (
             m
             for m in reversed(
-                crud.thread_messages(session=session, conversation_id=conversation_id)
+                message_records.thread_messages(session=session, conversation_id=conversation_id)
             )
             if m.kind is MessageKind.DELIVERABLE
         ),
@@ -316,7 +316,9 @@ def _answered_in_thread(
     """An agent that delivers without keeping the card took its questions as answered: the
     card says so, with what people wrote since they were asked."""
     replies: list[str] = []
-    for message in crud.thread_messages(session=session, conversation_id=conversation_id):
+    for message in message_records.thread_messages(
+        session=session, conversation_id=conversation_id
+    ):
         if message.kind is MessageKind.QUESTIONS:
             replies = []
         elif message.role is MessageRole.USER and message.kind is MessageKind.TEXT:
@@ -336,7 +338,9 @@ def _first_card(session: Session, conversation: Conversation, *, title: str | No
     first = next(
         (
             m.text
-            for m in crud.thread_messages(session=session, conversation_id=conversation.id)
+            for m in message_records.thread_messages(
+                session=session, conversation_id=conversation.id
+            )
             if m.role is MessageRole.USER and m.kind is MessageKind.TEXT and m.text.strip()
         ),
         conversation.title,

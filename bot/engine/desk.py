@@ -33,8 +33,8 @@ from bot.observability import metrics
 from bot.observability.logs import conversation_scope
 from bot.repos import RepoSet
 from bot.routing.router import Router
-from bot.store import crud, queue
-from bot.store.db import ack_engine, current_revision, session_scope
+from bot.store import channels, conversation_records, message_records, queue, routing_records
+from bot.store.db import ack_engine, current_revision, ping, session_scope
 from bot.store.models import (
     ChannelSetting,
     Conversation,
@@ -282,7 +282,7 @@ class Desk:
     ) -> ChannelSetting:
         """Change a channel's settings."""
         with session_scope(self.engine) as session:
-            return crud.save_channel_setting(
+            return channels.save_channel_setting(
                 session=session, team_id=team_id, channel_id=channel_id, **changes
             )
 
@@ -302,19 +302,23 @@ class Desk:
     def messages(self, conversation_id: int) -> list[Message]:
         """A conversation's messages, oldest first."""
         with Session(self.engine, expire_on_commit=False) as session:
-            return list(crud.thread_messages(session=session, conversation_id=conversation_id))
+            return list(
+                message_records.thread_messages(session=session, conversation_id=conversation_id)
+            )
 
     def routing_history(self, conversation_id: int) -> list[RoutingRecord]:
         """Every routing decision recorded for a conversation."""
         with Session(self.engine, expire_on_commit=False) as session:
-            return list(crud.routing_history(session=session, conversation_id=conversation_id))
+            return list(
+                routing_records.routing_history(session=session, conversation_id=conversation_id)
+            )
 
     def find_conversation(
         self, *, team_id: str, channel_id: str, thread_ts: str
     ) -> Conversation | None:
         """The conversation of a thread, if agentdesk works in it."""
         with Session(self.engine, expire_on_commit=False) as session:
-            return crud.find_conversation(
+            return conversation_records.find_conversation(
                 session=session, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts
             )
 
@@ -322,7 +326,7 @@ class Desk:
         """A person's open conversations, newest first."""
         with Session(self.engine, expire_on_commit=False) as session:
             return list(
-                crud.open_conversations_of(
+                conversation_records.open_conversations_of(
                     session=session, team_id=team_id, requester_id=requester_id
                 )
             )
@@ -342,11 +346,11 @@ class Desk:
     def channel_setting(self, *, team_id: str, channel_id: str) -> ChannelSetting | None:
         """A channel's settings (default agent, intake, bots), if any."""
         with Session(self.engine, expire_on_commit=False) as session:
-            return crud.channel_setting(session=session, team_id=team_id, channel_id=channel_id)
+            return channels.channel_setting(session=session, team_id=team_id, channel_id=channel_id)
 
     def database_answers(self) -> bool:
         """Whether the database answers a trivial query now."""
-        return crud.ping(engine=self.engine)
+        return ping(engine=self.engine)
 
     def database_kind(self) -> str:
         """`sqlite` or `postgresql`."""

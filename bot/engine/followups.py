@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.config import Settings
+from bot.config import Settings, split_ids
 from bot.engine import card_keeping
 from bot.engine.calendar import WorkingHours, digest_period, zone
 from bot.engine.states import Transition, move
 from bot.repos import RepoSet
-from bot.store import crud, insights
 from bot.store import followup_queries as queries
+from bot.store import insights, message_records, pruning
 from bot.store.db import session_scope
 from bot.store.models import (
     Conversation,
@@ -95,7 +95,7 @@ class FollowUps:
     def prune(self, now: datetime) -> int:
         """Forget seen-event keys, finished turns and taken-in requests past PRUNE_AFTER_DAYS."""
         before = now - timedelta(days=self.settings.prune_after_days)
-        return sum(crud.prune(engine=self.engine, before=before).values())
+        return sum(pruning.prune(engine=self.engine, before=before).values())
 
     # Reminders ------------------------------------------------------------------------------
 
@@ -146,7 +146,7 @@ class FollowUps:
             lines += [f"{i}. {q}" for i, q in enumerate(questions, start=1)]
             if number == self.settings.reminder_max:
                 lines.append("This is my last reminder; reply any time to pick it up again.")
-            crud.add_message(
+            message_records.add_message(
                 session=session,
                 message=Message(
                     conversation_id=conversation_id,
@@ -202,10 +202,10 @@ class FollowUps:
             named = (
                 rule.user_ids | rule.group_ids
                 if wait.sign_off and rule.user_ids != {conversation.requester_id}
-                else _approvers(self.settings.approvers)
+                else split_ids(self.settings.approvers)
             ) - {conversation.requester_id}
             hours = self.settings.escalate_after
-            crud.add_message(
+            message_records.add_message(
                 session=session,
                 message=Message(
                     conversation_id=conversation_id,
@@ -246,7 +246,7 @@ class FollowUps:
                     continue
                 assert conversation.id is not None
                 days = self.settings.auto_close_after_days
-                crud.add_message(
+                message_records.add_message(
                     session=session,
                     message=Message(
                         conversation_id=conversation.id,
@@ -315,10 +315,6 @@ class FollowUps:
             return 0
         cutoff = now - timedelta(days=days)
         return queries.redact_before(engine=self.engine, cutoff=cutoff)
-
-
-def _approvers(setting: str) -> frozenset[str]:
-    return frozenset(part.strip() for part in setting.replace("\n", ",").split(",") if part.strip())
 
 
 def _open_questions(session: Session, conversation_id: int) -> list[str]:

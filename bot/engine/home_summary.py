@@ -11,7 +11,7 @@ from bot.agents.registry import AgentRegistry
 from bot.config import Settings
 from bot.engine import card_keeping
 from bot.repos import RepoSet
-from bot.store import crud, insights
+from bot.store import conversation_records, insights
 from bot.store.insights import Usage
 from bot.store.models import ChannelSetting, Conversation, ConversationStatus
 
@@ -68,7 +68,9 @@ def home_summary(
     since = (now or datetime.now(UTC)) - timedelta(days=7)
     agents = [(agent.name, _first_line(agent.description)) for agent in registry.roster()]
     with Session(engine, expire_on_commit=False) as session:
-        mine = crud.open_conversations_of(session=session, team_id=team_id, requester_id=user_id)
+        mine = conversation_records.open_conversations_of(
+            session=session, team_id=team_id, requester_id=user_id
+        )
         requests = [_request(conversation) for conversation in mine]
         if settings is not None:
             requests += [

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from bot.store import crud, queue
+from bot.store import inbound_events, queue
 from bot.store.db import session_scope
 from bot.store.models import InboundEvent, WorkStatus
 
@@ -37,7 +37,7 @@ class Inbox:
     def store(self, *, kind: str, key: str, body: dict[str, Any], thread_key: str = "") -> bool:
         """Commit a request; False when it was stored before (a redelivery). Raises when the
         database can't take it: the caller must then not acknowledge."""
-        return crud.store_inbound(
+        return inbound_events.store_inbound(
             engine=self.ack_engine or self.engine,
             event=InboundEvent(kind=kind, key=key[:200], body=body, thread_key=thread_key[:100]),
         )

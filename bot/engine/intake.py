@@ -9,7 +9,7 @@ from bot.agents.registry import AgentRegistry
 from bot.engine.inbound import InboundMessage
 from bot.engine.states import Transition, can, move, refusal
 from bot.routing.explicit import named_in_thread
-from bot.store import crud
+from bot.store import conversation_records, message_records, pending_work, seen_events
 from bot.store.db import session_scope
 from bot.store.models import Conversation, ConversationStatus, Message, MessageRole
 
@@ -36,7 +36,7 @@ _ASKING = (ConversationStatus.AWAITING_USER, ConversationStatus.WORKING)
 def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry) -> Intake:
     """Store a person's message and the turn it causes, in one transaction."""
     with session_scope(engine) as session:
-        conversation = crud.find_conversation(
+        conversation = conversation_records.find_conversation(
             session=session,
             team_id=inbound.team_id,
             channel_id=inbound.channel_id,
@@ -52,7 +52,7 @@ def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry)
             return Intake(
                 conversation_id=conversation.id, message_id=None, refused=refusal(conversation)
             )
-        if not crud.mark_seen(session=session, keys=inbound.event_keys):
+        if not seen_events.mark_seen(session=session, keys=inbound.event_keys):
             return Intake(conversation_id=None, message_id=None, duplicate=True)
         new = conversation is None
         if conversation is None:
@@ -62,7 +62,7 @@ def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry)
         explicit = inbound.explicit_agent or named_in_thread(
             inbound.text, owner=conversation.agent, registry=registry
         )
-        message = crud.add_message(
+        message = message_records.add_message(
             session=session,
             message=Message(
                 conversation_id=conversation.id,
@@ -85,7 +85,7 @@ def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry)
             conversation.agent = None  # re-route: the person named an agent
             move(conversation, Transition.ROUTE_AGAIN)
         assert message.id is not None
-        work = crud.enqueue_turn(
+        work = pending_work.enqueue_turn(
             session=session, conversation_id=conversation.id, message_id=message.id, new=new
         )
         return Intake(
@@ -97,7 +97,7 @@ def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry)
 
 
 def _start(*, session: Session, inbound: InboundMessage) -> Conversation:
-    conversation = crud.create_conversation(
+    conversation = conversation_records.create_conversation(
         session=session,
         conversation=Conversation(
             team_id=inbound.team_id,
@@ -112,7 +112,7 @@ def _start(*, session: Session, inbound: InboundMessage) -> Conversation:
     )
     assert conversation.id is not None
     for prior in inbound.prior_messages:
-        crud.add_message(
+        message_records.add_message(
             session=session,
             message=Message(
                 conversation_id=conversation.id,

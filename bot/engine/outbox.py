@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from bot.engine.ports import Poster
 from bot.engine.views import channel_post_of, reply_of, thread_of
-from bot.store import crud
+from bot.store import posting
 from bot.store.db import session_scope
 from bot.store.models import Conversation, Message, ScheduledPost
 
@@ -60,7 +60,7 @@ class Outbox:
 
     def _flush_replies(self, poster: Poster, conversation_id: int | None) -> int:
         with Session(self.engine, expire_on_commit=False) as session:
-            pending = list(crud.outbox(session=session, conversation_id=conversation_id))
+            pending = list(posting.outbox(session=session, conversation_id=conversation_id))
             conversations = {
                 m.conversation_id: session.get(Conversation, m.conversation_id) for m in pending
             }
@@ -105,7 +105,7 @@ class Outbox:
 
     def _flush_scheduled_posts(self, poster: Poster) -> int:
         with Session(self.engine, expire_on_commit=False) as session:
-            pending = list(crud.pending_scheduled_posts(session=session))
+            pending = list(posting.pending_scheduled_posts(session=session))
         posted = 0
         for post in pending:
             assert post.id is not None
@@ -123,7 +123,7 @@ class Outbox:
         """Claim, post and mark one row; False when it was not posted now."""
         assert row.id is not None
         table = type(row)
-        claimed, earlier = crud.claim_post(
+        claimed, earlier = posting.claim_post(
             engine=self.engine,
             row=row,
             worker=self.worker_id,
@@ -136,10 +136,11 @@ class Outbox:
             ts = send(earlier)
         except Exception:
             log.exception("posting %s %s failed; it stays in the outbox", table.__name__, row.id)
-            crud.release_post(engine=self.engine, table=table, row_id=row.id)
+            with session_scope(self.engine) as session:
+                posting.release_post(session=session, table=table, row_id=row.id)
             return False
         with session_scope(self.engine) as session:
-            crud.mark_posted(
+            posting.mark_posted(
                 session=session,
                 table=table,
                 row_id=row.id,

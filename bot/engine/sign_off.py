@@ -8,7 +8,7 @@ adapter's `GroupDirectory`.
 import logging
 from dataclasses import dataclass, field
 
-from bot.config import Settings
+from bot.config import Settings, split_ids
 from bot.engine.ports import GroupDirectory
 from bot.engine.requirement_card import CardContent
 from bot.repos import RepoMirror, RepoSet, RepoUnavailableError
@@ -80,8 +80,7 @@ def sign_off_rule(
         if isinstance(owned, SignOffRule):
             return owned
         notes = (owned,)
-    listed = [part.strip() for part in settings.approvers.replace("\n", ",").split(",")]
-    listed = [part for part in listed if part]
+    listed = sorted(split_ids(settings.approvers))
     if listed:
         users = frozenset(p for p in listed if not p.startswith("S"))
         groups = frozenset(p for p in listed if p.startswith("S"))

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.store import crud
+from bot.store import conversation_records
 from bot.store.models import Conversation, ConversationStatus
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def move(
     target = to or rule.to
     if to is not None and to not in (rule.to, S.ROUTING):
         raise ValueError(f"{transition.value} cannot land in {to.value}")
-    crud.set_status(conversation=conversation, status=target, reason=reason)
+    conversation_records.set_status(conversation=conversation, status=target, reason=reason)
     return True
 
 

@@ -41,7 +41,15 @@ from bot.observability import metrics
 from bot.repos import RepoSet
 from bot.routing.decision import RouteDecision, RouteMethod
 from bot.routing.router import Router
-from bot.store import cards, crud, queue
+from bot.store import (
+    cards,
+    channels,
+    conversation_records,
+    message_records,
+    pending_work,
+    queue,
+    routing_records,
+)
 from bot.store.db import is_transient, session_scope
 from bot.store.models import (
     ChannelSetting,
@@ -161,9 +169,11 @@ class TurnRunner:
                 self._finish(session, work, WorkStatus.CANCELLED)
                 return
             messages = list(
-                crud.thread_messages(session=session, conversation_id=work.conversation_id)
+                message_records.thread_messages(
+                    session=session, conversation_id=work.conversation_id
+                )
             )
-            setting = crud.channel_setting(
+            setting = channels.channel_setting(
                 session=session, team_id=conversation.team_id, channel_id=conversation.channel_id
             )
             card = cards.latest_card(session=session, conversation_id=work.conversation_id)
@@ -239,14 +249,14 @@ class TurnRunner:
             if not self._finish(session, work, WorkStatus.DONE):
                 log.info("turn %s was handed back while it ran; its result is dropped", work.id)
                 return
-            crud.add_usage(conversation=conversation, usage=result.usage)
+            conversation_records.add_usage(conversation=conversation, usage=result.usage)
             assert work.id is not None
             self._store_outcome(
                 session,
                 conversation,
                 agent,
                 result,
-                preview_ts=crud.preview_of(session=session, work_id=work.id),
+                preview_ts=pending_work.preview_of(session=session, work_id=work.id),
             )
             metrics.TURNS.labels(outcome=conversation.status.value).inc()
             metrics.turn_spent(
@@ -260,9 +270,9 @@ class TurnRunner:
     def _close_preview(self, session: Session, work: PendingWork) -> None:
         """A cancelled turn's half-streamed words give way to a short note, in place."""
         assert work.id is not None
-        preview_ts = crud.preview_of(session=session, work_id=work.id)
+        preview_ts = pending_work.preview_of(session=session, work_id=work.id)
         if preview_ts:
-            crud.add_assistant_message(
+            message_records.add_assistant_message(
                 session=session,
                 conversation_id=work.conversation_id,
                 kind=MessageKind.NOTICE,
@@ -273,7 +283,7 @@ class TurnRunner:
     def _remember_preview(self, work: PendingWork, handle: str) -> None:
         assert work.id is not None
         with session_scope(self.engine) as session:
-            crud.remember_preview(session=session, work_id=work.id, handle=handle)
+            pending_work.remember_preview(session=session, work_id=work.id, handle=handle)
 
     # Routing ----------------------------------------------------------------------------------
 
@@ -312,7 +322,7 @@ class TurnRunner:
         """Record the decision; give the thread to the agent, or explain why nobody took it."""
         assert conversation.id is not None
         if lost:
-            crud.add_assistant_message(
+            message_records.add_assistant_message(
                 session=session,
                 conversation_id=conversation.id,
                 kind=MessageKind.NOTICE,
@@ -323,7 +333,7 @@ class TurnRunner:
             )
             conversation.agent = None
         pending = unanswered(messages)
-        crud.record_routing(
+        routing_records.record_routing(
             session=session,
             record=RoutingRecord(
                 conversation_id=conversation.id,
@@ -350,7 +360,7 @@ class TurnRunner:
         assert conversation.id is not None
         candidates = [c.agent for c in decision.candidates[:4]]
         if decision.method is RouteMethod.NONE or not candidates:
-            crud.add_assistant_message(
+            message_records.add_assistant_message(
                 session=session,
                 conversation_id=conversation.id,
                 kind=MessageKind.NOTICE,
@@ -363,7 +373,7 @@ class TurnRunner:
             )
             move(conversation, Transition.ROUTE_AGAIN)
             return
-        crud.add_assistant_message(
+        message_records.add_assistant_message(
             session=session,
             conversation_id=conversation.id,
             kind=MessageKind.CHOOSE_AGENT,
@@ -415,7 +425,7 @@ class TurnRunner:
             deliverable["document"] = with_sources(deliverable["document"], result.sources)
             keep_card(delivered=deliverable["title"], show_now=False)
             card = cards.latest_card(session=session, conversation_id=conversation.id)
-            crud.add_assistant_message(
+            message_records.add_assistant_message(
                 kind=MessageKind.DELIVERABLE,
                 text=render_deliverable(deliverable),
                 payload={
@@ -436,7 +446,7 @@ class TurnRunner:
             if questions:
                 intro = intro or lead
                 keep_card(asked=[q.question for q in questions])
-                crud.add_assistant_message(
+                message_records.add_assistant_message(
                     kind=MessageKind.QUESTIONS,
                     text=render_questions(intro, questions),
                     payload={
@@ -452,7 +462,7 @@ class TurnRunner:
                 move(conversation, Transition.ASK_QUESTIONS)
                 return
         keep_card()
-        crud.add_assistant_message(
+        message_records.add_assistant_message(
             kind=MessageKind.TEXT,
             text=lead or "I don't have anything to add yet. What would you like me to do next?",
             payload={"condensed": condensed, **reading} if condensed or reading else None,
@@ -476,8 +486,8 @@ class TurnRunner:
             conversation = session.get(Conversation, work.conversation_id)
             if conversation is None or not move(conversation, Transition.FAIL, reason=reason):
                 return
-            preview_ts = crud.preview_of(session=session, work_id=work.id)
-            crud.add_assistant_message(
+            preview_ts = pending_work.preview_of(session=session, work_id=work.id)
+            message_records.add_assistant_message(
                 session=session,
                 conversation_id=work.conversation_id,
                 kind=MessageKind.FAILURE,

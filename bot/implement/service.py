@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.agents.registry import AgentRegistry
-from bot.config import Settings, held_secrets
+from bot.config import Settings, held_secrets, split_ids
 from bot.engine import card_keeping
 from bot.engine.desk import Desk
 from bot.engine.identity import is_dead, process_id
@@ -65,7 +65,14 @@ from bot.llm.model_ids import resolve_model
 from bot.repos import RepoSet, build_repo_set
 from bot.repos.git import GitError
 from bot.repos.sync import RepoSyncError
-from bot.store import crud, queue
+from bot.store import (
+    channels,
+    conversation_records,
+    message_records,
+    queue,
+    run_records,
+    seen_events,
+)
 from bot.store.db import session_scope
 from bot.store.models import (
     Conversation,
@@ -144,7 +151,7 @@ class ImplementationService:
         if self.settings.implement_enabled:
             return True
         with Session(self.engine) as session:
-            setting = crud.implement_channel(
+            setting = channels.implement_channel(
                 session=session, team_id=team_id, channel_id=channel_id
             )
             return bool(setting and setting.enabled)
@@ -152,17 +159,13 @@ class ImplementationService:
     def set_channel(self, *, team_id: str, channel_id: str, enabled: bool) -> None:
         """Turn runs on or off for one channel (`/feature channel implement on|off`)."""
         with session_scope(self.engine) as session:
-            crud.save_implement_channel(
+            channels.save_implement_channel(
                 session=session, team_id=team_id, channel_id=channel_id, enabled=enabled
             )
 
-    def approvers(self) -> set[str]:
+    def approvers(self) -> frozenset[str]:
         """IMPLEMENT_APPROVERS as a set of user ids."""
-        return {
-            part.strip()
-            for part in self.settings.implement_approvers.replace("\n", ",").split(",")
-            if part.strip()
-        }
+        return split_ids(self.settings.implement_approvers)
 
     def may_approve(self, *, conversation: Conversation, user_id: str) -> bool:
         """The requester (when no approvers are set) or a configured approver."""
@@ -204,7 +207,7 @@ class ImplementationService:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None or conversation.id is None:
                 return StartOutcome(False, "I don't know that conversation.")
-            if not crud.mark_seen(session=session, keys=event_keys):
+            if not seen_events.mark_seen(session=session, keys=event_keys):
                 return StartOutcome(False, "", duplicate=True)
             refusal = self._refusal(session, conversation, user_id)
             if refusal is not None:
@@ -218,7 +221,7 @@ class ImplementationService:
             plan = _latest_plan(session, conversation.id)
             card = card_keeping.signed_off_text(session, conversation.id)
             assert plan is not None and card is not None  # checked in _refusal
-            run = crud.add_implementation_run(
+            run = run_records.add_implementation_run(
                 session=session,
                 run=ImplementationRun(
                     conversation_id=conversation.id,
@@ -238,7 +241,7 @@ class ImplementationService:
                 if estimate is not None and estimate.estimate is not None
                 else ""
             )
-            crud.add_assistant_message(
+            message_records.add_assistant_message(
                 session=session,
                 conversation_id=conversation.id,
                 kind=MessageKind.NOTICE,
@@ -266,17 +269,19 @@ class ImplementationService:
         """A reply in a thread whose plan became a pull request: store it and queue a run that
         adds commits to the same branch. False when the reply is not for a run."""
         with session_scope(self.engine) as session:
-            conversation = crud.find_conversation(
+            conversation = conversation_records.find_conversation(
                 session=session, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts
             )
             if conversation is None or conversation.id is None:
                 return False
-            previous = crud.pull_request_run(session=session, conversation_id=conversation.id)
+            previous = run_records.pull_request_run(
+                session=session, conversation_id=conversation.id
+            )
             if previous is None or not self.may_approve(conversation=conversation, user_id=user_id):
                 return False
-            if not crud.mark_seen(session=session, keys=event_keys):
+            if not seen_events.mark_seen(session=session, keys=event_keys):
                 return True  # a retry of a reply already taken
-            crud.add_message(
+            message_records.add_message(
                 session=session,
                 message=Message(
                     conversation_id=conversation.id,
@@ -287,7 +292,7 @@ class ImplementationService:
                     slack_ts=ts,
                 ),
             )
-            run = crud.add_implementation_run(
+            run = run_records.add_implementation_run(
                 session=session,
                 run=ImplementationRun(
                     conversation_id=conversation.id,
@@ -298,7 +303,7 @@ class ImplementationService:
                     thread_url=previous.thread_url,
                 ),
             )
-            crud.add_assistant_message(
+            message_records.add_assistant_message(
                 session=session,
                 conversation_id=conversation.id,
                 kind=MessageKind.NOTICE,
@@ -310,13 +315,13 @@ class ImplementationService:
     def stop_implementation(self, *, conversation_id: int, by: str) -> bool:
         """Ask the conversation's active run to stop; False when none is going."""
         with session_scope(self.engine) as session:
-            run = crud.request_implementation_stop(
+            run = run_records.request_implementation_stop(
                 session=session, conversation_id=conversation_id, by=by
             )
             if run is None:
                 return False
             if run.status is ImplementationStatus.CANCELLED:  # it had not started
-                crud.add_assistant_message(
+                message_records.add_assistant_message(
                     session=session,
                     conversation_id=conversation_id,
                     kind=MessageKind.NOTICE,
@@ -329,7 +334,9 @@ class ImplementationService:
         """Queue a failed or stopped run again, with the same repository and instructions."""
         with session_scope(self.engine) as session:
             conversation = session.get(Conversation, conversation_id)
-            runs = list(crud.implementation_runs(session=session, conversation_id=conversation_id))
+            runs = list(
+                run_records.implementation_runs(session=session, conversation_id=conversation_id)
+            )
             if conversation is None or not runs:
                 return StartOutcome(False, "There is no run to retry.")
             if not self.may_approve(conversation=conversation, user_id=user_id):
@@ -337,7 +344,7 @@ class ImplementationService:
             last = runs[-1]
             if last.status not in (ImplementationStatus.FAILED, ImplementationStatus.CANCELLED):
                 return StartOutcome(False, "", duplicate=True)
-            run = crud.add_implementation_run(
+            run = run_records.add_implementation_run(
                 session=session,
                 run=ImplementationRun(
                     conversation_id=conversation_id,
@@ -348,7 +355,7 @@ class ImplementationService:
                     thread_url=last.thread_url,
                 ),
             )
-            crud.add_assistant_message(
+            message_records.add_assistant_message(
                 session=session,
                 conversation_id=conversation_id,
                 kind=MessageKind.NOTICE,
@@ -360,7 +367,7 @@ class ImplementationService:
     def newest_plan_of(self, *, team_id: str, requester_id: str) -> Conversation | None:
         """The person's most recent conversation that ended in a plan."""
         with Session(self.engine, expire_on_commit=False) as session:
-            return crud.newest_conversation_with_status(
+            return conversation_records.newest_conversation_with_status(
                 session=session,
                 team_id=team_id,
                 requester_id=requester_id,
@@ -383,7 +390,7 @@ class ImplementationService:
             return unsigned
         if _latest_plan(session, conversation.id) is None:
             return "There is no plan to implement yet: the agent delivers one first."
-        if crud.active_implementation_run(session=session, conversation_id=conversation.id):
+        if run_records.active_implementation_run(session=session, conversation_id=conversation.id):
             return "This plan is being implemented already; Stop it first to start again."
         agent = self.registry.roster().get(conversation.agent) if conversation.agent else None
         if agent is None:
@@ -838,7 +845,7 @@ class _Job:
     ) -> ImplementationStatus:
         text, detail = self.guard.redact(text), self.guard.redact(detail) if detail else None
         with session_scope(self.service.engine) as session:
-            crud.finish_implementation_run(
+            run_records.finish_implementation_run(
                 session=session, run_id=self.run_id, status=status, outcome=detail or text
             )
             conversation = session.get(Conversation, self.conversation_id)
@@ -849,7 +856,7 @@ class _Job:
                     settings=self.service.settings,
                     repos=self.service.repos,
                 )
-            crud.add_assistant_message(
+            message_records.add_assistant_message(
                 session=session,
                 conversation_id=self.conversation_id,
                 kind=MessageKind.FAILURE
@@ -870,7 +877,7 @@ class _Job:
     def say(self, text: str, *, progress: bool = False) -> None:
         text = self.guard.redact(text)
         with session_scope(self.service.engine) as session:
-            crud.add_assistant_message(
+            message_records.add_assistant_message(
                 session=session,
                 conversation_id=self.conversation_id,
                 kind=MessageKind.NOTICE,
@@ -910,7 +917,9 @@ class _Job:
 
 
 def _latest_plan(session: Session, conversation_id: int) -> Message | None:
-    for message in reversed(crud.thread_messages(session=session, conversation_id=conversation_id)):
+    for message in reversed(
+        message_records.thread_messages(session=session, conversation_id=conversation_id)
+    ):
         if message.kind is MessageKind.DELIVERABLE:
             return message
     return None

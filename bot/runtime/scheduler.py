@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from bot.config import Settings
 from bot.engine.followups import FollowUps, SweepReport
 from bot.repos import RepoSet
-from bot.store import crud
+from bot.store import scheduler_lease
 from bot.store.models import APSCHEDULER_JOBS
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class SchedulerService:
 
     def try_lead(self) -> bool:
         """Take or renew the lease; start the jobs on winning it, stop them on losing it."""
-        won = crud.acquire_lease(
+        won = scheduler_lease.acquire_lease(
             engine=self.engine,
             name=LEASE_NAME,
             holder=self.holder,
@@ -108,7 +108,7 @@ class SchedulerService:
         try:
             # Renew only: starting or stopping jobs is the election thread's work, and
             # stopping the scheduler from inside its own job would wait on itself.
-            if not crud.acquire_lease(
+            if not scheduler_lease.acquire_lease(
                 engine=self.engine,
                 name=LEASE_NAME,
                 holder=self.holder,
@@ -151,7 +151,7 @@ class SchedulerService:
             self._thread.join(timeout=10)
         if self._scheduler is not None:
             self._stop_jobs()
-            crud.release_lease(engine=self.engine, name=LEASE_NAME, holder=self.holder)
+            scheduler_lease.release_lease(engine=self.engine, name=LEASE_NAME, holder=self.holder)
         if _active is self:
             _active = None
 

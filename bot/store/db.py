@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql import ClauseElement, Insert, Update
@@ -193,6 +193,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+def ping(*, engine: Engine) -> bool:
+    """Whether the database answers a trivial query (on a connection of its own, for
+    readiness: it runs in no caller's transaction)."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return False
+    return True
+
+
 def describe_url(url: str) -> str:
     """The URL with any password hidden, for messages and logs."""
     try:
@@ -209,6 +220,7 @@ __all__ = [
     "make_engine",
     "normalise_url",
     "parse_url",
+    "ping",
     "session_scope",
     "upgrade",
 ]

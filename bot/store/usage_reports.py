@@ -130,8 +130,8 @@ def _filtered(
 ) -> Any:
     if since is not None:
         query = query.where(col(Message.created_at) >= since)
-        # Storing a message moves its conversation's updated_at (crud.add_message), so this
-        # drops no row; it lets ix_conversation_channel_updated skip a channel's older
+        # Storing a message moves its conversation's updated_at (message_records.add_message),
+        # so this drops no row; it lets ix_conversation_channel_updated skip a channel's older
         # conversations (a channel's spend this month is read before every turn).
         query = query.where(col(Conversation.updated_at) >= since)
     if team_id is not None:

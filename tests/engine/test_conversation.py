@@ -195,7 +195,7 @@ def test_a_database_hiccup_queues_the_turn_again_instead_of_failing_it(
 ) -> None:
     import bot.engine.turns as turns
 
-    real_add_usage = turns.crud.add_usage
+    real_add_usage = turns.conversation_records.add_usage
     hiccups = [OperationalError("UPDATE conversation", {}, Exception("database is locked"))]
 
     def add_usage_once_locked(**kwargs: object) -> None:
@@ -203,7 +203,7 @@ def test_a_database_hiccup_queues_the_turn_again_instead_of_failing_it(
             raise hiccups.pop()
         real_add_usage(**kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(turns.crud, "add_usage", add_usage_once_locked)
+    monkeypatch.setattr(turns.conversation_records, "add_usage", add_usage_once_locked)
     monkeypatch.setattr(turns, "RETRY_BASE_SECONDS", 0.05)
     poster = RecordingPoster()
     fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)

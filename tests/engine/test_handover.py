@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from bot.engine.desk import Desk
 from bot.engine.inbound import InboundMessage, Source
-from bot.store import crud
+from bot.store import confirmed_routes
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.support import QUESTIONS, RecordingPoster, desk_with, make_settings
 
@@ -63,7 +63,7 @@ def test_naming_an_agent_in_the_thread_hands_it_over_and_is_learned(
     conversation = desk.conversation(intake.conversation_id)
     assert conversation is not None and conversation.agent == "frontend-feature-developer"
     with Session(desk.engine) as session:
-        learned = crud.route_examples(session=session, team_id="T1")
+        learned = confirmed_routes.route_examples(session=session, team_id="T1")
     assert [(e.agent, e.text) for e in learned] == [
         ("frontend-feature-developer", "Redo the settings screen layout")
     ]

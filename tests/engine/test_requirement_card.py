@@ -13,7 +13,7 @@ from bot.engine import card_keeping
 from bot.engine.desk import Desk
 from bot.engine.requirement_card import CardContent, changes, render_card
 from bot.engine.requirement_card import CardState as State
-from bot.store import cards, crud
+from bot.store import cards, posting, run_records
 from bot.store.db import session_scope
 from bot.store.models import (
     Conversation,
@@ -152,7 +152,7 @@ def test_approvers_setting_names_who_signs_off(tmp_path: Path, fake: FakeAnthrop
         _reply(fake, AGREED, "deliver_result", PLAN)
         desk.work(poster=RecordingPoster())
         requester = desk.approve(1, version=1, user_id="U1", user_name="alice")
-        assert not requester and "<@U9>, <!subteam^S1>" in (requester.note or "")
+        assert not requester and "<!subteam^S1>, <@U9>" in (requester.note or "")
         assert desk.approve(1, version=1, user_id="U9", user_name="nine")
 
 
@@ -164,7 +164,7 @@ def test_a_post_under_way_counts_only_for_the_revision_it_sent(
     with session_scope(desk.engine) as session:  # a new revision while revision 0 is out
         cards.show_card(session=session, conversation_id=1, text="newer", payload={"v": 2})
     with session_scope(desk.engine) as session:
-        crud.mark_posted(
+        posting.mark_posted(
             session=session, table=type(card), row_id=card.id, ts="111.1", revision=card.revision
         )
     after = _card_message(desk)
@@ -188,7 +188,7 @@ def test_the_estimate_comes_from_past_runs_of_the_same_agent(
     with session_scope(desk.engine) as session:
         start = utcnow()
         for cost, minutes in ((1.0, 4), (3.0, 10), (2.0, 6)):
-            crud.add_implementation_run(
+            run_records.add_implementation_run(
                 session=session,
                 run=ImplementationRun(
                     conversation_id=1,

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from bot.engine.desk import Desk
 from bot.engine.states import Transition, can, move
-from bot.store import crud
+from bot.store import pruning
 from bot.store.db import session_scope
 from bot.store.models import (
     Conversation,
@@ -114,7 +114,7 @@ def test_pruning_forgets_old_keys_and_finished_work_in_batches(desk: Desk) -> No
         session.add(
             InboundEvent(key="e1", kind="event", body={}, status=WorkStatus.DONE, finished_at=old)
         )
-    removed = crud.prune(
+    removed = pruning.prune(
         engine=desk.engine, before=datetime.now(UTC) - timedelta(days=14), batch=10
     )
     assert removed == {"seen_event": 25, "pending_work": 1, "inbound_event": 1}

@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.implement import ImplementationService
 from bot.repos import build_repo_set
 from bot.runtime.build import build_desk
-from bot.store import cards, crud
+from bot.store import cards, conversation_records, message_records
 from bot.store.db import session_scope
 from bot.store.models import (
     CardApproval,
@@ -49,7 +49,7 @@ class ImplementBench:
     def conversation(self, *, channel: str = "C1", thread_ts: str = "1700000000.000100") -> int:
         """A conversation whose agent delivered the fixture plan, its card signed off."""
         with session_scope(self.service.engine) as session:
-            conversation = crud.create_conversation(
+            conversation = conversation_records.create_conversation(
                 session=session,
                 conversation=Conversation(
                     team_id="T1",
@@ -62,7 +62,7 @@ class ImplementBench:
                 ),
             )
             assert conversation.id is not None
-            crud.add_message(
+            message_records.add_message(
                 session=session,
                 message=Message(
                     conversation_id=conversation.id,
@@ -105,7 +105,9 @@ class ImplementBench:
         with Session(self.service.engine, expire_on_commit=False) as session:
             return [
                 m
-                for m in crud.thread_messages(session=session, conversation_id=conversation_id)
+                for m in message_records.thread_messages(
+                    session=session, conversation_id=conversation_id
+                )
                 if m.role is MessageRole.ASSISTANT
                 and m.kind not in (MessageKind.DELIVERABLE, MessageKind.CARD)
             ]

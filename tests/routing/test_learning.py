@@ -16,7 +16,7 @@ from bot.routing.learned import FixedExamples, LabelledExample
 from bot.routing.local import LocalIndex
 from bot.routing.model_classifier import TOOL_NAME, ModelClassifier
 from bot.routing.router import Router
-from bot.store import crud
+from bot.store import confirmed_routes, conversation_records, message_records
 from bot.store.db import make_engine, upgrade
 from bot.store.models import Conversation, Message, MessageRole
 from tests.conftest import PROJECT_ROOT
@@ -88,7 +88,7 @@ def test_stored_routes_are_per_workspace_and_a_handover_replaces_them(tmp_path: 
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     upgrade(engine)
     with Session(engine) as session:
-        conversation = crud.create_conversation(
+        conversation = conversation_records.create_conversation(
             session=session,
             conversation=Conversation(
                 team_id="T1",
@@ -100,7 +100,7 @@ def test_stored_routes_are_per_workspace_and_a_handover_replaces_them(tmp_path: 
             ),
         )
         assert conversation.id is not None
-        crud.add_message(
+        message_records.add_message(
             session=session,
             message=Message(
                 conversation_id=conversation.id,
@@ -109,13 +109,13 @@ def test_stored_routes_are_per_workspace_and_a_handover_replaces_them(tmp_path: 
                 text=UNSEEN[0],
             ),
         )
-        crud.add_route_example(
+        confirmed_routes.add_route_example(
             session=session,
             conversation=conversation,
             agent="integration-architect",
             source="chosen",
         )
-        crud.add_route_example(
+        confirmed_routes.add_route_example(
             session=session, conversation=conversation, agent=BACKEND, source="chosen"
         )
         session.commit()

@@ -29,7 +29,7 @@ from bot.engine.desk import Desk
 from bot.runtime.build import build_desk
 from bot.runtime.http import build_http_app
 from bot.slack.app import SlackApp, build_slack_app
-from bot.store import crud, queue
+from bot.store import pending_work, posting, queue
 from bot.store.models import Conversation, Message, MessageKind
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
@@ -494,9 +494,9 @@ class SlackHarness(SlackSide):
     def _desk_idle(self) -> bool:
         with Session(self.desk.engine) as session:
             return (
-                crud.unfinished_work_count(session=session) == 0
+                pending_work.unfinished_work_count(session=session) == 0
                 and queue.unfinished_inbound_count(session=session) == 0
-                and not crud.outbox(session=session)
+                and not posting.outbox(session=session)
             )
 
     # Reading the store ------------------------------------------------------------------------

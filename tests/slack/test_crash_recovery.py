@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from bot.store import crud, queue
+from bot.store import pending_work, posting, queue
 from bot.store.db import make_engine
 from bot.store.models import Conversation, ConversationStatus, PendingWork
 from tests.fakes.anthropic_server import FakeAnthropic
@@ -107,9 +107,9 @@ def _wait_settled(slack: FakeSlack, engine: Engine, timeout: float = WAIT_SECOND
         nonlocal streak
         with Session(engine) as session:
             idle = (
-                crud.unfinished_work_count(session=session) == 0
+                pending_work.unfinished_work_count(session=session) == 0
                 and queue.unfinished_inbound_count(session=session) == 0
-                and not crud.outbox(session=session)
+                and not posting.outbox(session=session)
             )
         streak = streak + 1 if idle else 0
         return streak >= 2
@@ -259,7 +259,7 @@ def test_a_kill_between_slack_taking_a_post_and_the_posted_mark_leaves_one_reply
     try:
         with Session(engine) as session:
             assert (
-                len(crud.outbox(session=session)) == 2
+                len(posting.outbox(session=session)) == 2
             )  # the card awaits its mark, then the reply
         app.start()
         restarted = time.monotonic()

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.store import cards, crud
+from bot.store import cards, conversation_records, message_records
 from bot.store.db import session_scope
 from bot.store.models import (
     CardApproval,
@@ -181,7 +181,7 @@ def _signed_off_plan(engine: Engine, *, thread_ts: str, title: str) -> int:
     """A conversation in the thread whose agent delivered the fixture plan (waiting in the
     outbox), its requirement card signed off by the requester; its id."""
     with session_scope(engine) as session:
-        conversation = crud.create_conversation(
+        conversation = conversation_records.create_conversation(
             session=session,
             conversation=Conversation(
                 team_id=TEAM,
@@ -194,7 +194,7 @@ def _signed_off_plan(engine: Engine, *, thread_ts: str, title: str) -> int:
             ),
         )
         assert conversation.id is not None
-        crud.add_message(
+        message_records.add_message(
             session=session,
             message=Message(
                 conversation_id=conversation.id,

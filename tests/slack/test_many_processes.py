@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.runtime.scheduler import SWEEP_JOB_ID
-from bot.store import crud, queue
+from bot.store import pending_work, posting, queue
 from bot.store.models import APSCHEDULER_JOBS
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
@@ -129,10 +129,10 @@ def _wait_settled(slack: FakeSlack, engine: Engine) -> None:
         nonlocal streak
         with Session(engine) as session:
             idle = (
-                crud.unfinished_work_count(session=session) == 0
+                pending_work.unfinished_work_count(session=session) == 0
                 and queue.unfinished_inbound_count(session=session) == 0
-                and not crud.outbox(session=session)
-                and not list(crud.pending_scheduled_posts(session=session))
+                and not posting.outbox(session=session)
+                and not list(posting.pending_scheduled_posts(session=session))
             )
         streak = streak + 1 if idle else 0
         return streak >= 2

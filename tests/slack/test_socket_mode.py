@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from bot.store import crud
+from bot.store import pending_work, posting
 from bot.store.db import make_engine
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
@@ -31,7 +31,7 @@ def _wait_until_idle(database: Path, timeout: float = 10.0) -> None:
     try:
         while True:
             with Session(engine) as session:
-                if not crud.unfinished_work_count(session=session) and not crud.outbox(
+                if not pending_work.unfinished_work_count(session=session) and not posting.outbox(
                     session=session
                 ):
                     return

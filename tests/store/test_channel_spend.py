@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from bot.accounting.tokens import TokenUsage
 from bot.engine.budget import month_start
-from bot.store import crud
+from bot.store import conversation_records, message_records
 from bot.store.db import session_scope, upgrade
 from bot.store.models import Conversation, Message, MessageKind
 from bot.store.usage_reports import UsageGrouping, usage_totals
@@ -21,7 +21,7 @@ LAST_YEAR = datetime.now(UTC) - timedelta(days=365)
 
 
 def _conversation(session: Session, *, channel: str, thread: str) -> int:
-    conversation = crud.create_conversation(
+    conversation = conversation_records.create_conversation(
         session=session,
         conversation=Conversation(
             team_id="T1", channel_id=channel, thread_ts=thread, requester_id="U1"
@@ -47,7 +47,7 @@ def _age(engine: Engine, conversation_id: int) -> None:
 
 
 def _reply(session: Session, conversation_id: int) -> None:
-    crud.add_assistant_message(
+    message_records.add_assistant_message(
         session=session,
         conversation_id=conversation_id,
         kind=MessageKind.TEXT,

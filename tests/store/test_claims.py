@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.store import crud, queue
+from bot.store import inbound_events, pending_work, queue, run_records
 from bot.store.db import session_scope, upgrade
 from bot.store.models import (
     Conversation,
@@ -40,7 +40,7 @@ def _queue_turns(engine: Engine, count: int) -> None:
     upgrade(engine)
     with session_scope(engine) as session:
         for conversation_id in _conversations(session, count):
-            crud.enqueue_turn(session=session, conversation_id=conversation_id)
+            pending_work.enqueue_turn(session=session, conversation_id=conversation_id)
 
 
 def _claim_all_concurrently(engine: Engine, workers: int) -> list[list[int]]:
@@ -100,7 +100,7 @@ def test_an_expired_lease_is_taken_over(sqlite_engine: Engine) -> None:
 def test_later_messages_join_the_queued_turn(sqlite_engine: Engine) -> None:
     _queue_turns(sqlite_engine, 1)
     with session_scope(sqlite_engine) as session:
-        again = crud.enqueue_turn(session=session, conversation_id=1)
+        again = pending_work.enqueue_turn(session=session, conversation_id=1)
     assert again.id == 1
 
 
@@ -115,7 +115,7 @@ def _queue_for(engine: Engine, people: list[tuple[str, str]]) -> None:
             session.add(conversation)
             session.flush()
             assert conversation.id is not None
-            crud.enqueue_turn(session=session, conversation_id=conversation.id)
+            pending_work.enqueue_turn(session=session, conversation_id=conversation.id)
 
 
 def _requesters(engine: Engine, fair: queue.FairShare, count: int) -> list[str]:
@@ -213,7 +213,7 @@ def test_a_batch_claim_respects_its_limit(sqlite_engine: Engine) -> None:
 def test_a_batch_of_stored_requests_never_holds_two_of_one_thread(sqlite_engine: Engine) -> None:
     upgrade(sqlite_engine)
     for number, thread in enumerate(["T1", "T1", "T2", "", ""]):
-        crud.store_inbound(
+        inbound_events.store_inbound(
             engine=sqlite_engine,
             event=InboundEvent(kind="event", key=f"k{number}", body={}, thread_key=thread),
         )
@@ -227,7 +227,7 @@ def _queue_runs(engine: Engine, conversations: int, per_conversation: int) -> No
     with session_scope(engine) as session:
         for conversation_id in _conversations(session, conversations):
             for _ in range(per_conversation):
-                crud.add_implementation_run(
+                run_records.add_implementation_run(
                     session=session,
                     run=ImplementationRun(
                         conversation_id=conversation_id, repo="api", branch="b", requested_by="U"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.store import crud, queue
+from bot.store import pending_work, posting, queue, seen_events
 from bot.store.db import session_scope, upgrade
 from bot.store.models import (
     Conversation,
@@ -41,10 +41,10 @@ def _conversation(session: Session) -> int:
 
 def test_an_event_key_is_seen_once_even_when_two_take_it_in_at_once(engine: Engine) -> None:
     with session_scope(engine) as session:
-        assert crud.mark_seen(session=session, keys=["msg:T:C:1.0"])
+        assert seen_events.mark_seen(session=session, keys=["msg:T:C:1.0"])
     with session_scope(engine) as session:
-        assert not crud.mark_seen(session=session, keys=["msg:T:C:1.0"])
-        assert not crud.mark_seen(session=session, keys=["msg:T:C:2.0", "msg:T:C:1.0"])
+        assert not seen_events.mark_seen(session=session, keys=["msg:T:C:1.0"])
+        assert not seen_events.mark_seen(session=session, keys=["msg:T:C:2.0", "msg:T:C:1.0"])
 
     results: list[bool] = []
     barrier = threading.Barrier(4)
@@ -52,7 +52,7 @@ def test_an_event_key_is_seen_once_even_when_two_take_it_in_at_once(engine: Engi
     def take_in() -> None:
         barrier.wait()
         with session_scope(engine) as session:
-            results.append(crud.mark_seen(session=session, keys=["msg:T:C:3.0"]))
+            results.append(seen_events.mark_seen(session=session, keys=["msg:T:C:3.0"]))
 
     threads = [threading.Thread(target=take_in) for _ in range(4)]
     for thread in threads:
@@ -64,7 +64,7 @@ def test_an_event_key_is_seen_once_even_when_two_take_it_in_at_once(engine: Engi
 
 def test_a_leased_row_is_closed_only_by_its_holder_while_it_runs(engine: Engine) -> None:
     with session_scope(engine) as session:
-        crud.enqueue_turn(session=session, conversation_id=_conversation(session), new=True)
+        pending_work.enqueue_turn(session=session, conversation_id=_conversation(session), new=True)
     work = queue.claim_turn(engine=engine, worker="w1", lease=LEASE)
     assert work is not None and work.id is not None
 
@@ -100,25 +100,25 @@ def test_an_outbox_row_is_claimed_by_one_reader_and_marked_posted(engine: Engine
             )
         )
     with Session(engine, expire_on_commit=False) as session:
-        (first_read,) = crud.outbox(session=session)
+        (first_read,) = posting.outbox(session=session)
     with Session(engine, expire_on_commit=False) as session:
-        (second_read,) = crud.outbox(session=session)
+        (second_read,) = posting.outbox(session=session)
 
-    claimed, earlier = crud.claim_post(
+    claimed, earlier = posting.claim_post(
         engine=engine, row=first_read, worker="w1", stale_after=timedelta(minutes=2)
     )
     assert (claimed, earlier) == (True, None)
     # Read before that claim: the row has changed since, so this claim does not hold.
-    assert crud.claim_post(
+    assert posting.claim_post(
         engine=engine, row=second_read, worker="w2", stale_after=timedelta(minutes=2)
     ) == (False, None)
 
     assert first_read.id is not None
     with session_scope(engine) as session:
-        crud.mark_posted(session=session, table=Message, row_id=first_read.id, ts="9.9")
+        posting.mark_posted(session=session, table=Message, row_id=first_read.id, ts="9.9")
     with Session(engine) as session:
         stored = session.get(Message, first_read.id)
         assert stored is not None
         assert (stored.post_state, stored.slack_ts) == (PostState.POSTED, "9.9")
         assert stored.posted_at is not None
-        assert list(crud.outbox(session=session)) == []
+        assert list(posting.outbox(session=session)) == []
