@@ -34,15 +34,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, ClassVar, Self, TypeAlias
+from typing import Any, ClassVar, TypeAlias
+
+from tests.fakes.loopback import LoopbackHandler, LoopbackServer
 
 JSONDict: TypeAlias = dict[str, Any]
 
@@ -607,52 +606,11 @@ class PromptCacheSimulator:
 # --------------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Handler(LoopbackHandler):
+    """A request to the fake, which may be answered as a stream of server-sent events."""
 
-    def __init__(self, fake: FakeAnthropic) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # write headers and body without waiting for delayed ACKs
     server_version = "FakeAnthropic/1.0"
     timeout = 30
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        with contextlib.suppress(OSError):
-            super().finish()
-        self.server.fake._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet."""
-
-    def do_POST(self) -> None:
-        self.server.fake._handle(self)
-
-    do_GET = do_PUT = do_PATCH = do_DELETE = do_POST  # noqa: N815
-
-    def read_body(self) -> bytes:
-        length = int(self.headers.get("content-length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def send_json(self, status: int, payload: JSONDict, headers: Mapping[str, str]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
 
     def start_sse(self, headers: Mapping[str, str]) -> None:
         self.send_response(200)
@@ -686,7 +644,7 @@ def _text_chunks(text: str, parts: int = 3) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-class FakeAnthropic:
+class FakeAnthropic(LoopbackServer):
     """A loopback Anthropic Messages API, scripted per test.
 
     Use as a context manager, or call `start` and `stop`. Pass `base_url` to
@@ -703,6 +661,7 @@ class FakeAnthropic:
     """
 
     known_paths: ClassVar[tuple[str, ...]] = (MESSAGES_PATH, COUNT_TOKENS_PATH)
+    handler_class = _Handler
 
     def __init__(
         self,
@@ -711,6 +670,7 @@ class FakeAnthropic:
         cache_simulation: bool = True,
         cache_min_tokens: int = 0,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.cache_simulation = cache_simulation
         self.cache = PromptCacheSimulator(min_tokens=cache_min_tokens)
@@ -720,59 +680,13 @@ class FakeAnthropic:
         self._queue: list[Scripted] = []
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._connections: set[socket.socket] = set()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Start serving in a background thread; returns ``self``."""
-        if self._server is not None:
-            return self
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-anthropic",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
         """Stop serving and drop open (keep-alive or streaming) connections."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running server."""
-        if self._server is None:
-            raise RuntimeError("FakeAnthropic is not running; call start() first")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().stop()
+        self._drop_connections()
 
     # -- scripting ---------------------------------------------------------------------------
 
@@ -898,14 +812,8 @@ class FakeAnthropic:
 
     # -- request handling --------------------------------------------------------------------
 
-    def _track(self, connection: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
-
-    def _handle(self, handler: _Handler) -> None:
+    def _handle(self, handler: LoopbackHandler) -> None:
+        assert isinstance(handler, _Handler)  # our handler_class, with the SSE helpers
         raw = handler.read_body()
         path = handler.path.split("?", 1)[0]
         try:

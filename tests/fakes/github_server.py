@@ -15,157 +15,67 @@ request and then wait before answering, so a test can kill the client in between
 """
 
 import json
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any
+from urllib.parse import unquote
+
+from tests.fakes.forge import ForgeCall, ForgeFake
+from tests.fakes.loopback import LoopbackHandler
 
 DOCS = "https://docs.github.com/rest"
+_HEADERS = {
+    "x-github-api-version-selected": "2022-11-28",
+    "x-ratelimit-limit": "5000",
+    "x-ratelimit-remaining": "4999",
+}
 
 
 @dataclass
-class RecordedCall:
+class RecordedCall(ForgeCall):
     """One request the fake received."""
 
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
     authorization: str
 
 
-class FakeGitHub:
+class FakeGitHub(ForgeFake[RecordedCall]):
     """GitHub's REST API for one repository whose branches live in `bare_repo`."""
 
     def __init__(
         self, *, owner: str, repo: str, bare_repo: Path, token: str, default_branch: str = "main"
     ) -> None:
+        super().__init__(bare_repo=bare_repo, token=token, default_branch=default_branch)
         self.owner = owner
         self.repo = repo
-        self.bare_repo = bare_repo
-        self.token = token
-        self.default_branch = default_branch
         self.pulls: list[dict[str, Any]] = []
-        self.calls: list[RecordedCall] = []
-        self.create_delay_seconds = 0.0
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # lifecycle
-
-    def start(self) -> Self:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-            def do_GET(self) -> None:
-                fake._handle(self)
-
-            do_POST = do_PATCH = do_PUT = do_DELETE = do_GET  # noqa: N815
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def api_url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.base_url
 
     @property
     def full_name(self) -> str:
         return f"{self.owner}/{self.repo}"
 
-    def calls_to(self, method: str, suffix: str) -> list[RecordedCall]:
-        """Calls with this method whose path ends with `suffix`."""
-        with self._lock:
-            return [c for c in self.calls if c.method == method and c.path.endswith(suffix)]
-
     def open_pulls(self) -> list[dict[str, Any]]:
         with self._lock:
             return [p for p in self.pulls if p["state"] == "open"]
 
-    # git
-
-    def branch_sha(self, branch: str) -> str | None:
-        """The branch's commit in the bare repository."""
-        done = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"],
-            cwd=self.bare_repo,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return done.stdout.strip() or None
-
-    def commits_on(self, branch: str) -> list[str]:
-        """Subjects of the branch's commits that the default branch lacks, newest first."""
-        done = subprocess.run(
-            ["git", "log", "--format=%s", f"{self.default_branch}..{branch}"],
-            cwd=self.bare_repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return done.stdout.split("\n")[:-1]
-
     # HTTP
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        parts = urlsplit(handler.path)
-        length = int(handler.headers.get("content-length") or 0)
-        raw = handler.rfile.read(length) if length else b""
+    def _handle(self, request: LoopbackHandler) -> None:
+        raw = request.read_body()
+        path, query = request.path_and_query()
         body = json.loads(raw) if raw else None
         call = RecordedCall(
-            method=handler.command,
-            path=parts.path,
-            query=parse_qs(parts.query),
-            body=body,
-            authorization=handler.headers.get("authorization", ""),
+            request.command, path, query, body, request.headers.get("authorization", "")
         )
-        with self._lock:
-            self.calls.append(call)
+        self._record(call)
         status, payload = self._route(call)
-        data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("content-type", "application/json; charset=utf-8")
-        handler.send_header("content-length", str(len(data)))
-        handler.send_header("x-github-api-version-selected", "2022-11-28")
-        handler.send_header("x-ratelimit-limit", "5000")
-        handler.send_header("x-ratelimit-remaining", "4999")
-        handler.end_headers()
-        handler.wfile.write(data)
+        request.send_json(status, payload, _HEADERS, content_type="application/json; charset=utf-8")
 
     def _route(self, call: RecordedCall) -> tuple[int, Any]:
         scheme, _, given = call.authorization.partition(" ")
@@ -182,7 +92,7 @@ class FakeGitHub:
             if rest.startswith(ref_prefix) and call.method == "GET":
                 return self._ref(rest[len(ref_prefix) :])
         if rest == "/pulls" and call.method == "GET":
-            return 200, self._list_pulls(call.query)
+            return 200, self._list_pulls(call)
         if rest == "/pulls" and call.method == "POST":
             return self._create_pull(call.body or {})
         if rest.startswith("/pulls/") and rest[7:].isdigit():
@@ -244,10 +154,9 @@ class FakeGitHub:
             },
         }
 
-    def _list_pulls(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
-        state = (query.get("state") or ["open"])[0]
-        head = (query.get("head") or [None])[0]
-        base = (query.get("base") or [None])[0]
+    def _list_pulls(self, call: RecordedCall) -> list[dict[str, Any]]:
+        state = call.first("state") or "open"
+        head, base = call.first("head"), call.first("base")
         with self._lock:
             pulls = [dict(p) for p in self.pulls]
         found = []

@@ -21,16 +21,15 @@ between.
 
 import json
 import re
-import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlencode
+
+from tests.fakes.forge import ForgeCall, ForgeFake
+from tests.fakes.loopback import LoopbackHandler
 
 WEB = "https://gitlab.example"
 _DRAFT_TITLE = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:|draft\s+-)", re.IGNORECASE)
@@ -38,18 +37,16 @@ _STATE_EVENTS = {"close": "closed", "reopen": "opened"}
 
 
 @dataclass
-class RecordedCall:
+class RecordedCall(ForgeCall):
     """One request the fake received."""
 
-    method: str
-    path: str  # as sent, still URL-encoded
-    query: dict[str, list[str]]
-    body: Any
     private_token: str
 
 
-class FakeGitLab:
+class FakeGitLab(ForgeFake[RecordedCall]):
     """GitLab's REST API for one project whose branches live in `bare_repo`."""
+
+    http_methods = frozenset({"GET", "POST", "PUT", "DELETE"})
 
     def __init__(
         self,
@@ -60,131 +57,48 @@ class FakeGitLab:
         default_branch: str = "main",
         project_id: int = 4242,
     ) -> None:
+        super().__init__(bare_repo=bare_repo, token=token, default_branch=default_branch)
         self.project_path = project_path
         self.project_id = project_id
-        self.bare_repo = bare_repo
-        self.token = token
-        self.default_branch = default_branch
         self.merge_requests: list[dict[str, Any]] = []
-        self.calls: list[RecordedCall] = []
-        self.create_delay_seconds = 0.0
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # lifecycle
-
-    def start(self) -> Self:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-            def do_GET(self) -> None:
-                fake._handle(self)
-
-            do_POST = do_PUT = do_DELETE = do_GET  # noqa: N815
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
         """The instance's URL, as GITLAB_API_URL takes it (python-gitlab adds /api/v4)."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.base_url
 
     @property
     def encoded_path(self) -> str:
         """The project's path as a URL segment: `group%2Fproject`."""
         return quote(self.project_path, safe="")
 
-    def calls_to(self, method: str, suffix: str) -> list[RecordedCall]:
-        """Calls with this method whose (encoded) path ends with `suffix`."""
-        with self._lock:
-            return [c for c in self.calls if c.method == method and c.path.endswith(suffix)]
-
     def open_merge_requests(self) -> list[dict[str, Any]]:
         with self._lock:
             return [m for m in self.merge_requests if m["state"] == "opened"]
 
-    # git
-
-    def branch_sha(self, branch: str) -> str | None:
-        """The branch's commit in the bare repository."""
-        done = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"],
-            cwd=self.bare_repo,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return done.stdout.strip() or None
-
-    def commits_on(self, branch: str) -> list[str]:
-        """Subjects of the branch's commits that the default branch lacks, newest first."""
-        done = subprocess.run(
-            ["git", "log", "--format=%s", f"{self.default_branch}..{branch}"],
-            cwd=self.bare_repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return done.stdout.split("\n")[:-1]
-
     # HTTP
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        parts = urlsplit(handler.path)
-        length = int(handler.headers.get("content-length") or 0)
-        raw = handler.rfile.read(length) if length else b""
+    def _handle(self, request: LoopbackHandler) -> None:
+        raw = request.read_body()
+        path, query = request.path_and_query()
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = {key: values[-1] for key, values in parse_qs(raw.decode()).items()}
         call = RecordedCall(
-            method=handler.command,
-            path=parts.path,
-            query=parse_qs(parts.query),
-            body=body,
-            private_token=handler.headers.get("private-token", ""),
+            request.command, path, query, body, request.headers.get("private-token", "")
         )
-        with self._lock:
-            self.calls.append(call)
+        self._record(call)
         status, payload, headers = self._route(call)
-        data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("content-type", "application/json")
-        handler.send_header("content-length", str(len(data)))
-        handler.send_header("cache-control", "max-age=0, private, must-revalidate")
-        handler.send_header("x-request-id", f"01FAKE{len(self.calls):020d}")
-        for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+        request.send_json(
+            status,
+            payload,
+            {
+                "cache-control": "max-age=0, private, must-revalidate",
+                "x-request-id": f"01FAKE{len(self.calls):020d}",
+                **headers,
+            },
+        )
 
     def _route(self, call: RecordedCall) -> tuple[int, Any, dict[str, str]]:
         if call.private_token != self.token:
@@ -252,13 +166,10 @@ class FakeGitLab:
         }
 
     def _list(self, call: RecordedCall) -> tuple[int, Any, dict[str, str]]:
-        def first(name: str) -> str | None:
-            return (call.query.get(name) or [None])[0]
-
-        state = first("state") or "all"
-        source, target = first("source_branch"), first("target_branch")
-        per_page = int(first("per_page") or 20)
-        page = int(first("page") or 1)
+        state = call.first("state") or "all"
+        source, target = call.first("source_branch"), call.first("target_branch")
+        per_page = int(call.first("per_page") or 20)
+        page = int(call.first("page") or 1)
         with self._lock:
             found = [
                 self._basic(m)

@@ -41,12 +41,12 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
+
+from tests.fakes.loopback import LoopbackHandler, LoopbackServer
 
 __all__ = [
     "DEFAULT_BOT_SCOPES",
@@ -317,52 +317,17 @@ def _multipart_file(fields: Mapping[str, Any]) -> bytes | None:
     return None
 
 
-class _Server(ThreadingHTTPServer):
-    """The HTTP server; it hands every request to its `FakeSlack`."""
+class _Handler(LoopbackHandler):
+    """A request to the fake, over HTTP/1.0: one request a connection."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], fake: FakeSlack) -> None:
-        super().__init__(address, _Handler)
-        self.fake = fake
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Reads a request, lets `FakeSlack` answer it and writes the response."""
-
-    server: _Server
-    disable_nagle_algorithm = True
+    protocol_version = "HTTP/1.0"
     server_version = "FakeSlack/1.0"
-
-    def do_POST(self) -> None:
-        """Handle a POST (every Web API call, uploads and response_url posts)."""
-        self._dispatch()
-
-    def do_GET(self) -> None:
-        """Handle a GET (Slack accepts GET for read methods; slack_sdk never sends one)."""
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        headers = {key.lower(): value for key, value in self.headers.items()}
-        status, response_headers, payload = self.server.fake._handle_http(self.path, headers, body)
-        self.send_response(status)
-        for key, value in response_headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet."""
 
 
 _MethodHandler = Callable[[JSONDict], JSONDict]
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """A loopback fake of the Slack Web API with a model of channels and messages.
 
     Use it as a context manager (or call `start` / `stop`) and point a client at
@@ -394,6 +359,11 @@ class FakeSlack:
         port: Port to listen on; 0 picks a free one.
     """
 
+    handler_class = _Handler
+    # POST carries every Web API call, upload and response_url post; Slack accepts GET for
+    # read methods too (slack_sdk never sends one).
+    http_methods = frozenset({"GET", "POST"})
+
     def __init__(
         self,
         *,
@@ -419,6 +389,7 @@ class FakeSlack:
         auth_test_names_app: bool = False,
         messages_name_team: bool = False,
     ) -> None:
+        super().__init__(host=host, port=port)
         self.auth_test_names_app = auth_test_names_app
         self.messages_name_team = messages_name_team
         self.tokens: set[str] = set(tokens)
@@ -431,8 +402,6 @@ class FakeSlack:
         self.app_id = app_id
         self.bot_name = bot_name
         self.strict = strict
-        self.host = host
-        self._requested_port = port
         self._ts_base = ts_base
         self.stream_expiry_seconds = stream_expiry_seconds
         self.clock = clock
@@ -447,8 +416,6 @@ class FakeSlack:
         self._lock = threading.RLock()
         self._seq = itertools.count(1)
         self._file_seq = itertools.count(1)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
         self._calls: list[tuple[str, JSONDict]] = []
         self._channels: dict[str, JSONDict] = {}
@@ -513,58 +480,6 @@ class FakeSlack:
             self.add_user(user_id, **spec)
         for channel_id, spec in (channels or {}).items():
             self.add_channel(channel_id, **spec)
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeSlack:
-        """Start serving in a background thread; returns ``self``."""
-        if self._server is not None:
-            return self
-        server = _Server((self.host, self._requested_port), self)
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"FakeSlack:{server.server_address[1]}",
-            daemon=True,
-        )
-        thread.start()
-        self._server = server
-        self._thread = thread
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port (idempotent)."""
-        server, thread = self._server, self._thread
-        self._server = None
-        self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on (only while started)."""
-        if self._server is None:
-            raise RuntimeError("FakeSlack is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` (no trailing slash)."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def api_url(self) -> str:
@@ -1077,6 +992,13 @@ class FakeSlack:
             return "\n".join(lines)
 
     # ------------------------------------------------------------------ HTTP plumbing
+
+    def _handle(self, request: LoopbackHandler) -> None:
+        headers = {key.lower(): value for key, value in request.headers.items()}
+        status, response_headers, payload = self._handle_http(
+            request.path, headers, request.read_body()
+        )
+        request.send_body(status, payload, response_headers)
 
     def _handle_http(
         self, raw_path: str, headers: Mapping[str, str], body: bytes

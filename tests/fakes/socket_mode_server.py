@@ -9,53 +9,35 @@ import json
 import threading
 import time
 import uuid
-from types import TracebackType
 from typing import Any, Self
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
+from tests.fakes.loopback import BackgroundServer
 from tests.fakes.slack_server import FakeSlack
 
 
-class FakeSocketMode:
+class FakeSocketMode(BackgroundServer[Server]):
     """Slack's side of Socket Mode connections."""
 
     def __init__(self, slack: FakeSlack) -> None:
+        super().__init__()
         self.slack = slack
         self.acks: dict[str, dict[str, Any]] = {}
         self._connections: list[ServerConnection] = []
         self._lock = threading.Lock()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
 
     def start(self) -> Self:
         """Listen on 127.0.0.1 and point the fake Web API's `apps.connections.open` at it."""
-        self._server = serve(self._handle, "127.0.0.1", 0)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        port = self._server.socket.getsockname()[1]
-        self.slack.socket_mode_url = f"ws://127.0.0.1:{port}/link/?ticket={uuid.uuid4().hex}"
+        super().start()
+        self.slack.socket_mode_url = f"ws://127.0.0.1:{self.port}/link/?ticket={uuid.uuid4().hex}"
         return self
 
     def stop(self) -> None:
         """Close every connection and stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        super().stop()
         self.slack.socket_mode_url = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def wait_connected(self, timeout: float = 15.0) -> None:
         """Wait until an app has connected."""
@@ -77,6 +59,12 @@ class FakeSocketMode:
         connection.send(json.dumps(message))
         self._wait(lambda: envelope_id in self.acks, timeout, f"the ack of {envelope_id}")
         return self.acks[envelope_id]
+
+    def _listen(self) -> Server:
+        return serve(self._handle, "127.0.0.1", 0)
+
+    def _close(self, server: Server) -> None:
+        server.shutdown()
 
     def _handle(self, connection: ServerConnection) -> None:
         with self._lock:
