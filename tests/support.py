@@ -8,11 +8,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import Session
+
 from bot.config import Settings
 from bot.engine.desk import Desk
 from bot.engine.views import ChannelPost, Reply, ThreadRef
 from bot.runtime.build import build_desk
 from bot.store.db import make_engine, upgrade
+from bot.store.models import Conversation
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
 
@@ -105,6 +108,12 @@ def desk_with(settings: Settings) -> Iterator[Desk]:
         yield desk
     finally:
         desk.engine.dispose()
+
+
+def stored_conversation(desk: Desk, conversation_id: int) -> Conversation | None:
+    """A conversation's row as stored (tests look at what adapters never see)."""
+    with Session(desk.engine, expire_on_commit=False) as session:
+        return session.get(Conversation, conversation_id)
 
 
 class RecordingPoster:

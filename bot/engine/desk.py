@@ -27,7 +27,14 @@ from bot.engine.ports import GroupDirectory, Poster, Previewer, TurnPreview
 from bot.engine.repo_toolbox import RepoToolbox
 from bot.engine.turn import Toolbox
 from bot.engine.turns import TurnRunner
-from bot.engine.views import thread_of
+from bot.engine.views import (
+    ChannelView,
+    RouteView,
+    ThreadRef,
+    channel_view_of,
+    route_of,
+    thread_of,
+)
 from bot.llm.client import LLMClient
 from bot.observability import metrics
 from bot.observability.logs import conversation_scope
@@ -36,12 +43,10 @@ from bot.routing.router import Router
 from bot.store import channels, conversation_records, message_records, queue, routing_records
 from bot.store.db import ack_engine, current_revision, ping, session_scope
 from bot.store.models import (
-    ChannelSetting,
     Conversation,
     InboundEvent,
     Message,
     PendingWork,
-    RoutingRecord,
     utcnow,
 )
 from bot.store.queue_stats import QueueStats, queue_stats
@@ -277,14 +282,13 @@ class Desk:
             by=by,
         )
 
-    def configure_channel(
-        self, *, team_id: str, channel_id: str, **changes: object
-    ) -> ChannelSetting:
+    def configure_channel(self, *, team_id: str, channel_id: str, **changes: object) -> ChannelView:
         """Change a channel's settings."""
         with session_scope(self.engine) as session:
-            return channels.save_channel_setting(
+            setting = channels.save_channel_setting(
                 session=session, team_id=team_id, channel_id=channel_id, **changes
             )
+            return channel_view_of(setting=setting)
 
     # Outbox -------------------------------------------------------------------------------------
 
@@ -294,10 +298,11 @@ class Desk:
 
     # Reading --------------------------------------------------------------------------------------
 
-    def conversation(self, conversation_id: int) -> Conversation | None:
-        """A conversation by id."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            return session.get(Conversation, conversation_id)
+    def conversation(self, conversation_id: int) -> ThreadRef | None:
+        """A conversation's thread by id."""
+        with Session(self.engine) as session:
+            conversation = session.get(Conversation, conversation_id)
+            return thread_of(conversation=conversation) if conversation else None
 
     def messages(self, conversation_id: int) -> list[Message]:
         """A conversation's messages, oldest first."""
@@ -306,30 +311,31 @@ class Desk:
                 message_records.thread_messages(session=session, conversation_id=conversation_id)
             )
 
-    def routing_history(self, conversation_id: int) -> list[RoutingRecord]:
+    def routing_history(self, conversation_id: int) -> list[RouteView]:
         """Every routing decision recorded for a conversation."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            return list(
-                routing_records.routing_history(session=session, conversation_id=conversation_id)
+        with Session(self.engine) as session:
+            records = routing_records.routing_history(
+                session=session, conversation_id=conversation_id
             )
+            return [route_of(record=record) for record in records]
 
     def find_conversation(
         self, *, team_id: str, channel_id: str, thread_ts: str
-    ) -> Conversation | None:
+    ) -> ThreadRef | None:
         """The conversation of a thread, if agentdesk works in it."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            return conversation_records.find_conversation(
+        with Session(self.engine) as session:
+            conversation = conversation_records.find_conversation(
                 session=session, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts
             )
+            return thread_of(conversation=conversation) if conversation else None
 
-    def open_requests(self, *, team_id: str, requester_id: str) -> list[Conversation]:
+    def open_requests(self, *, team_id: str, requester_id: str) -> list[ThreadRef]:
         """A person's open conversations, newest first."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            return list(
-                conversation_records.open_conversations_of(
-                    session=session, team_id=team_id, requester_id=requester_id
-                )
+        with Session(self.engine) as session:
+            mine = conversation_records.open_conversations_of(
+                session=session, team_id=team_id, requester_id=requester_id
             )
+            return [thread_of(conversation=conversation) for conversation in mine]
 
     def home(self, *, team_id: str, user_id: str, admin: bool) -> HomeSummary:
         """What one person's Home tab shows."""
@@ -343,10 +349,13 @@ class Desk:
             admin=admin,
         )
 
-    def channel_setting(self, *, team_id: str, channel_id: str) -> ChannelSetting | None:
+    def channel_setting(self, *, team_id: str, channel_id: str) -> ChannelView | None:
         """A channel's settings (default agent, intake, bots), if any."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            return channels.channel_setting(session=session, team_id=team_id, channel_id=channel_id)
+        with Session(self.engine) as session:
+            setting = channels.channel_setting(
+                session=session, team_id=team_id, channel_id=channel_id
+            )
+            return channel_view_of(setting=setting) if setting else None
 
     def database_answers(self) -> bool:
         """Whether the database answers a trivial query now."""

@@ -6,21 +6,27 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.store.models import (
+    ChannelSetting,
     Conversation,
     ConversationStatus,
     Message,
     MessageKind,
+    RoutingRecord,
     ScheduledPost,
 )
 
 __all__ = [
     "ChannelPost",
+    "ChannelView",
     "ConversationStatus",
     "MessageKind",
     "Reply",
+    "RouteView",
     "ThreadRef",
     "channel_post_of",
+    "channel_view_of",
     "reply_of",
+    "route_of",
     "thread_of",
 ]
 
@@ -64,6 +70,30 @@ class ChannelPost:
     post_attempted_at: datetime | None = None  # set: an earlier attempt may have reached the chat
 
 
+@dataclass(frozen=True)
+class ChannelView:
+    """A channel's settings as an adapter shows and checks them."""
+
+    team_id: str
+    channel_id: str
+    default_agent: str | None = None
+    intake: bool = False
+    allow_bots: bool = False
+    monthly_budget_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class RouteView:
+    """One routing decision, as `/why` shows it."""
+
+    method: str
+    agent: str | None
+    confidence: float
+    candidates: list[dict[str, Any]]
+    reason: str
+    ms: float
+
+
 def thread_of(*, conversation: Conversation) -> ThreadRef:
     """The thread of a stored conversation."""
     assert conversation.id is not None
@@ -81,7 +111,17 @@ def channel_post_of(*, post: ScheduledPost) -> ChannelPost:
     return _copy(ChannelPost, post)
 
 
-_View = TypeVar("_View", ThreadRef, Reply, ChannelPost)
+def channel_view_of(*, setting: ChannelSetting) -> ChannelView:
+    """The view of a channel's stored settings."""
+    return _copy(ChannelView, setting)
+
+
+def route_of(*, record: RoutingRecord) -> RouteView:
+    """The view of a stored routing decision."""
+    return _copy(RouteView, record)
+
+
+_View = TypeVar("_View", ThreadRef, Reply, ChannelPost, ChannelView, RouteView)
 
 
 def _copy(view: type[_View], row: object) -> _View:

@@ -364,15 +364,16 @@ class ImplementationService:
             )
             return StartOutcome(True, "Retrying…", run_id=run.id)
 
-    def newest_plan_of(self, *, team_id: str, requester_id: str) -> Conversation | None:
+    def newest_plan_of(self, *, team_id: str, requester_id: str) -> ThreadRef | None:
         """The person's most recent conversation that ended in a plan."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            return conversation_records.newest_conversation_with_status(
+        with Session(self.engine) as session:
+            conversation = conversation_records.newest_conversation_with_status(
                 session=session,
                 team_id=team_id,
                 requester_id=requester_id,
                 status=ConversationStatus.DELIVERED,
             )
+            return thread_of(conversation=conversation) if conversation else None
 
     def _refusal(self, session: Session, conversation: Conversation, user_id: str) -> str | None:
         assert conversation.id is not None

@@ -19,7 +19,14 @@ from bot.store.models import (
     WorkStatus,
 )
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.support import PLAN, QUESTIONS, RecordingPoster, desk_with, make_settings
+from tests.support import (
+    PLAN,
+    QUESTIONS,
+    RecordingPoster,
+    desk_with,
+    make_settings,
+    stored_conversation,
+)
 
 
 def inbound(
@@ -65,7 +72,7 @@ def test_request_questions_answers_deliverable(desk: Desk, fake: FakeAnthropic) 
     fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
     assert desk.work(poster=poster) == 1
 
-    conversation = desk.conversation(intake.conversation_id)
+    conversation = stored_conversation(desk, intake.conversation_id)
     assert conversation is not None
     assert conversation.status is ConversationStatus.AWAITING_USER
     assert conversation.agent == "backend-feature-developer"
@@ -95,7 +102,7 @@ def test_request_questions_answers_deliverable(desk: Desk, fake: FakeAnthropic) 
     fake.reply_tool_use("deliver_result", PLAN, text_before="Here is the plan.")
     assert desk.work(poster=poster) == 1
 
-    conversation = desk.conversation(intake.conversation_id)
+    conversation = stored_conversation(desk, intake.conversation_id)
     assert conversation is not None
     assert conversation.status is ConversationStatus.DELIVERED
     deliverable = poster.posted[-1]
@@ -155,7 +162,7 @@ def test_529_then_success(desk: Desk, fake: FakeAnthropic) -> None:
     desk.take_in(inbound("Add rate limits", ts="1.0", explicit_agent="backend-feature-developer"))
     desk.work()
     assert [r.retry_count for r in fake.message_requests] == [0, 1]
-    conversation = desk.conversation(1)
+    conversation = stored_conversation(desk, 1)
     assert conversation is not None and conversation.status is ConversationStatus.AWAITING_USER
 
 
@@ -165,7 +172,7 @@ def test_permanent_500_fails_readably_and_retry_works(desk: Desk, fake: FakeAnth
         fake.reply_error(500, "api_error", "Internal server error", {"retry-after-ms": "1"})
     desk.take_in(inbound("Add webhooks", ts="1.0", explicit_agent="backend-feature-developer"))
     desk.work(poster=poster)
-    conversation = desk.conversation(1)
+    conversation = stored_conversation(desk, 1)
     assert conversation is not None
     assert conversation.status is ConversationStatus.FAILED
     assert conversation.failure_reason == (
@@ -182,7 +189,7 @@ def test_permanent_500_fails_readably_and_retry_works(desk: Desk, fake: FakeAnth
     fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
     assert desk.retry(1)
     desk.work(poster=poster)
-    conversation = desk.conversation(1)
+    conversation = stored_conversation(desk, 1)
     assert conversation is not None and conversation.status is ConversationStatus.AWAITING_USER
     assert conversation.failure_reason is None
     # The failure notice is not shown to the model as something the agent said.
@@ -215,13 +222,13 @@ def test_a_database_hiccup_queues_the_turn_again_instead_of_failing_it(
         (turn,) = session.exec(select(PendingWork)).all()
     assert turn.status is WorkStatus.QUEUED and turn.attempts == 1
     assert "database is locked" in (turn.last_error or "")
-    conversation = desk.conversation(1)
+    conversation = stored_conversation(desk, 1)
     assert conversation is not None and conversation.status is not ConversationStatus.FAILED
     assert poster.posted == []  # no failure notice in the thread
 
     time.sleep(0.1)
     assert desk.work(poster=poster) == 1
-    conversation = desk.conversation(1)
+    conversation = stored_conversation(desk, 1)
     assert conversation is not None and conversation.status is ConversationStatus.AWAITING_USER
     assert [m.kind for m in poster.posted] == [MessageKind.CARD, MessageKind.QUESTIONS]
 
@@ -265,7 +272,7 @@ def test_a_turn_left_running_by_a_dead_worker_resumes(tmp_path: Path, fake: Fake
     with desk_with(settings) as restarted:
         fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
         assert restarted.work() == 1
-        conversation = restarted.conversation(1)
+        conversation = stored_conversation(restarted, 1)
         assert conversation is not None and conversation.status is ConversationStatus.AWAITING_USER
 
 
@@ -283,7 +290,7 @@ def test_plain_text_answer_waits_for_the_user(desk: Desk, fake: FakeAnthropic) -
     )
     fake.reply_text("Tell me which service this is for.")
     desk.work()
-    conversation = desk.conversation(1)
+    conversation = stored_conversation(desk, 1)
     assert conversation is not None and conversation.status is ConversationStatus.AWAITING_USER
     assert desk.messages(1)[-1].text == "Tell me which service this is for."
 
@@ -292,7 +299,7 @@ def test_cancel_stops_the_thread_and_a_reply_restarts_it(desk: Desk, fake: FakeA
     desk.take_in(inbound("Add billing", ts="1.0", explicit_agent="backend-feature-developer"))
     assert desk.cancel(1, by="alice")
     assert desk.work() == 0
-    conversation = desk.conversation(1)
+    conversation = stored_conversation(desk, 1)
     assert conversation is not None and conversation.status is ConversationStatus.CANCELLED
     assert desk.messages(1)[-1].text == "Cancelled by alice. Reply here to start again."
     assert fake.message_requests == []
@@ -308,7 +315,7 @@ def test_a_thread_longer_than_the_context_is_condensed(tmp_path: Path, fake: Fak
             desk.take_in(inbound(f"detail {number}: " + "lorem ipsum " * 200, ts=f"{number}.0"))
         fake.reply_tool_use("deliver_result", PLAN)
         desk.work()
-        conversation = desk.conversation(1)
+        conversation = stored_conversation(desk, 1)
         assert conversation is not None and conversation.status is ConversationStatus.DELIVERED
         body = fake.message_requests[-1].body
         text = str(body["messages"])
@@ -333,7 +340,7 @@ def test_prompt_too_long_from_the_api_condenses_harder(tmp_path: Path, fake: Fak
         )
         fake.reply_tool_use("deliver_result", PLAN)
         desk.work()
-        conversation = desk.conversation(1)
+        conversation = stored_conversation(desk, 1)
         assert conversation is not None and conversation.status is ConversationStatus.DELIVERED
         first, second = (len(str(r.body["messages"])) for r in fake.message_requests)
         assert second < first
@@ -354,7 +361,7 @@ def test_a_reply_stays_with_the_thread_agent_without_routing(
     desk.take_in(inbound(reply, ts="2.0"))
     fake.reply_text("Noted.")
     desk.work()
-    conversation = desk.conversation(1)
+    conversation = stored_conversation(desk, 1)
     assert conversation is not None and conversation.agent == "backend-feature-developer"
     assert [record.method for record in desk.routing_history(1)] == ["explicit"]
     assert len(fake.message_requests) == 2  # two agent turns, no routing call
@@ -375,7 +382,7 @@ def test_an_agent_file_that_breaks_mid_thread_hands_the_thread_on(
     desk.take_in(inbound("Both, please", ts="2.0"))
     fake.reply_text("Thanks, working on it.")
     desk.work()
-    conversation = desk.conversation(1)
+    conversation = stored_conversation(desk, 1)
     assert conversation is not None and conversation.agent == "backend-feature-developer"
     assert conversation.status is ConversationStatus.AWAITING_USER
     notice = next(m for m in desk.messages(1) if m.kind is MessageKind.NOTICE)
@@ -397,7 +404,7 @@ def test_a_huge_message_is_kept_whole_and_the_model_gets_a_bounded_copy(
     assert desk.messages(1)[0].text == huge
     sent = fake.message_requests[-1].body["messages"][0]["content"][-1]["text"]
     assert len(sent) < 70_000 and "more characters not shown" in sent
-    conversation = desk.conversation(1)
+    conversation = stored_conversation(desk, 1)
     assert conversation is not None and conversation.title.endswith("…")
     assert len(conversation.title) <= 120
 
@@ -412,7 +419,7 @@ def test_a_malformed_questions_call_is_answered_with_a_tool_error_the_model_corr
     fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
     assert desk.work() == 1
 
-    conversation = desk.conversation(1)
+    conversation = stored_conversation(desk, 1)
     assert conversation is not None
     assert conversation.status is ConversationStatus.AWAITING_USER
     correction = fake.message_requests[-1].body["messages"][-1]["content"][0]
@@ -448,7 +455,7 @@ def test_an_unreachable_model_server_is_not_named_in_the_thread(tmp_path: Path) 
     with desk_with(settings) as desk:
         desk.take_in(inbound("Add SSO", ts="1.0", explicit_agent="backend-feature-developer"))
         desk.work(poster=poster)
-        conversation = desk.conversation(1)
+        conversation = stored_conversation(desk, 1)
     failure = poster.posted[-1]
     assert failure.kind is MessageKind.FAILURE
     assert "couldn't reach the model API" in failure.text

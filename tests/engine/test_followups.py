@@ -14,7 +14,7 @@ from bot.store.db import session_scope
 from bot.store.models import Conversation, ConversationStatus, Message, MessageKind, ScheduledPost
 from tests.engine.test_conversation import QUESTIONS, inbound
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.support import RecordingPoster, desk_with, make_settings
+from tests.support import RecordingPoster, desk_with, make_settings, stored_conversation
 
 NEW_YORK = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -156,13 +156,13 @@ def test_auto_close_after_idle_days_and_a_reply_reopens(desk: Desk, fake: FakeAn
     assert jobs.auto_close(MONDAY_9_NY + timedelta(days=6)) == 0
     assert jobs.auto_close(MONDAY_9_NY + timedelta(days=7, hours=1)) == 1
     assert jobs.auto_close(MONDAY_9_NY + timedelta(days=7, hours=2)) == 0
-    conversation = desk.conversation(conversation_id)
+    conversation = stored_conversation(desk, conversation_id)
     assert conversation is not None and conversation.status is ConversationStatus.CLOSED
     assert desk.messages(conversation_id)[-1].text == (
         "Closing this thread after 7 days without activity. Reply here to reopen it."
     )
     desk.take_in(inbound("Sorry, back now: Google only", ts="300.000"))
-    reopened = desk.conversation(conversation_id)
+    reopened = stored_conversation(desk, conversation_id)
     assert reopened is not None and reopened.status is ConversationStatus.WORKING
     assert reopened.agent == "backend-feature-developer"
     fake.reply_text("Thanks, noted.")
@@ -225,12 +225,12 @@ def test_retention_deletes_only_old_text(tmp_path: Path, fake: FakeAnthropic) ->
             conversation.created_at = datetime.now(UTC) - timedelta(days=40)
         new = desk.take_in(inbound("Fresh request", ts="600.000", thread_ts="600.000"))
         assert new.conversation_id is not None
-        before = desk.conversation(old_id)
+        before = stored_conversation(desk, old_id)
         assert followups(desk).apply_retention(datetime.now(UTC)) == 3  # request, card, questions
         old_messages = desk.messages(old_id)
         assert all(m.text == "" and m.payload is None for m in old_messages)
         assert [m.text for m in desk.messages(new.conversation_id)] == ["Fresh request"]
-        after = desk.conversation(old_id)
+        after = stored_conversation(desk, old_id)
         assert before is not None and after is not None
         assert after.title == "" and after.agent == before.agent
         assert after.input_tokens == before.input_tokens > 0

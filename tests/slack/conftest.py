@@ -29,7 +29,7 @@ from bot.engine.desk import Desk
 from bot.runtime.build import build_desk
 from bot.runtime.http import build_http_app
 from bot.slack.app import SlackApp, build_slack_app
-from bot.store import pending_work, posting, queue
+from bot.store import conversation_records, pending_work, posting, queue
 from bot.store.models import Conversation, Message, MessageKind
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.slack_server import FakeSlack, visible_text
@@ -519,9 +519,11 @@ class SlackHarness(SlackSide):
         ]
 
     def conversation_of(self, channel: str, thread_ts: str) -> Conversation:
-        conversation = self.desk.find_conversation(
-            team_id=TEAM, channel_id=channel, thread_ts=thread_ts
-        )
+        """The stored row of a thread's conversation."""
+        with Session(self.desk.engine, expire_on_commit=False) as session:
+            conversation = conversation_records.find_conversation(
+                session=session, team_id=TEAM, channel_id=channel, thread_ts=thread_ts
+            )
         assert conversation is not None, f"no conversation for {channel}/{thread_ts}"
         return conversation
 

@@ -7,7 +7,6 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.engine.views import thread_of
 from bot.implement import StartOutcome
 from bot.slack.implementation import SlackImplementation, build_slack_implementation
 from bot.slack.listeners.actions.buttons import _settle
@@ -44,7 +43,7 @@ def register(app: App, services: SlackServices) -> None:
             return
         user_id = body["user"]["id"]
         outcome = implementation.begin(
-            thread=thread_of(conversation=conversation),
+            thread=conversation,
             user_id=user_id,
             user_name=services.users.get(user_id).name,
             repo=str(data["r"]) if data.get("r") else None,

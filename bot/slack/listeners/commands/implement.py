@@ -1,6 +1,5 @@
 """`/feature implement [N] [REPO]` and `/feature channel implement on|off`."""
 
-from bot.engine.views import thread_of
 from bot.slack.services import SlackServices
 
 USAGE = "`/feature implement [N] [REPO]`"
@@ -33,7 +32,7 @@ def implement_command(
                 f"{USAGE} (its number is in `/feature status`)."
             )
     outcome = implementation.begin(
-        thread=thread_of(conversation=conversation),
+        thread=conversation,
         user_id=user_id,
         user_name=services.users.get(user_id).name,
         repo=repo,

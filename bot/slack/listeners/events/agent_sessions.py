@@ -5,7 +5,6 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.engine.views import thread_of
 from bot.slack.services import SlackServices
 from bot.slack.sessions import ACTIVE
 
@@ -29,4 +28,4 @@ def handle_session_stopped(
         services.worker.kick()  # the notice goes out through the outbox
     else:
         log.info("Stop changed nothing: %s", outcome.note)
-    services.sessions.show(client, thread=thread_of(conversation=conversation), status=ACTIVE)
+    services.sessions.show(client, thread=conversation, status=ACTIVE)

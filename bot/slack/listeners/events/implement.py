@@ -7,7 +7,6 @@ import re
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.engine.views import thread_of
 from bot.slack.render import implement_actions
 from bot.slack.services import SlackServices
 
@@ -42,7 +41,7 @@ def take_implementation_message(
         if conversation is None or conversation.id is None:
             return False
         outcome = implementation.begin(
-            thread=thread_of(conversation=conversation),
+            thread=conversation,
             user_id=user_id,
             user_name=user_name,
             repo=command.group(1),
