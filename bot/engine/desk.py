@@ -23,7 +23,7 @@ from bot.engine.inbound import InboundMessage
 from bot.engine.inbox import Inbox
 from bot.engine.intake import Intake, take_in
 from bot.engine.outbox import Outbox
-from bot.engine.ports import GroupDirectory, Poster, Previewer, TurnPreview
+from bot.engine.ports import FollowUpRuns, GroupDirectory, Poster, Previewer, TurnPreview
 from bot.engine.repo_toolbox import RepoToolbox
 from bot.engine.turn import Toolbox
 from bot.engine.turns import TurnRunner
@@ -85,6 +85,7 @@ class Desk:
         self.inbox = Inbox(
             engine=engine, worker_id=self.worker_id, lease=self.lease, ack_engine=ack_engine(engine)
         )
+        self.follow_ups: FollowUpRuns | None = None  # set where implementation runs exist
         self.turns = TurnRunner(
             settings=settings,
             engine=engine,
@@ -123,8 +124,14 @@ class Desk:
     # Intake ---------------------------------------------------------------------------------
 
     def take_in(self, inbound: InboundMessage) -> Intake:
-        """Store a person's message and the turn it causes, in one transaction."""
-        return take_in(engine=self.engine, inbound=inbound, registry=self.registry)
+        """Store a person's message and the turn it causes (or the run it asks for, when
+        `follow_ups` takes it), in one transaction."""
+        return take_in(
+            engine=self.engine,
+            inbound=inbound,
+            registry=self.registry,
+            follow_ups=self.follow_ups,
+        )
 
     def turns_ahead(self, work_id: int) -> int:
         """How many turns queued before this one have not started yet."""

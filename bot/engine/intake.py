@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from bot.agents.registry import AgentRegistry
 from bot.engine.inbound import InboundMessage
+from bot.engine.ports import FollowUpRuns
 from bot.engine.states import Transition, can, move, refusal
 from bot.routing.explicit import named_in_thread
 from bot.store import conversation_records, message_records, pending_work, seen_events
@@ -27,14 +28,22 @@ class Intake:
     work_id: int | None = None
     agent: str | None = None  # who has the conversation now (None: routing decides)
     refused: str | None = None  # why it changed nothing (a stale answer button), for the clicker
+    follow_up: bool = False  # taken by work outside the agent's turns (`FollowUpRuns`)
 
 
 # Where an answer button still answers: the agent asked, or works on an earlier answer.
 _ASKING = (ConversationStatus.AWAITING_USER, ConversationStatus.WORKING)
 
 
-def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry) -> Intake:
-    """Store a person's message and the turn it causes, in one transaction."""
+def take_in(
+    *,
+    engine: Engine,
+    inbound: InboundMessage,
+    registry: AgentRegistry,
+    follow_ups: FollowUpRuns | None = None,
+) -> Intake:
+    """Store a person's message and the turn it causes, in one transaction; a reply that
+    `follow_ups` takes (a change to an open pull request) causes its run instead."""
     with session_scope(engine) as session:
         conversation = conversation_records.find_conversation(
             session=session,
@@ -74,6 +83,9 @@ def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry)
                 payload={"explicit_agent": explicit} if explicit else None,
             ),
         )
+        assert message.id is not None
+        if not new and follow_ups is not None and follow_ups.take(session, conversation, message):
+            return Intake(conversation_id=conversation.id, message_id=message.id, follow_up=True)
         if can(conversation, Transition.RESTART):
             conversation.agent = None  # a reply after a cancel starts afresh
             move(conversation, Transition.RESTART)
@@ -84,7 +96,6 @@ def take_in(*, engine: Engine, inbound: InboundMessage, registry: AgentRegistry)
         if explicit and conversation.agent != explicit:
             conversation.agent = None  # re-route: the person named an agent
             move(conversation, Transition.ROUTE_AGAIN)
-        assert message.id is not None
         work = pending_work.enqueue_turn(
             session=session, conversation_id=conversation.id, message_id=message.id, new=new
         )

@@ -1,9 +1,14 @@
 """What the engine needs from an adapter: a way to post replies and to show it is working."""
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.engine.views import ChannelPost, Reply, ThreadRef
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from bot.store.models import Conversation, Message
 
 
 class Poster(Protocol):
@@ -67,4 +72,14 @@ class GroupDirectory(Protocol):
 
     def groups_by_handle(self, *, team_id: str) -> dict[str, str]:
         """Every group's id by its handle (`backend` → `S0123`)."""
+        ...
+
+
+class FollowUpRuns(Protocol):
+    """Work that continues outside the agent's turns (an implementation run's pull request),
+    asked for by a reply in the thread; intake offers it each stored reply first."""
+
+    def take(self, session: "Session", conversation: "Conversation", message: "Message") -> bool:
+        """Queue what the stored `message` asks of that work, in intake's transaction; False
+        when the reply is for the agent."""
         ...

@@ -81,7 +81,6 @@ from bot.store.models import (
     ImplementationStatus,
     Message,
     MessageKind,
-    MessageRole,
 )
 
 log = logging.getLogger(__name__)
@@ -254,63 +253,40 @@ class ImplementationService:
             )
             return StartOutcome(True, f"Implementing in {chosen.name}…", run_id=run.id)
 
-    def take_follow_up(
-        self,
-        *,
-        team_id: str,
-        channel_id: str,
-        thread_ts: str,
-        ts: str,
-        user_id: str,
-        user_name: str,
-        text: str,
-        event_keys: tuple[str, ...],
-    ) -> bool:
-        """A reply in a thread whose plan became a pull request: store it and queue a run that
-        adds commits to the same branch. False when the reply is not for a run."""
-        with session_scope(self.engine) as session:
-            conversation = conversation_records.find_conversation(
-                session=session, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts
-            )
-            if conversation is None or conversation.id is None:
-                return False
-            previous = run_records.pull_request_run(
-                session=session, conversation_id=conversation.id
-            )
-            if previous is None or not self.may_approve(conversation=conversation, user_id=user_id):
-                return False
-            if not seen_events.mark_seen(session=session, keys=event_keys):
-                return True  # a retry of a reply already taken
-            message_records.add_message(
-                session=session,
-                message=Message(
-                    conversation_id=conversation.id,
-                    role=MessageRole.USER,
-                    author_id=user_id,
-                    author_name=user_name,
-                    text=text,
-                    slack_ts=ts,
-                ),
-            )
-            run = run_records.add_implementation_run(
-                session=session,
-                run=ImplementationRun(
-                    conversation_id=conversation.id,
-                    repo=previous.repo,
-                    branch=previous.branch,
-                    requested_by=user_id,
-                    instructions=text,
-                    thread_url=previous.thread_url,
-                ),
-            )
-            message_records.add_assistant_message(
-                session=session,
+    def take(self, session: Session, conversation: Conversation, message: Message) -> bool:
+        """A reply in a thread whose plan became a pull request, from someone who may start
+        runs: queue a run that adds commits to the same branch (intake has stored the reply,
+        in this transaction). False when the reply is for the agent."""
+        assert conversation.id is not None
+        previous = run_records.pull_request_run(session=session, conversation_id=conversation.id)
+        author = message.author_id or ""
+        if previous is None or not self.may_approve(conversation=conversation, user_id=author):
+            return False
+        run = run_records.add_implementation_run(
+            session=session,
+            run=ImplementationRun(
                 conversation_id=conversation.id,
-                kind=MessageKind.NOTICE,
-                text=f"Working your reply into pull request #{previous.pr_number}…",
-                payload={"implementation_run": run.id, "stoppable": True},
-            )
-            return True
+                repo=previous.repo,
+                branch=previous.branch,
+                requested_by=author,
+                instructions=message.text,
+                thread_url=previous.thread_url,
+            ),
+        )
+        target = next((t for t in self.targets()[0] if t.name == previous.repo), None)
+        where = (
+            f"{target.forge.request_noun} {target.forge.reference(previous.pr_number or 0)}"
+            if target is not None
+            else f"the request for `{previous.branch}`"
+        )
+        message_records.add_assistant_message(
+            session=session,
+            conversation_id=conversation.id,
+            kind=MessageKind.NOTICE,
+            text=f"Working your reply into {where}…",
+            payload={"implementation_run": run.id, "stoppable": True},
+        )
+        return True
 
     def stop_implementation(self, *, conversation_id: int, by: str) -> bool:
         """Ask the conversation's active run to stop; False when none is going."""

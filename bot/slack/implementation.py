@@ -87,6 +87,7 @@ def build_slack_implementation(
 ) -> SlackImplementation:
     """The service over the desk's database, agents and repositories, and its worker."""
     service = build_implementation_service(desk)
+    desk.follow_ups = service  # replies after a pull request become runs, through intake
 
     def posted(conversation_id: int) -> None:
         desk.flush_outbox(poster, conversation_id=conversation_id)

@@ -66,6 +66,11 @@ class SlackServices:
         intake = self.desk.take_in(inbound)
         if intake.duplicate or intake.ignored or intake.refused:
             return intake
+        if intake.follow_up and self.implementation is not None:
+            assert intake.conversation_id is not None
+            self.implementation.queued(intake.conversation_id)
+            self.worker.kick()  # the run's first notice
+            return intake
         self.wake()
         agent = intake.agent or "agentdesk"
         place = self._place_in_queue(intake)

@@ -9,6 +9,8 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.config import Settings
+from bot.engine.inbound import InboundMessage, Source
+from bot.engine.intake import Intake, take_in
 from bot.implement import ImplementationService
 from bot.repos import build_repo_set
 from bot.runtime.build import build_desk
@@ -89,6 +91,29 @@ class ImplementBench:
                 ),
             )
             return conversation.id
+
+    def reply(
+        self, text: str, *, ts: str = "1700000100.000200", user_id: str = REQUESTER
+    ) -> Intake:
+        """A thread reply, taken in by the engine's intake as Slack's would be (a reply after
+        a pull request becomes a run there)."""
+        return take_in(
+            engine=self.service.engine,
+            inbound=InboundMessage(
+                team_id="T1",
+                channel_id="C1",
+                thread_ts="1700000000.000100",
+                ts=ts,
+                user_id=user_id,
+                user_name="Alice",
+                text=text,
+                source=Source.THREAD,
+                event_keys=(f"msg:T1:C1:{ts}",),
+                start_conversation=False,
+            ),
+            registry=self.service.registry,
+            follow_ups=self.service,
+        )
 
     def run_queued(self) -> list[Any]:
         """Claim and work every queued run; their end states."""

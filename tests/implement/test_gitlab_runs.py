@@ -103,16 +103,7 @@ def test_a_run_opens_one_draft_merge_request_and_a_reply_adds_a_commit_to_it(
 
     # A reply from the requester: a new commit on the branch, the same merge request updated.
     bench.model.default = ClaudeCodeScript(follow_up_steps())
-    assert bench.service.take_follow_up(
-        team_id="T1",
-        channel_id="C1",
-        thread_ts="1700000000.000100",
-        ts="1700000100.000200",
-        user_id=REQUESTER,
-        user_name="Alice",
-        text="Please note in the docstring that it can go negative.",
-        event_keys=("msg:T1:C1:1700000100.000200",),
-    )
+    assert bench.reply("Please note in the docstring that it can go negative.").follow_up
     assert bench.run_queued() == [ImplementationStatus.SUCCEEDED]
     assert len(bench.gitlab.merge_requests) == 1
     assert len(bench.gitlab.calls_to("POST", "/merge_requests")) == 1

@@ -75,16 +75,7 @@ def test_a_reply_after_the_pull_request_adds_a_commit_to_it(bench: ImplementBenc
     _start(bench, conversation_id)
     bench.run_queued()
     bench.model.default = ClaudeCodeScript(follow_up_steps())
-    assert bench.service.take_follow_up(
-        team_id="T1",
-        channel_id="C1",
-        thread_ts="1700000000.000100",
-        ts="1700000100.000200",
-        user_id=REQUESTER,
-        user_name="Alice",
-        text="Please note in the docstring that it can go negative.",
-        event_keys=("msg:T1:C1:1700000100.000200",),
-    )
+    assert bench.reply("Please note in the docstring that it can go negative.").follow_up
     assert bench.run_queued() == [ImplementationStatus.SUCCEEDED]
     branch = f"agentdesk/conversation-{conversation_id}"
     assert len(bench.github.pulls) == 1
@@ -94,16 +85,11 @@ def test_a_reply_after_the_pull_request_adds_a_commit_to_it(bench: ImplementBenc
     last = bench.notices(conversation_id)[-1]
     assert "Updated pull request #1" in last.text and bench.github.pulls[0]["html_url"] in last.text
     # the same reply delivered again is not a second run
-    assert bench.service.take_follow_up(
-        team_id="T1",
-        channel_id="C1",
-        thread_ts="1700000000.000100",
-        ts="1700000100.000200",
-        user_id=REQUESTER,
-        user_name="Alice",
-        text="Please note in the docstring that it can go negative.",
-        event_keys=("msg:T1:C1:1700000100.000200",),
-    )
+    assert bench.reply("Please note in the docstring that it can go negative.").duplicate
+    assert len(bench.runs()) == 2
+    # someone who may not start runs is answered by the agent instead
+    other = bench.reply("Could it also multiply?", ts="1700000100.000300", user_id=OTHER)
+    assert not other.follow_up and other.work_id is not None
     assert len(bench.runs()) == 2
 
 

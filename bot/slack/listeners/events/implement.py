@@ -1,5 +1,5 @@
-"""Thread replies for implementation runs: `@agentdesk implement [REPO]`, and replies after a
-pull request, which become new commits on its branch."""
+"""`@agentdesk implement [REPO]` in a thread. (A reply after a pull request goes through the
+desk's intake like any message; the implementation service takes it there.)"""
 
 import logging
 import re
@@ -28,7 +28,7 @@ def take_implementation_message(
     services: SlackServices,
     client: WebClient,
 ) -> bool:
-    """Handle a thread reply meant for an implementation run; False when it is not one."""
+    """Handle `@agentdesk implement` in a thread; False for any other message."""
     implementation = services.implementation
     if implementation is None or not thread_ts or thread_ts == ts:
         return False
@@ -57,19 +57,6 @@ def take_implementation_message(
                 else None
             )
             _tell(client, channel_id, thread_ts, user_id, outcome.message, blocks)
-        return True
-    if implementation.service.take_follow_up(
-        team_id=team_id,
-        channel_id=channel_id,
-        thread_ts=thread_ts,
-        ts=ts,
-        user_id=user_id,
-        user_name=user_name,
-        text=text,
-        event_keys=keys,
-    ):
-        implementation.worker.kick()
-        services.worker.kick()
         return True
     return False
 
