@@ -14,12 +14,8 @@ from bot.engine.intake import Intake, take_in
 from bot.implement import ImplementationService
 from bot.repos import build_repo_set
 from bot.runtime.build import build_desk
-from bot.store import cards, conversation_records, message_records
-from bot.store.db import session_scope
+from bot.store import message_records
 from bot.store.models import (
-    CardApproval,
-    Conversation,
-    ConversationStatus,
     ImplementationRun,
     Message,
     MessageKind,
@@ -27,7 +23,7 @@ from bot.store.models import (
 )
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.github_server import FakeGitHub
-from tests.implement.support import PLAN_DOCUMENT, make_remote
+from tests.implement.support import make_remote, signed_off_plan
 from tests.support import make_settings
 
 TOKEN = "ghp_fixturetoken0123456789"
@@ -50,47 +46,13 @@ class ImplementBench:
 
     def conversation(self, *, channel: str = "C1", thread_ts: str = "1700000000.000100") -> int:
         """A conversation whose agent delivered the fixture plan, its card signed off."""
-        with session_scope(self.service.engine) as session:
-            conversation = conversation_records.create_conversation(
-                session=session,
-                conversation=Conversation(
-                    team_id="T1",
-                    channel_id=channel,
-                    thread_ts=thread_ts,
-                    requester_id=REQUESTER,
-                    agent="backend-feature-developer",
-                    title="Add subtract to calc",
-                    status=ConversationStatus.DELIVERED,
-                ),
-            )
-            assert conversation.id is not None
-            message_records.add_message(
-                session=session,
-                message=Message(
-                    conversation_id=conversation.id,
-                    role=MessageRole.ASSISTANT,
-                    kind=MessageKind.DELIVERABLE,
-                    text=PLAN_DOCUMENT,
-                    payload={"title": "Subtract", "summary": "s", "document": PLAN_DOCUMENT},
-                ),
-            )
-            card = cards.add_card_version(
-                session=session,
-                conversation_id=conversation.id,
-                content={
-                    "title": "Subtract",
-                    "problem": "calc cannot subtract",
-                    "acceptance_criteria": ["subtract(5, 3) == 2"],
-                },
-                author="backend-feature-developer",
-            )
-            cards.add_approval(
-                session=session,
-                approval=CardApproval(
-                    conversation_id=conversation.id, version=card.version, user_id=REQUESTER
-                ),
-            )
-            return conversation.id
+        return signed_off_plan(
+            self.service.engine,
+            team_id="T1",
+            channel_id=channel,
+            thread_ts=thread_ts,
+            requester_id=REQUESTER,
+        )
 
     def reply(
         self, text: str, *, ts: str = "1700000100.000200", user_id: str = REQUESTER

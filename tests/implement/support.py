@@ -3,7 +3,22 @@
 import subprocess
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
+from bot.store import cards, conversation_records, message_records
+from bot.store.db import session_scope
+from bot.store.models import (
+    CardApproval,
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageKind,
+    MessageRole,
+    PostState,
+)
 from tests.fakes.anthropic_server import ClaudeCodeStep, ToolUseSpec
+
+AGENT = "backend-feature-developer"
 
 CALC = '''"""Arithmetic for the fixture project."""
 
@@ -114,3 +129,59 @@ def follow_up_steps() -> list[ClaudeCodeStep]:
         ToolUseSpec("Bash", {"command": RUN_TESTS, "description": "Run the tests"}),
         "Documented that subtract() may return a negative number.",
     ]
+
+
+def signed_off_plan(
+    engine: Engine,
+    *,
+    team_id: str,
+    channel_id: str,
+    thread_ts: str,
+    requester_id: str,
+    title: str = "Add subtract to calc",
+    post_state: PostState = PostState.NOT_POSTED,
+) -> int:
+    """A conversation whose agent delivered the fixture plan (posted by the outbox when
+    `post_state` is pending), its requirement card signed off by the requester; its id."""
+    with session_scope(engine) as session:
+        conversation = conversation_records.create_conversation(
+            session=session,
+            conversation=Conversation(
+                team_id=team_id,
+                channel_id=channel_id,
+                thread_ts=thread_ts,
+                requester_id=requester_id,
+                agent=AGENT,
+                title=title,
+                status=ConversationStatus.DELIVERED,
+            ),
+        )
+        assert conversation.id is not None
+        message_records.add_message(
+            session=session,
+            message=Message(
+                conversation_id=conversation.id,
+                role=MessageRole.ASSISTANT,
+                kind=MessageKind.DELIVERABLE,
+                text=PLAN_DOCUMENT,
+                payload={"title": title, "summary": "s", "document": PLAN_DOCUMENT},
+                post_state=post_state,
+            ),
+        )
+        card = cards.add_card_version(
+            session=session,
+            conversation_id=conversation.id,
+            content={
+                "title": title,
+                "problem": "calc cannot subtract",
+                "acceptance_criteria": ["subtract(5, 3) == 2"],
+            },
+            author=AGENT,
+        )
+        cards.add_approval(
+            session=session,
+            approval=CardApproval(
+                conversation_id=conversation.id, version=card.version, user_id=requester_id
+            ),
+        )
+        return conversation.id

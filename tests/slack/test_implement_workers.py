@@ -20,17 +20,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.store import cards, conversation_records, message_records
-from bot.store.db import session_scope
 from bot.store.models import (
-    CardApproval,
-    Conversation,
-    ConversationStatus,
     ImplementationRun,
     ImplementationStatus,
-    Message,
-    MessageKind,
-    MessageRole,
     PostState,
 )
 from tests.fakes.anthropic_server import (
@@ -42,7 +34,11 @@ from tests.fakes.anthropic_server import (
 )
 from tests.fakes.github_server import FakeGitHub
 from tests.fakes.slack_server import FakeSlack, visible_text
-from tests.implement.support import PLAN_DOCUMENT, implementation_steps, make_remote
+from tests.implement.support import (
+    implementation_steps,
+    make_remote,
+    signed_off_plan,
+)
 from tests.slack.conftest import ALICE, BOT_ID, SECRET, TEAM, SlackSide, is_card
 from tests.slack.processes import ServedApp, app_environment
 
@@ -178,50 +174,17 @@ def environment(
 
 
 def _signed_off_plan(engine: Engine, *, thread_ts: str, title: str) -> int:
-    """A conversation in the thread whose agent delivered the fixture plan (waiting in the
-    outbox), its requirement card signed off by the requester; its id."""
-    with session_scope(engine) as session:
-        conversation = conversation_records.create_conversation(
-            session=session,
-            conversation=Conversation(
-                team_id=TEAM,
-                channel_id=CHANNEL,
-                thread_ts=thread_ts,
-                requester_id=ALICE,
-                agent=AGENT,
-                title=title,
-                status=ConversationStatus.DELIVERED,
-            ),
-        )
-        assert conversation.id is not None
-        message_records.add_message(
-            session=session,
-            message=Message(
-                conversation_id=conversation.id,
-                role=MessageRole.ASSISTANT,
-                kind=MessageKind.DELIVERABLE,
-                text=PLAN_DOCUMENT,
-                payload={"title": title, "summary": "s", "document": PLAN_DOCUMENT},
-                post_state=PostState.PENDING,  # the outbox posts it, with its Implement button
-            ),
-        )
-        card = cards.add_card_version(
-            session=session,
-            conversation_id=conversation.id,
-            content={
-                "title": title,
-                "problem": "calc cannot subtract",
-                "acceptance_criteria": ["subtract(5, 3) == 2"],
-            },
-            author=AGENT,
-        )
-        cards.add_approval(
-            session=session,
-            approval=CardApproval(
-                conversation_id=conversation.id, version=card.version, user_id=ALICE
-            ),
-        )
-        return conversation.id
+    """A conversation in the thread whose plan waits in the outbox (posted with its Implement
+    button), its requirement card signed off; its id."""
+    return signed_off_plan(
+        engine,
+        team_id=TEAM,
+        channel_id=CHANNEL,
+        thread_ts=thread_ts,
+        requester_id=ALICE,
+        title=title,
+        post_state=PostState.PENDING,
+    )
 
 
 def _runs(engine: Engine) -> list[ImplementationRun]:
