@@ -5,9 +5,9 @@ Run from the project root: .venv/bin/python bench/ack.py [--requests 1000] [--se
 
 Two servers, each its own process on a loopback port, get the same traffic in the same run:
 
-* baseline: a minimal Bolt app that only acks (an `app_mention` listener that does nothing),
-  behind the same Starlette route shape and uvicorn as `agentdesk serve` (the body read, the
-  Bolt dispatch in Starlette's thread pool);
+* baseline: a minimal Bolt app that only acks (`bench/reference_bot.py` without a model: an
+  `app_mention` listener that does nothing), behind the same Starlette route shape and
+  uvicorn as `agentdesk serve` (the body read, the Bolt dispatch in Starlette's thread pool);
 * agentdesk: `agentdesk serve` with its default settings, storing each request before the ack,
   against the loopback fake Slack and a fake model that answers each turn after 2 s (so the
   turns the mentions start run in the background while the acks are measured).
@@ -21,9 +21,7 @@ Target (issue 10): agentdesk's p50 <= 1.5x the minimal app's.
 
 import argparse
 import http.client
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,12 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from served import (
     AGENT,
-    ROOT,
-    SECRET,
     channels,
     default_settings,
     fake_slack,
-    free_port,
     fresh_database,
     mention,
     model_answering_in,
@@ -47,7 +42,7 @@ from served import (
     post_signed,
     profiled,
     served_app,
-    wait_healthy,
+    served_reference_bot,
 )
 
 from tests.fakes.slack_server import FakeSlack
@@ -55,51 +50,6 @@ from tests.fakes.slack_server import FakeSlack
 WARM_UP = 50
 CHANNELS = 10
 TARGET = 1.5
-
-
-def minimal_app(port: int, api_url: str) -> None:
-    """Serve a Bolt app that only acks mentions (the baseline), until stopped."""
-    import uvicorn
-    from slack_bolt import App, BoltRequest
-    from slack_sdk import WebClient
-    from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
-
-    bolt = App(
-        signing_secret=SECRET,
-        client=WebClient(token="xoxb-test", base_url=api_url),
-        token_verification_enabled=False,
-    )
-
-    @bolt.event("app_mention")
-    def _ignore() -> None:
-        pass
-
-    async def events(request: Request) -> Response:
-        raw = await request.body()
-        bolt_request = BoltRequest(
-            body=raw.decode(), query=str(request.query_params), headers=dict(request.headers)
-        )
-        response = await run_in_threadpool(bolt.dispatch, bolt_request)
-        return Response(
-            status_code=response.status,
-            content=response.body,
-            headers=response.first_headers_without_set_cookie(),
-        )
-
-    async def healthz(_: Request) -> Response:
-        return JSONResponse({"ok": True})
-
-    app = Starlette(
-        routes=[
-            Route("/slack/events", events, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def measure(port: int, bodies: list[bytes], senders: int) -> list[float]:
@@ -156,12 +106,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=20)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--serve-minimal", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--api-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_minimal:
-        minimal_app(args.serve_minimal, args.api_url)
-        return
     total = WARM_UP + args.requests
     print(f"agentdesk settings: defaults ({default_settings()}); database: {args.database}")
     print(f"{args.requests} signed mentions from {args.senders} senders (+{WARM_UP} warm-up)")
@@ -172,31 +117,10 @@ def main() -> None:
         model_answering_in(2.0) as model,
     ):
         workdir = Path(tmp)
-        port = free_port()
-        log_path = workdir / "minimal.log"
-        with log_path.open("w") as log:
-            baseline = subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--serve-minimal",
-                    str(port),
-                    "--api-url",
-                    slack.api_url,
-                ],
-                cwd=ROOT,
-                env=os.environ.copy(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                wait_healthy(port, baseline, log_path)  # type: ignore[arg-type]
-                bodies = mentions(slack, total, "MIN")
-                measure(port, bodies[:WARM_UP], args.senders)
-                results["minimal Bolt app"] = measure(port, bodies[WARM_UP:], args.senders)
-            finally:
-                baseline.terminate()
-                baseline.wait(timeout=30)
+        with served_reference_bot(slack=slack, model=None, workdir=workdir) as (_, port):
+            bodies = mentions(slack, total, "MIN")
+            measure(port, bodies[:WARM_UP], args.senders)
+            results["minimal Bolt app"] = measure(port, bodies[WARM_UP:], args.senders)
         with (
             fresh_database(args.database, workdir) as url,
             served_app(slack=slack, model=model, database_url=url, workdir=workdir) as (app, port),
