@@ -59,7 +59,8 @@ class Worker:
         ]
 
     def start(self) -> "Worker":
-        """Take back what dead processes left, then start claiming."""
+        """Take back what dead processes left, make the model client, then start claiming."""
+        self.desk.llm.prepare()
         try:
             reclaimed = self.desk.reclaim_dead()
             if reclaimed:

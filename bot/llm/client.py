@@ -97,6 +97,12 @@ class LLMClient:
         """True when requests can be sent (an API key is set)."""
         return self._sdk is not None or self.settings.anthropic_api_key is not None
 
+    def prepare(self) -> None:
+        """Make the SDK client now, when a key is set: a process that runs turns pays for
+        importing the SDK (about a second) at start, not in its first turns."""
+        if self.configured:
+            self.sdk  # noqa: B018 - made on first use
+
     @property
     def in_flight(self) -> threading.BoundedSemaphore:
         """The MODEL_CALLS_IN_FLIGHT cap every model call (streamed or not) waits on."""
