@@ -197,17 +197,6 @@ class Desk:
         if poster is not None:
             self.flush_outbox(poster, conversation_id=work.conversation_id)
 
-    def renew_leases(self, *, turn_ids: list[int], inbound_ids: list[int]) -> None:
-        """Keep the leases of what this process is running alive."""
-        for table, ids in ((PendingWork, turn_ids), (InboundEvent, inbound_ids)):
-            queue.renew(
-                engine=self.engine,
-                table=table,
-                worker=self.worker_id,
-                row_ids=ids,
-                lease=self.lease,
-            )
-
     def hand_back(self) -> int:
         """Give every turn and request this process holds back to the queue (shutting down)."""
         return sum(

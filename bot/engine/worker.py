@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from bot.engine.desk import Desk
+from bot.engine.lease_keeper import LeaseKeeper
 from bot.engine.ports import Poster
 from bot.store.models import InboundEvent, PendingWork
 
@@ -47,16 +48,16 @@ class Worker:
             max_workers=2 * self.concurrency + 1, thread_name_prefix="agentdesk-work"
         )
         self._lock = threading.Lock()
-        self._turns: set[int] = set()
-        self._requests: set[int] = set()
+        self.leases = LeaseKeeper(
+            engine=desk.engine, worker=desk.worker_id, lease=desk.lease, name="agentdesk-leases"
+        )
         self._flushing = False
         self._flush_wanted = False
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._claim_loop, name="agentdesk-claims", daemon=True),
-            threading.Thread(target=self._lease_loop, name="agentdesk-leases", daemon=True),
-        ]
+        self._thread = threading.Thread(
+            target=self._claim_loop, name="agentdesk-claims", daemon=True
+        )
 
     def start(self) -> "Worker":
         """Take back what dead processes left, make the model client, then start claiming."""
@@ -67,8 +68,8 @@ class Worker:
                 log.info("took back %d turns/requests left by processes that died", reclaimed)
         except Exception:
             log.exception("could not look for work left by dead processes")
-        for thread in self._threads:
-            thread.start()
+        self.leases.start()
+        self._thread.start()
         self.kick()
         return self
 
@@ -84,20 +85,18 @@ class Worker:
 
     def free_slots(self) -> int:
         """How many more turns this process would start right now."""
-        with self._lock:
-            return max(0, self.concurrency - len(self._turns))
+        return max(0, self.concurrency - self.leases.held(PendingWork))
 
     def _free_request_slots(self) -> int:
-        with self._lock:
-            return max(0, self.concurrency - len(self._requests))
+        return max(0, self.concurrency - self.leases.held(InboundEvent))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Hand running work back at once, then stop (threads still running are abandoned:
         whatever they finish is dropped, since they no longer hold their leases)."""
         self._stop.set()
         self._wake.set()
-        for thread in self._threads:
-            thread.join(timeout=timeout)
+        self._thread.join(timeout=timeout)
+        self.leases.stop()
         try:
             handed = self.desk.hand_back()
             if handed:
@@ -128,30 +127,28 @@ class Worker:
             free = self._free_request_slots()
             requests = self.desk.inbox.claim_many(limit=free) if free else []
             for request in requests:
-                self._start(self._requests, request, self._take_in)
+                self._start(InboundEvent, request, self._take_in)
             if len(requests) < free or not requests:  # took all there was
                 break
         while not self._stop.is_set() and (free := self.free_slots()) > 0:
             turns = self.desk.claim_turns(limit=free)
             for work in turns:
-                self._start(self._turns, work, self._run_turn)
+                self._start(PendingWork, work, self._run_turn)
             if len(turns) < free:  # took all that may run now
                 return
 
     def _start(
         self,
-        running: set[int],
+        table: type[PendingWork] | type[InboundEvent],
         row: PendingWork | InboundEvent,
         run: Callable[[PendingWork], None] | Callable[[InboundEvent], None],
     ) -> None:
         assert row.id is not None
         row_id = row.id
-        with self._lock:
-            running.add(row_id)
+        self.leases.hold(table, row_id)
 
         def done(_: Future[None]) -> None:
-            with self._lock:
-                running.discard(row_id)
+            self.leases.drop(table, row_id)
             self._wake.set()  # a slot is free (the turn posted its own replies)
 
         self._pool.submit(run, row).add_done_callback(done)  # type: ignore[arg-type]
@@ -186,13 +183,3 @@ class Worker:
                     self._flushing = False
 
         self._pool.submit(flush)
-
-    def _lease_loop(self) -> None:
-        every = max(1.0, self.desk.lease.total_seconds() / 3)
-        while not self._stop.wait(every):
-            with self._lock:
-                turns, requests = list(self._turns), list(self._requests)
-            try:
-                self.desk.renew_leases(turn_ids=turns, inbound_ids=requests)
-            except Exception:
-                log.exception("renewing leases failed; trying again")

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.engine.lease_keeper import LeaseKeeper
 from bot.engine.views import ThreadRef
 from bot.implement.service import ImplementationService
-from bot.store import queue
 from bot.store.models import ImplementationRun
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,14 @@ class ImplementationWorker:
             threading.Thread(target=self._loop, name=f"agentdesk-implement-{i}", daemon=True)
             for i in range(count)
         ]
-        self._threads.append(
-            threading.Thread(target=self._lease_loop, name="agentdesk-run-leases", daemon=True)
+        # Renewed for the whole run, also while no Claude Code session is going (preparing
+        # the worktree, pushing): the lease runs out only when this process is gone.
+        self.leases = LeaseKeeper(
+            engine=service.engine,
+            worker=service.worker_id,
+            lease=timedelta(seconds=service.settings.turn_lease_seconds),
+            name="agentdesk-run-leases",
         )
-        self._working: set[int] = set()
-        self._working_lock = threading.Lock()
         self._started = False
 
     def start(self) -> "ImplementationWorker":
@@ -58,6 +61,7 @@ class ImplementationWorker:
             else:
                 if reclaimed:
                     log.info("took back %d implementation runs of processes that died", reclaimed)
+            self.leases.start()
             for thread in self._threads:
                 thread.start()
         self.kick()
@@ -78,6 +82,7 @@ class ImplementationWorker:
             deadline = time.monotonic() + timeout
             for thread in self._threads:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            self.leases.stop()
 
     def work_once(self) -> bool:
         """Claim and work one run; False when there was none."""
@@ -85,15 +90,13 @@ class ImplementationWorker:
         if run is None:
             return False
         assert run.id is not None
-        with self._working_lock:
-            self._working.add(run.id)
+        self.leases.hold(ImplementationRun, run.id)
         try:
             self.service.run_implementation_job(
                 run, on_posted=self.on_posted, on_activity=self.on_activity
             )
         finally:
-            with self._working_lock:
-                self._working.discard(run.id)
+            self.leases.drop(ImplementationRun, run.id)
         return True
 
     def _loop(self) -> None:
@@ -107,22 +110,3 @@ class ImplementationWorker:
                     pass
             except Exception:
                 log.exception("implementation worker loop failed; trying again shortly")
-
-    def _lease_loop(self) -> None:
-        """Renew the leases of the runs worked here, also while no Claude Code session is
-        going (preparing the worktree, pushing): the lease runs out only when this process
-        stops renewing it, and then another process takes the run over."""
-        lease = timedelta(seconds=self.service.settings.turn_lease_seconds)
-        while not self._stop.wait(max(1.0, lease.total_seconds() / 3)):
-            with self._working_lock:
-                working = list(self._working)
-            try:
-                queue.renew(
-                    engine=self.service.engine,
-                    table=ImplementationRun,
-                    worker=self.service.worker_id,
-                    row_ids=working,
-                    lease=lease,
-                )
-            except Exception:
-                log.exception("renewing the runs' leases failed; trying again")

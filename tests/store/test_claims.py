@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.engine.lease_keeper import LeaseKeeper
 from bot.store import inbound_events, pending_work, queue, run_records
 from bot.store.db import session_scope, upgrade
 from bot.store.models import (
@@ -285,3 +286,23 @@ def test_implementation_runs_share_the_lease_statements(
 def test_the_lease_states_are_spelled_alike_by_every_leased_table() -> None:
     for state in LeaseState:
         assert WorkStatus(state.value) == state and ImplementationStatus(state.value) == state
+
+
+def test_the_lease_keeper_renews_only_what_is_held(sqlite_engine: Engine) -> None:
+    _queue_turns(sqlite_engine, 2)
+    short = timedelta(seconds=30)
+    first = queue.claim_turn(engine=sqlite_engine, worker="w1", lease=short)
+    second = queue.claim_turn(engine=sqlite_engine, worker="w1", lease=short)
+    assert first is not None and second is not None
+    assert first.id is not None and second.id is not None
+    keeper = LeaseKeeper(engine=sqlite_engine, worker="w1", lease=LEASE, name="test-leases")
+    keeper.hold(PendingWork, first.id)
+    keeper.hold(PendingWork, second.id)
+    keeper.drop(PendingWork, second.id)
+    assert keeper.held(PendingWork) == 1 and keeper.held(InboundEvent) == 0
+    keeper.renew()
+    with Session(sqlite_engine) as session:
+        renewed, left = session.get(PendingWork, first.id), session.get(PendingWork, second.id)
+        assert renewed is not None and left is not None
+        assert renewed.lease_until is not None and left.lease_until is not None
+        assert renewed.lease_until - left.lease_until > timedelta(minutes=4)
