@@ -23,7 +23,7 @@ from routing_eval import Corpus, corpus_dir  # noqa: E402
 
 from bot.agents.description import prose  # noqa: E402
 from bot.routing.specificity import DATA_FILE  # noqa: E402
-from bot.routing.text import name_words, terms  # noqa: E402
+from bot.routing.terms import name_words, terms  # noqa: E402
 
 BODY_CHAR_LIMIT = 6000
 

@@ -32,7 +32,7 @@ from bot.agents.registry import Roster
 from bot.routing.decision import Candidate
 from bot.routing.learned import LabelledExample
 from bot.routing.specificity import specificity
-from bot.routing.text import name_words, query_terms, terms
+from bot.routing.terms import name_words, query_terms, terms
 
 FIELD_WEIGHTS = {"name": 0.3, "prose": 1.0, "body": 0.5, "examples": 1.0, "nearest": 1.0}
 _DESCRIBED = ("name", "prose", "body")  # the fields every agent has

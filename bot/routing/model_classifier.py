@@ -18,7 +18,7 @@ from bot.agents.description import prose
 from bot.agents.model import AgentDefinition
 from bot.llm.errors import ModelUnavailableError
 from bot.routing.local import ExampleMatch
-from bot.routing.text import QUERY_CHAR_LIMIT
+from bot.routing.terms import QUERY_CHAR_LIMIT
 
 if TYPE_CHECKING:
     from bot.llm.client import LLMClient  # loads the SDK: only where a model is called

@@ -16,7 +16,7 @@ from bot.routing.explicit import match_agent_name, parse_explicit
 from bot.routing.learned import LabelledExample, LearnedExamples
 from bot.routing.local import SHORTLIST_SIZE, LocalIndex, LocalRanking
 from bot.routing.model_classifier import ModelChoice, ModelClassifier
-from bot.routing.text import coverage
+from bot.routing.terms import coverage
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot.engine.desk import Desk
 from bot.engine.home_summary import HomeRequest, HomeSummary
 from bot.slack.admins import is_admin
-from bot.slack.text import sanitize_for_slack
+from bot.slack.markup import sanitize_for_slack
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from bot.engine.desk import Desk
 from bot.engine.followups import render_digest
 from bot.engine.views import ChannelPost, Reply, ThreadRef
 from bot.slack.home_tab import HomeTab
+from bot.slack.live_turn import StreamedTurn
+from bot.slack.markup import plain_preview, sanitize_for_slack, split_markdown
 from bot.slack.render import SlackMessage, render
 from bot.slack.sessions import PROCESSING, AgentSessions
-from bot.slack.streaming import StreamedTurn
-from bot.slack.text import plain_preview, sanitize_for_slack, split_markdown
 from bot.slack.workspaces import Workspaces
 
 # A message to edit (a streamed preview, the card) that is gone or no longer ours to edit:
@@ -105,7 +105,7 @@ class SlackPoster:
         return dataclasses.replace(reply, payload=payload)
 
     def start_preview(self, *, thread: ThreadRef, remember: Callable[[str], None]) -> StreamedTurn:
-        """Stream a running turn into its thread (see `bot/slack/streaming.py`)."""
+        """Stream a running turn into its thread (see `bot/slack/live_turn.py`)."""
         return StreamedTurn(
             self.workspaces.client_for(thread.team_id),
             thread=thread,

@@ -8,7 +8,7 @@ from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonsElement
 from slack_sdk.models.blocks.basic_components import FeedbackButtonObject
 
 from bot.engine.views import MessageKind, Reply, ThreadRef
-from bot.slack.text import MAX_MARKDOWN_CHARS, plain_preview, sanitize_for_slack, split_markdown
+from bot.slack.markup import MAX_MARKDOWN_CHARS, plain_preview, sanitize_for_slack, split_markdown
 
 CHOOSE_AGENT = "agentdesk_choose_agent"
 ANSWER = "agentdesk_answer"

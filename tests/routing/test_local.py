@@ -7,7 +7,7 @@ from pathlib import Path
 from bot.agents.registry import AgentRegistry, Roster
 from bot.routing.local import LocalIndex
 from bot.routing.specificity import specificity
-from bot.routing.text import QUERY_TERM_LIMIT, query_terms, stem, terms
+from bot.routing.terms import QUERY_TERM_LIMIT, query_terms, stem, terms
 from tests.routing.conftest import BACKEND, FRONTEND, agent_text
 
 

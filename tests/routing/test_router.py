@@ -17,7 +17,7 @@ from bot.llm.client import LLMClient
 from bot.routing.decision import RouteMethod
 from bot.routing.model_classifier import TOOL_NAME, ModelClassifier
 from bot.routing.router import LOCAL_FLOOR, Router
-from bot.routing.text import QUERY_CHAR_LIMIT
+from bot.routing.terms import QUERY_CHAR_LIMIT
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.routing.conftest import BACKEND, agent_text
 

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from bot.agents.model import AgentDefinition
 from bot.engine.turn import ToolOutput
 from bot.engine.views import ThreadRef
-from bot.slack.streaming import STREAM_SECONDS, StreamedTurn
+from bot.slack.live_turn import STREAM_SECONDS, StreamedTurn
 from tests.fakes.slack_server import FakeSlack, visible_text
 from tests.slack.conftest import ALICE, CHANNEL, TEAM, SlackHarness
 from tests.support import PLAN

@@ -13,8 +13,8 @@ from bot.engine.inbound import InboundMessage, Source
 from bot.routing.explicit import agent_option, match_agent_name
 from bot.slack.admins import may_configure_channel
 from bot.slack.listeners.commands.implement import channel_implement, implement_command
+from bot.slack.markup import from_slack, sanitize_for_slack
 from bot.slack.services import SlackServices
-from bot.slack.text import from_slack, sanitize_for_slack
 
 log = logging.getLogger(__name__)
 

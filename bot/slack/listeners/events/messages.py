@@ -9,8 +9,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.engine.inbound import InboundMessage, PriorMessage, Source
 from bot.slack.listeners.events.implement import take_implementation_message
+from bot.slack.markup import from_slack
 from bot.slack.services import SlackServices
-from bot.slack.text import from_slack
 
 log = logging.getLogger(__name__)
 
