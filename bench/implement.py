@@ -33,23 +33,19 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `tests` (the fakes, the fixture project) lives in the checkout
     sys.path.insert(0, str(ROOT))
 
-import bot.implement.service as service_module  # noqa: E402
+import bot.implement.run_job as run_job_module  # noqa: E402
 from bot.implement import ImplementationService, ImplementationWorker, sandbox_missing  # noqa: E402
 from bot.implement.claude_code import run_claude_code  # noqa: E402
 from bot.repos import build_repo_set  # noqa: E402
 from bot.runtime.build import build_desk  # noqa: E402
-from bot.store import crud  # noqa: E402
-from bot.store.db import session_scope  # noqa: E402
-from bot.store.models import (  # noqa: E402
-    Conversation,
-    ConversationStatus,
-    Message,
-    MessageKind,
-    MessageRole,
-)
 from tests.fakes.anthropic_server import ClaudeCodeScript, FakeAnthropic, ToolUseSpec  # noqa: E402
 from tests.fakes.github_server import FakeGitHub  # noqa: E402
-from tests.implement.support import PLAN_DOCUMENT, RUN_TESTS, TEST_SUBTRACT, make_remote  # noqa: E402
+from tests.implement.support import (  # noqa: E402
+    RUN_TESTS,
+    TEST_SUBTRACT,
+    make_remote,
+    signed_off_plan,
+)
 from tests.support import make_settings  # noqa: E402
 
 TOKEN = "ghp_benchtoken0123456789"
@@ -107,31 +103,15 @@ def _peak_rss() -> Iterator[list[int]]:
 
 
 def _conversation(service: ImplementationService, index: int) -> int:
-    with session_scope(service.engine) as session:
-        conversation = crud.create_conversation(
-            session=session,
-            conversation=Conversation(
-                team_id="T1",
-                channel_id="C1",
-                thread_ts=f"1700000000.{index:06d}",
-                requester_id="U1",
-                agent="backend-feature-developer",
-                title=f"Bench change {index}",
-                status=ConversationStatus.DELIVERED,
-            ),
-        )
-        assert conversation.id is not None
-        crud.add_message(
-            session=session,
-            message=Message(
-                conversation_id=conversation.id,
-                role=MessageRole.ASSISTANT,
-                kind=MessageKind.DELIVERABLE,
-                text=PLAN_DOCUMENT,
-                payload={"document": PLAN_DOCUMENT},
-            ),
-        )
-        return conversation.id
+    """A conversation with the fixture plan and its requirement card signed off."""
+    return signed_off_plan(
+        service.engine,
+        team_id="T1",
+        channel_id="C1",
+        thread_ts=f"1700000000.{index:06d}",
+        requester_id="U1",
+        title=f"Bench change {index}",
+    )
 
 
 def main() -> None:
@@ -139,7 +119,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed single runs (default 5)")
     args = parser.parse_args()
     sessions: list[float] = []
-    original = service_module.run_claude_code
+    original = run_job_module.run_claude_code
 
     def timed_session(*a: object, **k: object) -> object:
         started = time.perf_counter()
@@ -148,7 +128,7 @@ def main() -> None:
         finally:
             sessions.append(time.perf_counter() - started)
 
-    service_module.run_claude_code = timed_session  # type: ignore[assignment]
+    run_job_module.run_claude_code = timed_session  # type: ignore[assignment]
     assert run_claude_code is original
     with tempfile.TemporaryDirectory(prefix="agentdesk-bench-implement-") as folder:
         tmp = Path(folder)
