@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot.config import Settings
+from bot.config import Settings, split_ids
 from bot.engine.requirement_card import (
     AnsweredQuestion,
     CardContent,
@@ -68,13 +68,16 @@ class CardSnapshot:
 
 
 def revise(
-    session: Session, conversation: Conversation, content: CardContent, *, author: str
+    session: Session,
+    conversation: Conversation,
+    content: CardContent,
+    *,
+    before: CardContent | None,
+    author: str,
 ) -> RequirementCard | None:
-    """Store `content` as the card's next version when it changed (None when it did not);
-    a sign-off in force is withdrawn and the thread is told what changed."""
+    """Store `content` as the card's next version when it differs from `before` (None when
+    it does not); a sign-off in force is withdrawn and the thread is told what changed."""
     assert conversation.id is not None
-    latest = cards.latest_card(session=session, conversation_id=conversation.id)
-    before = parse_card(latest.content) if latest else None
     if before == content:
         return None
     card = cards.add_card_version(
@@ -100,18 +103,31 @@ def revise(
     return card
 
 
-def snapshot(
-    session: Session, conversation: Conversation, *, settings: Settings, rule: SignOffRule
-) -> CardSnapshot | None:
-    """The card as it stands now, rendered; None when the conversation has none."""
-    assert conversation.id is not None
-    card = cards.latest_card(session=session, conversation_id=conversation.id)
+def _current(session: Session, conversation_id: int) -> tuple[RequirementCard, CardContent] | None:
+    """The card's newest version and its content; None when there is no (readable) card."""
+    card = cards.latest_card(session=session, conversation_id=conversation_id)
     content = parse_card(card.content) if card else None
-    if card is None or content is None:
-        return None
-    approval = cards.current_approval(session=session, conversation_id=conversation.id)
-    if approval is not None and approval.version != card.version:
-        approval = None
+    return (card, content) if card is not None and content is not None else None
+
+
+def _signed_off(session: Session, card: RequirementCard) -> CardApproval | None:
+    """The sign-off in force for this very version, if any."""
+    approval = cards.current_approval(session=session, conversation_id=card.conversation_id)
+    return approval if approval is not None and approval.version == card.version else None
+
+
+def _snapshot(
+    session: Session,
+    conversation: Conversation,
+    card: RequirementCard,
+    content: CardContent,
+    *,
+    settings: Settings,
+    rule: SignOffRule,
+) -> CardSnapshot:
+    """The card as it stands now, rendered."""
+    assert conversation.id is not None
+    approval = _signed_off(session, card)
     state = _state(session, conversation.id, content, approval)
     estimate = estimate_run(session, conversation, content, settings=settings, repo=rule.repo)
     return CardSnapshot(
@@ -262,10 +278,9 @@ def keep(
     made from the request itself, so the thread always has a card to sign off. With
     `show_now` false the caller shows it later (`refresh`), once the turn's reply is stored."""
     assert conversation.id is not None
-    latest = cards.latest_card(session=session, conversation_id=conversation.id)
-    content = (parse_card(written) if written else None) or (
-        parse_card(latest.content) if latest else None
-    )
+    current = _current(session, conversation.id)
+    before = current[1] if current else None
+    content = (parse_card(written) if written else None) or before
     if content is None:
         if not (asked or delivered):
             return None
@@ -274,7 +289,7 @@ def keep(
         content = content.with_questions(asked)
     if delivered and not written and content.open_questions:
         content = _answered_in_thread(session, conversation.id, content)
-    revise(session, conversation, content, author=author)
+    revise(session, conversation, content, before=before, author=author)
     if not show_now and cards.card_message(session=session, conversation_id=conversation.id):
         return None  # its place in the thread is kept; the caller shows it
     return refresh(session, conversation, settings=settings, repos=repos)
@@ -283,15 +298,16 @@ def keep(
 def refresh(
     session: Session, conversation: Conversation, *, settings: Settings, repos: RepoSet | None
 ) -> CardSnapshot | None:
-    """Show the card as it stands now (its state follows runs and sign-offs too)."""
-    snap = snapshot(
-        session,
-        conversation,
-        settings=settings,
-        rule=rule_for(session, conversation, settings=settings, repos=repos),
-    )
-    if snap is not None:
-        show(session, snap)
+    """Show the card as it stands now (its state follows runs and sign-offs too); None when
+    the conversation has no card."""
+    assert conversation.id is not None
+    current = _current(session, conversation.id)
+    if current is None:
+        return None
+    card, content = current
+    rule = _rule(conversation, content, settings=settings, repos=repos)
+    snap = _snapshot(session, conversation, card, content, settings=settings, rule=rule)
+    show(session, snap)
     return snap
 
 
@@ -300,12 +316,22 @@ def rule_for(
 ) -> SignOffRule:
     """Who may sign off this conversation's card as it stands."""
     assert conversation.id is not None
-    latest = cards.latest_card(session=session, conversation_id=conversation.id)
+    current = _current(session, conversation.id)
+    return _rule(conversation, current[1] if current else None, settings=settings, repos=repos)
+
+
+def _rule(
+    conversation: Conversation,
+    content: CardContent | None,
+    *,
+    settings: Settings,
+    repos: RepoSet | None,
+) -> SignOffRule:
     return sign_off_rule(
         settings,
         requester_id=conversation.requester_id,
         requester_name=conversation.requester_name,
-        card=parse_card(latest.content) if latest else None,
+        card=content,
         repos=repos,
     )
 
@@ -377,11 +403,11 @@ def implement_refusal(
 ) -> str | None:
     """Why the conversation's card does not allow building yet; None when it is signed off."""
     assert conversation.id is not None
-    card = cards.latest_card(session=session, conversation_id=conversation.id)
-    content = parse_card(card.content) if card else None
-    if card is None or content is None:
+    current = _current(session, conversation.id)
+    if current is None:
         return "There is no requirement card to build from yet: the agent writes one first."
-    rule = rule_for(session, conversation, settings=settings, repos=repos)
+    card, content = current
+    rule = _rule(conversation, content, settings=settings, repos=repos)
     if content.open_questions:
         waiting = sorted({q.waits_on or "the requester" for q in content.open_questions})
         count = len(content.open_questions)
@@ -390,8 +416,7 @@ def implement_refusal(
             f"(waiting on {', '.join(waiting)}). Once they are answered, {rule.who} "
             "signs the card off, and then it can be built."
         )
-    approval = cards.current_approval(session=session, conversation_id=conversation.id)
-    if approval is None or approval.version != card.version:
+    if _signed_off(session, card) is None:
         return (
             f"The requirement card (version {card.version}) is not signed off yet: "
             f"{rule.who} presses Approve on it first."
@@ -413,13 +438,10 @@ def waiting_for(session: Session, conversation: Conversation) -> Wait | None:
     assert conversation.id is not None
     if conversation.status is ConversationStatus.AWAITING_USER and conversation.awaiting_since:
         return Wait("answers to its questions", conversation.awaiting_since, sign_off=False)
-    card = cards.latest_card(session=session, conversation_id=conversation.id)
-    content = parse_card(card.content) if card else None
-    if card is None or content is None or content.open_questions:
+    current = _current(session, conversation.id)
+    if current is None or current[1].open_questions or _signed_off(session, current[0]):
         return None
-    approval = cards.current_approval(session=session, conversation_id=conversation.id)
-    if approval is not None and approval.version == card.version:
-        return None
+    card = current[0]
     return Wait("the sign-off of its requirement card", card.created_at, sign_off=True)
 
 
@@ -428,9 +450,18 @@ def sign_offs_waiting_on(
 ) -> list[Conversation]:
     """The workspace's cards ready for sign-off that this person may approve themselves
     (by user id: user groups are not expanded here), newest first."""
+    # Only code owners depend on each card; otherwise the person approves either every card
+    # (named in APPROVERS), none (APPROVERS names others), or only their own requests.
+    approvers = split_ids(settings.approvers)
+    if not settings.require_codeowners and approvers and user_id not in approvers:
+        return []
+    mine_only = not settings.require_codeowners and not approvers
     waiting = []
     for conversation in cards.conversations_with_cards(
-        session=session, team_id=team_id, statuses=_SIGNED_OFF_IN
+        session=session,
+        team_id=team_id,
+        statuses=_SIGNED_OFF_IN,
+        requester_id=user_id if mine_only else None,
     ):
         wait = waiting_for(session, conversation)
         if wait is None or not wait.sign_off:

@@ -57,15 +57,23 @@ def add_card_version(
 
 
 def conversations_with_cards(
-    *, session: Session, team_id: str, statuses: Sequence[ConversationStatus], limit: int = 50
+    *,
+    session: Session,
+    team_id: str,
+    statuses: Sequence[ConversationStatus],
+    requester_id: str | None = None,
+    limit: int = 50,
 ) -> Sequence[Conversation]:
-    """A workspace's conversations in `statuses` that have a card, most recently active first."""
+    """A workspace's conversations in `statuses` that have a card (one person's, when
+    `requester_id` is given), most recently active first."""
     has_card = sa.exists().where(col(RequirementCard.conversation_id) == col(Conversation.id))
+    query = select(Conversation).where(
+        Conversation.team_id == team_id, col(Conversation.status).in_(statuses), has_card
+    )
+    if requester_id is not None:
+        query = query.where(Conversation.requester_id == requester_id)
     return session.exec(
-        select(Conversation)
-        .where(Conversation.team_id == team_id, col(Conversation.status).in_(statuses), has_card)
-        .order_by(col(Conversation.last_activity_at).desc())
-        .limit(limit)
+        query.order_by(col(Conversation.last_activity_at).desc()).limit(limit)
     ).all()
 
 
