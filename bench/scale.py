@@ -41,7 +41,7 @@ from served import (
     channels,
     fake_slack,
     fresh_database,
-    mention,
+    mentions_by,
     model_answering_in,
     people,
     post_signed,
@@ -187,20 +187,13 @@ def measure(
         ) as (_, port):
             connection = http.client.HTTPConnection("127.0.0.1", port)
             times = []
-            for index, user in enumerate(users):
-                channel = channel_ids[index % len(channel_ids)]
-                ts, body = mention(
-                    slack,
-                    channel=channel,
-                    user=user,
-                    text=f"{AGENT}: please add OAuth login to service {index}",
-                    event_id=f"EvSCALE{index:05d}",
-                )
+            made = mentions_by(slack, users=users, channel_ids=channel_ids, prefix="SCALE")
+            for index, sent in enumerate(made):
                 started = time.perf_counter()
-                status = post_signed(connection, body)
+                status = post_signed(connection, sent.body)
                 if status != 200:
                     raise RuntimeError(f"Slack's POST got {status}")
-                while not answered(slack, channel, ts):
+                while not answered(slack, sent.channel, sent.ts):
                     if time.perf_counter() - started > ANSWER_TIMEOUT_SECONDS:
                         raise RuntimeError(f"message {index} unanswered after 30 s")
                     time.sleep(0.002)

@@ -6,6 +6,7 @@ loopback port to this socket, and the step's `HTTPS_PROXY` points at that port. 
 any other host is refused with 403 and logged, so people can see what a step tried to reach.
 """
 
+import functools
 import logging
 import os
 import select
@@ -30,8 +31,13 @@ _IDLE_SECONDS = 120.0
 def registry_hosts(extra: Iterable[str] = ()) -> frozenset[str]:
     """The hosts installing needs: the indexes this machine's pip and npm are configured to use
     (pip's own default index and its file host included), and `extra` (IMPLEMENT_SETUP_HOSTS)."""
-    hosts = {host.strip().lower() for host in extra if host.strip()}
-    hosts |= set(_pip_default_hosts())
+    return _configured_registries() | {host.strip().lower() for host in extra if host.strip()}
+
+
+@functools.cache
+def _configured_registries() -> frozenset[str]:
+    """Asked of pip and npm once a process (three commands, about a second)."""
+    hosts = set(_pip_default_hosts())
     for url in [*_pip_index_urls(), _npm_registry()]:
         host = urlsplit(url).hostname if url else None
         if host and urlsplit(url).scheme in ("http", "https"):

@@ -44,6 +44,7 @@ from bot.implement.setup_step import (
     SetupConfigError,
     SetupResult,
     SetupWalls,
+    cache_folder,
     find_setup,
     run_setup,
     setup_hosts,
@@ -273,7 +274,7 @@ class RunJob:
                 extra_hosts=setup_hosts(settings.implement_setup_hosts),
                 timeout_seconds=settings.implement_setup_seconds,
             ),
-            cache_dir=settings.implement_work_dir.expanduser().resolve() / ".setup-cache",
+            cache_dir=cache_folder(settings.implement_work_dir),
         )
         with isolation.excludes_file.open("a", encoding="utf-8") as excludes:
             excludes.writelines(f"/{name}\n" for name in result.left)  # never committed

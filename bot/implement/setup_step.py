@@ -171,6 +171,11 @@ def _detected(root: Path) -> SetupPlan | None:
     return None
 
 
+def cache_folder(work_dir: Path) -> Path:
+    """Where set-up results are kept: `.setup-cache` in IMPLEMENT_WORK_DIR."""
+    return work_dir.expanduser().resolve() / ".setup-cache"
+
+
 def cache_key(plan: SetupPlan, root: Path) -> str:
     """The step and the content of every file that decides what it installs."""
     digest = hashlib.sha256(plan.command.encode())

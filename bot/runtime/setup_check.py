@@ -11,6 +11,7 @@ from bot.implement.setup_step import (
     SetupConfigError,
     SetupPlan,
     SetupWalls,
+    cache_folder,
     describe,
     find_setup,
     run_setup,
@@ -92,7 +93,7 @@ def try_setup(settings: Settings, name: str) -> Check:
                 extra_hosts=setup_hosts(settings.implement_setup_hosts),
                 timeout_seconds=settings.implement_setup_seconds,
             ),
-            cache_dir=work / ".setup-cache",
+            cache_dir=cache_folder(settings.implement_work_dir),
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
