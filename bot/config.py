@@ -7,8 +7,11 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]+")
+_GROUP_ID = re.compile(r"[UWS][A-Z0-9]+")
 
 
 class Settings(BaseSettings):
@@ -283,6 +286,20 @@ class Settings(BaseSettings):
         from bot.accounting.prices import parse_prices
 
         parse_prices(value)  # raises PriceError (a ValueError) naming the bad entry
+        return value
+
+    @field_validator("approvers", "implement_approvers")
+    @classmethod
+    def _slack_ids(cls, value: str, info: ValidationInfo) -> str:
+        groups = info.field_name == "approvers"  # IMPLEMENT_APPROVERS takes people only
+        for entry in sorted(split_ids(value)):
+            if not (_GROUP_ID if groups else _USER_ID).fullmatch(entry):
+                kinds = (
+                    "a Slack user id (U…, W…) or user-group id (S…)"
+                    if groups
+                    else ("a Slack user id (U…, W…)")
+                )
+                raise ValueError(f"`{entry}` is not {kinds}, as Slack shows them")
         return value
 
     # Implementation runs (Claude Code in a sandboxed worktree, ending in a draft pull request)

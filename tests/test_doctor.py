@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli.main import app
+from bot.config import get_settings
 from bot.runtime.doctor import find_manifest, manifest_problems, required_scopes, run_checks
 from tests.conftest import PROJECT_ROOT
 from tests.fakes.anthropic_server import FakeAnthropic
@@ -177,3 +178,17 @@ def test_doctor_names_each_set_up_step_and_runs_one(
     assert not (repo / ".ready").exists()  # it ran on a copy, not on the team's folder
     unknown = runner.invoke(app, ["doctor", "--setup", "web"])
     assert unknown.exit_code == 1 and "no repository 'web' in REPOS" in unknown.output
+
+
+def test_doctor_says_who_signs_off_and_names_a_bad_codeowners_mapping(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'agentdesk.db'}")
+    monkeypatch.setenv("APPROVERS", "U0ALICE,S0LEADS")
+    shown = " ".join(runner.invoke(app, ["doctor"]).output.split())
+    assert "ok Sign-off: the approvers (2) sign requirement cards off" in shown
+    monkeypatch.setenv("REQUIRE_CODEOWNERS", "true")
+    monkeypatch.setenv("CODEOWNERS_SLACK", "@alice")
+    get_settings.cache_clear()
+    shown = " ".join(runner.invoke(app, ["doctor"]).output.split())
+    assert "FAIL Sign-off: CODEOWNERS_SLACK entry `@alice` is not `owner=SLACK_ID`" in shown

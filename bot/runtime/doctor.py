@@ -78,6 +78,7 @@ def run_checks(settings: Settings, *, manifest: Path | None = None) -> list[Chec
         _agents_check(settings),
         _repos_check(settings),
         _implement_check(settings),
+        _sign_off_check(settings),
         setup_check(settings),
         _model_check(settings),
     ]
@@ -358,6 +359,29 @@ def _implement_check(settings: Settings) -> Check:
         detail += "; " + " ".join(problems)
     usable = any(going) and not no_gitlab_client
     return Check(name, usable or not settings.implement_enabled, detail)
+
+
+def _sign_off_check(settings: Settings) -> Check:
+    """Who signs off requirement cards, and whether CODEOWNERS_SLACK can be read."""
+    from bot.config import split_ids
+    from bot.repos.codeowners import parse_slack_owner_map
+
+    name = "Sign-off"
+    try:
+        owners = parse_slack_owner_map(settings.codeowners_slack)
+    except ValueError as error:
+        return Check(name, False, str(error), "Fix CODEOWNERS_SLACK (`@user=U123,@org/team=S456`).")
+    approvers = split_ids(settings.approvers)
+    who = f"the approvers ({len(approvers)})" if approvers else "each request's requester"
+    if not settings.require_codeowners:
+        return Check(name, True, f"{who} sign requirement cards off")
+    mapped = len(owners.ids_by_owner)
+    return Check(
+        name,
+        True,
+        f"a code owner of the card's paths (CODEOWNERS; {mapped} owners in CODEOWNERS_SLACK, "
+        f"teams also found as Slack user groups by handle); else {who}",
+    )
 
 
 def _model_check(settings: Settings) -> Check:
