@@ -27,6 +27,7 @@ from bot.store.models import Message
 log = logging.getLogger(__name__)
 
 _TERMINAL = {ASK_QUESTIONS, DELIVER}
+_IDLE_ROUNDS = 2
 _WRAP_UP = (
     "You have used this turn's budget for reading. Do not call more reading tools: ask "
     "your clarifying questions or deliver the plan now, citing the files you read."
@@ -157,6 +158,7 @@ def _loop(
     sources: list[str] = []
     steps: list[dict[str, Any]] = []
     card: dict[str, Any] | None = None
+    idle_rounds = 0
     working = list(history)
     offered = tools
     tool_choice: dict[str, Any] | None = None
@@ -249,9 +251,13 @@ def _loop(
                 "content": [block.model_dump(exclude_none=True) for block in completion.content],
             }
         )
+        # Rounds that read nothing (a card saved, a malformed call sent back) get a second
+        # chance, not an endless one.
+        idle_rounds += not reading
         out_of_budget = (
             len(steps) >= settings.agent_max_tool_steps
             or usage.total_input >= settings.agent_turn_input_token_budget
+            or idle_rounds >= _IDLE_ROUNDS
         )
         if out_of_budget:
             results.append({"type": "text", "text": _WRAP_UP})

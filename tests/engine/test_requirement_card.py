@@ -244,3 +244,19 @@ def test_a_malformed_card_goes_back_to_the_model_to_correct(
     assert "update_requirement_card input does not match its schema" in result["content"]
     assert "problem" in result["content"]  # names what is missing
     assert "Admins cannot see who changed a setting." in _card_message(desk).text
+
+
+def test_an_agent_that_only_keeps_the_card_is_told_to_ask_or_deliver(
+    desk: Desk, fake: FakeAnthropic
+) -> None:
+    desk.take_in(inbound("Add an audit log", ts="1.0", explicit_agent="backend-feature-developer"))
+    for _ in range(2):
+        fake.enqueue(MessageSpec(content=[ToolUseSpec("update_requirement_card", CARD)]))
+    fake.reply_tool_use("ask_clarifying_questions", QUESTIONS)
+    desk.work(poster=RecordingPoster())
+    assert len(fake.message_requests) == 3
+    forced = fake.message_requests[-1].body
+    assert forced["tool_choice"] == {"type": "any"}
+    assert [t["name"] for t in forced["tools"]] == ["ask_clarifying_questions", "deliver_result"]
+    assert desk.messages(1)[-1].kind is MessageKind.QUESTIONS
+    assert "How long do we keep entries?" in _card_message(desk).text
